@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Set up everything streamer needs on a fresh machine (idempotent, quick when already done):
+# Java 17 and Maven (Debian packages, when missing), a Python venv in .venv with streamer and its
+# dev tools, and the Apache Kafka jars from Maven Central.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+say() { printf '[bootstrap] %s\n' "$*"; }
+
+apt_install() {
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+    say "installing Debian packages: $*"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null || {
+      apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null; }
+  else
+    echo "streamer: missing $* ; install them (Debian: sudo apt-get install -y $*) and rerun" >&2
+    exit 2
+  fi
+}
+
+command -v java >/dev/null || apt_install openjdk-17-jre-headless
+command -v mvn >/dev/null || apt_install maven
+for pkg in ${STREAMER_EXTRA_DEBS:-}; do dpkg -s "$pkg" >/dev/null 2>&1 || apt_install "$pkg"; done
+
+PY="${PYTHON:-python3}"
+"$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || {
+  echo "streamer: Python 3.11+ is required (found $("$PY" --version 2>&1)); set PYTHON=/path/to/python3.11" >&2
+  exit 2; }
+if [ ! -x .venv/bin/python ]; then
+  say "creating .venv"
+  "$PY" -m venv .venv
+fi
+stamp=".venv/.streamer-installed-$(sha1sum pyproject.toml | cut -c1-12)-${STREAMER_EXTRAS:-dev}"
+if [ ! -f "$stamp" ]; then
+  say "installing streamer[${STREAMER_EXTRAS:-dev}] into .venv (first run takes a few minutes)"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e ".[${STREAMER_EXTRAS:-dev}]"
+  rm -f .venv/.streamer-installed-*
+  touch "$stamp"
+fi
+say "Kafka jars"
+.venv/bin/streamer kafka install
+say "ready"

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The live demo on a fresh machine: set-up, then local Kafka + worker + simulator + live summary.
+# Extra arguments go to `streamer demo` (e.g. --meters 2000 --duration-seconds 120).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap.sh
+exec .venv/bin/streamer demo "$@"

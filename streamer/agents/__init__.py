@@ -1,0 +1,1 @@
+"""Thin async glue between Kafka (faust) and the pure pipeline."""

@@ -1,0 +1,31 @@
+"""Everything the agents share in one worker process, built once from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from streamer.forecast.protocol import Forecaster
+from streamer.metrics.pipeline_metrics import PipelineMetrics
+from streamer.pipeline.batch_processor import BatchProcessor
+from streamer.settings import Settings
+
+
+@dataclass(slots=True)
+class WorkerRuntime:
+    settings: Settings
+    processor: BatchProcessor
+    metrics: PipelineMetrics
+    registry: CollectorRegistry
+    forecaster: Forecaster
+    fallback: Forecaster
+    # faust objects (untyped library)
+    readings_topic: Any = None
+    forecasts_topic: Any = None
+    dlq_topic: Any = None
+    status_topic: Any = None
+    drift_topic: Any = None
+    state_table: Any = None
+    silent_reported: set[str] = field(default_factory=set)

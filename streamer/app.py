@@ -1,0 +1,96 @@
+"""Build the faust application of a worker from the settings: topics, table, agents, views."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+from prometheus_client import CollectorRegistry
+
+from streamer.agents.readings_agent import register_readings_agent
+from streamer.agents.runtime import WorkerRuntime
+from streamer.agents.silence_timer import register_silence_timer
+from streamer.forecast.registry import make_forecaster
+from streamer.metrics.pipeline_metrics import PipelineMetrics
+from streamer.pipeline.batch_processor import BatchProcessor
+from streamer.pipeline.config import PipelineConfig
+from streamer.settings import Settings
+from streamer.web.views import register_views
+
+STATE_TABLE = "meter-state"
+
+
+def _raw_topic(app: Any, name: str, settings: Settings) -> Any:
+    return app.topic(
+        name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.topic_partitions,
+    )
+
+
+def build_runtime(settings: Settings, registry: CollectorRegistry | None = None) -> WorkerRuntime:
+    """The pure parts of a worker (no faust): processor, forecasters, metrics."""
+    registry = registry or CollectorRegistry()
+    forecaster = make_forecaster(
+        settings.forecaster,
+        horizon_slots=settings.horizon_slots,
+        resolution_seconds=settings.resolution_seconds,
+    )
+    fallback = make_forecaster(
+        "seasonal_naive_day",
+        horizon_slots=settings.horizon_slots,
+        resolution_seconds=settings.resolution_seconds,
+    )
+    processor = BatchProcessor(PipelineConfig.from_settings(settings), forecaster, fallback)
+    return WorkerRuntime(
+        settings=settings,
+        processor=processor,
+        metrics=PipelineMetrics(registry),
+        registry=registry,
+        forecaster=forecaster,
+        fallback=fallback,
+    )
+
+
+def create_app(settings: Settings) -> tuple[Any, WorkerRuntime]:
+    """The faust app with streamer's topics, state table, agents, timers and web views."""
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{server.strip()}" for server in settings.kafka_bootstrap.split(",")],
+        store="memory://",
+        datadir=str(settings.worker_dir),
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=1,
+        processing_guarantee=settings.processing_guarantee,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_bind=settings.web_host,
+        consumer_auto_offset_reset="earliest",
+        producer_linger_ms=5,
+        stream_buffer_maxsize=max(4096, settings.batch_max_events * 2),
+        broker_commit_every=max(1000, settings.batch_max_events),
+        broker_commit_interval=1.0,
+        autodiscover=False,
+    )
+    runtime = build_runtime(settings)
+    runtime.readings_topic = _raw_topic(app, settings.readings_topic, settings)
+    runtime.forecasts_topic = _raw_topic(app, settings.forecasts_topic, settings)
+    runtime.dlq_topic = _raw_topic(app, settings.dlq_topic, settings)
+    runtime.status_topic = _raw_topic(app, settings.status_topic, settings)
+    runtime.drift_topic = _raw_topic(app, settings.drift_topic, settings)
+    runtime.state_table = app.Table(
+        STATE_TABLE,
+        default=None,
+        # bytes types make faust use the raw codec for the table and its changelog.
+        key_type=bytes,
+        value_type=bytes,
+        partitions=settings.topic_partitions,
+        help="Per-meter window state (streamer.state.MeterState bytes).",
+    )
+    register_readings_agent(app, runtime)
+    register_silence_timer(app, runtime)
+    register_views(app, runtime)
+    return app, runtime

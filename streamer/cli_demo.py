@@ -1,0 +1,196 @@
+"""``streamer demo``: local Kafka, a worker, the simulator, and a live summary in the terminal.
+
+The worker and the simulator run as child processes (their logs go to
+``<state_dir>/demo/``); the summary reads the worker's ``/metrics`` every two seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+from faust.cli import AppCommand, option
+from prometheus_client.parser import text_string_to_metric_families
+
+from streamer.errors import StreamerError
+from streamer.settings import Settings
+from streamer.typed_decorators import typed
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSnapshot:
+    at: float
+    consumed: float
+    forecasts: float
+    dead_letters: dict[str, float]
+    fallback_forecasts: float
+
+    @property
+    def dead_letters_total(self) -> float:
+        return sum(self.dead_letters.values())
+
+
+def parse_metrics(text: str, at: float) -> MetricsSnapshot:
+    consumed = forecasts = fallback = 0.0
+    dead: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "streamer_readings_consumed_total":
+                consumed += sample.value
+            elif sample.name == "streamer_forecasts_total":
+                forecasts += sample.value
+                if sample.labels.get("fallback") == "true":
+                    fallback += sample.value
+            elif sample.name == "streamer_dead_letters_total" and sample.value:
+                dead[sample.labels["reason"]] = sample.value
+    return MetricsSnapshot(at, consumed, forecasts, dead, fallback)
+
+
+def scrape(url: str, timeout_seconds: float = 2.0) -> MetricsSnapshot | None:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_seconds) as response:
+            return parse_metrics(response.read().decode(), time.monotonic())
+    except OSError:
+        return None
+
+
+def summary_line(previous: MetricsSnapshot | None, current: MetricsSnapshot, elapsed: float) -> str:
+    readings_rate = forecasts_rate = 0.0
+    if previous is not None and current.at > previous.at:
+        span = current.at - previous.at
+        readings_rate = (current.consumed - previous.consumed) / span
+        forecasts_rate = (current.forecasts - previous.forecasts) / span
+    reasons = ", ".join(
+        f"{reason} {int(count)}" for reason, count in sorted(current.dead_letters.items())
+    )
+    return (
+        f"[{elapsed:6.0f}s] readings {readings_rate:8.0f}/s (total {int(current.consumed):,}) | "
+        f"forecasts {forecasts_rate:7.0f}/s (total {int(current.forecasts):,}) | "
+        f"dead letters {int(current.dead_letters_total):,}" + (f" ({reasons})" if reasons else "")
+    )
+
+
+def _spawn(args: list[str], log_path: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    log_file = log_path.open("ab")
+    return subprocess.Popen(
+        args,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+    )
+
+
+def _stop(proc: subprocess.Popen[bytes], timeout_seconds: float = 20.0) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout_seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def register_demo_command(app: Any, settings: Settings) -> None:
+    @typed(
+        app.command(
+            option("--meters", type=int, default=500, show_default=True, help="Simulated meters."),
+            option(
+                "--duration-seconds",
+                type=float,
+                default=0.0,
+                show_default=True,
+                help="Stop after this long (0: run until Ctrl-C).",
+            ),
+            option("--seed", type=int, default=7, show_default=True),
+            option(
+                "--keep-kafka/--stop-kafka",
+                default=True,
+                show_default=True,
+                help="Leave the local broker running when the demo ends.",
+            ),
+        )
+    )
+    async def demo(
+        self: AppCommand, meters: int, duration_seconds: float, seed: int, keep_kafka: bool
+    ) -> None:
+        """The live demo: local Kafka, simulator, worker and a live summary."""
+        from streamer.kafka_admin import ensure_topics
+        from streamer.localkafka.broker import LocalKafka
+
+        demo_dir = settings.state_dir / "demo"
+        demo_dir.mkdir(parents=True, exist_ok=True)
+        broker = LocalKafka(settings, say=lambda m: click.echo(f"[setup] {m}"))
+        try:
+            was_running = broker.status().running
+            broker.start()
+            await ensure_topics(settings)
+        except StreamerError as exc:
+            click.echo(f"streamer: {exc}", err=True)
+            raise SystemExit(2) from None
+        click.echo("[setup] topics ready")
+        env = dict(os.environ)
+        python = sys.executable
+        worker_log = demo_dir / "worker.log"
+        sim_log = demo_dir / "simulator.log"
+        worker = _spawn([python, "-m", "streamer", "worker", "-l", "info"], worker_log, env)
+        simulator = _spawn(
+            [python, "-m", "streamer", "simulate", "--meters", str(meters), "--seed", str(seed)],
+            sim_log,
+            env,
+        )
+        click.echo(f"[setup] worker pid {worker.pid} (log {worker_log})")
+        click.echo(f"[setup] simulator pid {simulator.pid} (log {sim_log})")
+        click.echo(
+            f"[demo] forecasts on topic {settings.forecasts_topic}; metrics at "
+            f"http://{settings.web_host}:{settings.web_port}/metrics; Ctrl-C stops"
+        )
+        url = f"http://{settings.web_host}:{settings.web_port}/metrics"
+        started = time.monotonic()
+        previous: MetricsSnapshot | None = None
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=2.0)
+                elapsed = time.monotonic() - started
+                current = await asyncio.to_thread(scrape, url)
+                if current is None:
+                    click.echo(f"[{elapsed:6.0f}s] waiting for the worker to serve {url} ...")
+                else:
+                    click.echo(summary_line(previous, current, elapsed))
+                    previous = current
+                for name, proc, log_path in (
+                    ("worker", worker, worker_log),
+                    ("simulator", simulator, sim_log),
+                ):
+                    if proc.poll() is not None:
+                        click.echo(
+                            f"[demo] the {name} exited with code {proc.returncode}; see {log_path}",
+                            err=True,
+                        )
+                        stop.set()
+                if duration_seconds and elapsed >= duration_seconds:
+                    stop.set()
+        finally:
+            click.echo("[demo] stopping simulator and worker ...")
+            _stop(simulator)
+            _stop(worker)
+            if not keep_kafka and not was_running:
+                broker.stop()
+            click.echo("[demo] done")

@@ -1,0 +1,193 @@
+"""``streamer simulate``: a synthetic fleet producing readings to Kafka and/or history files."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import Any
+
+import click
+from faust.cli import AppCommand, option
+
+from streamer.errors import StreamerError
+from streamer.settings import Settings
+from streamer.typed_decorators import typed
+
+DAY_SECONDS = 86400
+
+
+def _env(name: str) -> dict[str, Any]:
+    return {"envvar": f"STREAMER_SIM_{name}", "show_envvar": True}
+
+
+def register_simulate_command(app: Any, settings: Settings) -> None:
+    @typed(
+        app.command(
+            option(
+                "--meters",
+                type=int,
+                default=500,
+                show_default=True,
+                **_env("METERS"),
+                help="Number of meters.",
+            ),
+            option(
+                "--rate",
+                type=float,
+                default=0.0,
+                show_default=True,
+                **_env("RATE"),
+                help="Max messages per second (0: as fast as the clock allows).",
+            ),
+            option(
+                "--speedup",
+                type=float,
+                default=10000.0,
+                show_default=True,
+                **_env("SPEEDUP"),
+                help="Simulated seconds per wall second while catching up to now.",
+            ),
+            option("--seed", type=int, default=7, show_default=True, **_env("SEED")),
+            option(
+                "--backfill-days",
+                type=float,
+                default=8.0,
+                show_default=True,
+                **_env("BACKFILL_DAYS"),
+                help="Start this many days before now.",
+            ),
+            option(
+                "--duration-seconds",
+                type=float,
+                default=0.0,
+                show_default=True,
+                **_env("DURATION_SECONDS"),
+                help="Stop after this much wall time (0: never).",
+            ),
+            option(
+                "--missing-rate",
+                type=float,
+                default=0.01,
+                show_default=True,
+                **_env("MISSING_RATE"),
+            ),
+            option(
+                "--duplicate-rate",
+                type=float,
+                default=0.01,
+                show_default=True,
+                **_env("DUPLICATE_RATE"),
+            ),
+            option(
+                "--out-of-order-rate",
+                type=float,
+                default=0.02,
+                show_default=True,
+                **_env("OUT_OF_ORDER_RATE"),
+            ),
+            option(
+                "--malformed-rate",
+                type=float,
+                default=0.001,
+                show_default=True,
+                **_env("MALFORMED_RATE"),
+            ),
+            option(
+                "--history-out",
+                type=click.Path(dir_okay=False, path_type=Path),
+                default=None,
+                **_env("HISTORY_OUT"),
+                help="Write clean history (meter_id, ts, kwh) to this .csv/.csv.gz/.parquet.",
+            ),
+            option(
+                "--history-days",
+                type=float,
+                default=120.0,
+                show_default=True,
+                **_env("HISTORY_DAYS"),
+                help="Days of history for --history-out.",
+            ),
+            option(
+                "--no-send",
+                is_flag=True,
+                default=False,
+                help="Only write --history-out; produce nothing to Kafka.",
+            ),
+        )
+    )
+    async def simulate(
+        self: AppCommand,
+        meters: int,
+        rate: float,
+        speedup: float,
+        seed: int,
+        backfill_days: float,
+        duration_seconds: float,
+        missing_rate: float,
+        duplicate_rate: float,
+        out_of_order_rate: float,
+        malformed_rate: float,
+        history_out: Path | None,
+        history_days: float,
+        no_send: bool,
+    ) -> None:
+        """Simulate a fleet of smart meters (households, small businesses, rooftop PV)."""
+        from streamer.simulate.faults import FaultConfig
+        from streamer.simulate.fleet import FleetModel
+        from streamer.simulate.history import generate_history, write_history
+        from streamer.simulate.runner import SimulationConfig, run_simulation
+        from streamer.timeutil import format_ts, now_ms
+
+        try:
+            if history_out is not None:
+                model = FleetModel(meters, seed, settings.resolution_seconds)
+                end_ms = (
+                    now_ms()
+                    // (settings.resolution_seconds * 1000)
+                    * (settings.resolution_seconds * 1000)
+                )
+                start_ms = end_ms - int(history_days * DAY_SECONDS * 1000)
+                click.echo(
+                    f"Writing {history_days:g} days of history for {meters} meters "
+                    f"({format_ts(start_ms)} .. {format_ts(end_ms)}) to {history_out} ..."
+                )
+                frame = generate_history(model, start_ms, end_ms)
+                write_history(history_out, frame)
+                click.echo(f"Wrote {len(frame):,} rows to {history_out}.")
+            if no_send:
+                return
+            config = SimulationConfig(
+                meters=meters,
+                seed=seed,
+                resolution_seconds=settings.resolution_seconds,
+                backfill_seconds=int(backfill_days * DAY_SECONDS),
+                speedup=speedup,
+                rate_limit_per_second=rate,
+                duration_seconds=duration_seconds or None,
+                faults=FaultConfig(
+                    missing_rate=missing_rate,
+                    duplicate_rate=duplicate_rate,
+                    out_of_order_rate=out_of_order_rate,
+                    malformed_rate=malformed_rate,
+                ),
+            )
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            click.echo(
+                f"Simulating {meters} meters into {settings.readings_topic} at "
+                f"{settings.kafka_bootstrap} (seed {seed}); Ctrl-C stops."
+            )
+            summary = await run_simulation(
+                config,
+                settings.kafka_bootstrap,
+                settings.readings_topic,
+                on_progress=lambda progress: click.echo(progress.describe()),
+                stop=stop,
+            )
+            click.echo(summary.describe())
+        except StreamerError as exc:
+            click.echo(f"streamer: {exc}", err=True)
+            raise SystemExit(2) from None

@@ -1,0 +1,226 @@
+"""``meter-readings``: the JSON a meter (or its head-end system) produces, and its validation.
+
+A reading is a JSON object, keyed by meter id::
+
+    {"meter_id": "m-000042", "ts": "2026-11-23T10:30:00+00:00", "kwh": 0.412,
+     "meter_type": "net", "quality": "actual"}
+
+- ``ts``: RFC 3339 with an offset, or epoch milliseconds (integer). Converted to UTC.
+- ``kwh``: energy in the interval that ends at ``ts``; or instead ``register_kwh``, the
+  cumulative register, which streamer turns into interval energy per slot.
+- ``meter_type``: ``consumption`` (default; negative energy refused) or ``net`` (bidirectional,
+  e.g. rooftop PV, negative allowed).
+- ``quality``: optional free flag (``actual``, ``estimated``...), at most 32 characters.
+
+Unknown extra fields are ignored. Known fields of the wrong type are refused.
+:func:`parse_reading` returns a :class:`Reading` or raises :class:`InvalidReading` whose reason is
+the dead-letter reason code.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, Literal
+
+import orjson
+
+from streamer.contract.errors import InvalidReading
+from streamer.contract.reasons import DlqReason
+from streamer.timeutil import format_ts
+
+MeterType = Literal["consumption", "net"]
+METER_TYPES: Final = ("consumption", "net")
+MAX_METER_ID_CHARS: Final = 128
+MAX_QUALITY_CHARS: Final = 32
+# Readings before 2000 or after 2100 are not meter data; they are broken clocks.
+MIN_TS_MS: Final = 946_684_800_000
+MAX_TS_MS: Final = 4_102_444_800_000
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """A validated reading. ``kwh`` xor ``register_kwh`` is set."""
+
+    meter_id: str
+    ts_ms: int
+    kwh: float | None
+    register_kwh: float | None
+    meter_type: MeterType = "consumption"
+    quality: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingLimits:
+    """What :func:`parse_reading` enforces beyond types (from :class:`Settings`)."""
+
+    max_message_bytes: int
+    max_interval_kwh: float
+    future_tolerance_ms: int
+
+
+def _loads(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    # orjson refuses the NaN/Infinity tokens some producers emit; the standard library reads
+    # them so that such a reading is reported as non-finite rather than as broken JSON.
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidReading(DlqReason.INVALID_JSON, f"not valid UTF-8 JSON ({exc})") from None
+
+
+def _parse_ts_ms(value: object) -> int:
+    if isinstance(value, bool):
+        raise InvalidReading(DlqReason.WRONG_TYPE, "ts must be an RFC 3339 string or epoch ms")
+    if isinstance(value, int):
+        ts_ms = value
+    elif isinstance(value, float):
+        if not math.isfinite(value) or value != int(value):
+            raise InvalidReading(
+                DlqReason.INVALID_TIMESTAMP, f"ts {value!r} is not a whole number of epoch ms"
+            )
+        ts_ms = int(value)
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidReading(
+                DlqReason.INVALID_TIMESTAMP, f"ts {value[:64]!r} is not RFC 3339"
+            ) from None
+        if parsed.tzinfo is None or parsed.utcoffset() is None:
+            raise InvalidReading(
+                DlqReason.INVALID_TIMESTAMP,
+                f"ts {value[:64]!r} has no UTC offset; add 'Z' or '+00:00'",
+            )
+        ts_ms = int(parsed.timestamp() * 1000)
+    else:
+        raise InvalidReading(DlqReason.WRONG_TYPE, "ts must be an RFC 3339 string or epoch ms")
+    if not MIN_TS_MS <= ts_ms < MAX_TS_MS:
+        raise InvalidReading(
+            DlqReason.INVALID_TIMESTAMP, f"ts {ts_ms} ms is outside the years 2000-2100"
+        )
+    return ts_ms
+
+
+def _energy(obj: dict[str, Any], field: str) -> float | None:
+    if field not in obj or obj[field] is None:
+        return None
+    value = obj[field]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidReading(DlqReason.WRONG_TYPE, f"{field} must be a number")
+    number = float(value)
+    if not math.isfinite(number):
+        raise InvalidReading(DlqReason.NON_FINITE, f"{field} is {value!r}")
+    return number
+
+
+def _optional_str(obj: dict[str, Any], field: str, max_chars: int) -> str | None:
+    value = obj.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > max_chars:
+        raise InvalidReading(
+            DlqReason.WRONG_TYPE, f"{field} must be a string of at most {max_chars} characters"
+        )
+    return value
+
+
+def parse_reading(
+    raw: bytes | None, key: bytes | None, *, limits: ReadingLimits, now_ms: int
+) -> Reading:
+    """Validate one message of the readings topic. Raises :class:`InvalidReading`."""
+    if raw is None:
+        raise InvalidReading(DlqReason.INVALID_JSON, "empty message (tombstone)")
+    if len(raw) > limits.max_message_bytes:
+        raise InvalidReading(
+            DlqReason.OVERSIZED,
+            f"{len(raw)} bytes is over the {limits.max_message_bytes}-byte limit "
+            "(STREAMER_MAX_MESSAGE_BYTES)",
+        )
+    obj = _loads(raw)
+    if not isinstance(obj, dict):
+        raise InvalidReading(
+            DlqReason.NOT_AN_OBJECT, f"expected a JSON object, got {type(obj).__name__}"
+        )
+
+    meter_id = obj.get("meter_id")
+    if meter_id is None:
+        raise InvalidReading(DlqReason.MISSING_FIELD, "meter_id is missing")
+    if not isinstance(meter_id, str):
+        raise InvalidReading(DlqReason.WRONG_TYPE, "meter_id must be a string")
+    if not meter_id or len(meter_id) > MAX_METER_ID_CHARS or not meter_id.isprintable():
+        raise InvalidReading(
+            DlqReason.INVALID_METER_ID,
+            f"meter_id must be 1-{MAX_METER_ID_CHARS} printable characters",
+        )
+    if key and key != meter_id.encode():
+        raise InvalidReading(
+            DlqReason.KEY_MISMATCH,
+            f"message key {key[:64]!r} differs from meter_id {meter_id[:64]!r}; "
+            "produce readings keyed by meter_id",
+        )
+    if "ts" not in obj or obj["ts"] is None:
+        raise InvalidReading(DlqReason.MISSING_FIELD, "ts is missing")
+
+    kwh = _energy(obj, "kwh")
+    register_kwh = _energy(obj, "register_kwh")
+    if kwh is None and register_kwh is None:
+        raise InvalidReading(DlqReason.MISSING_FIELD, "one of kwh or register_kwh is required")
+    if kwh is not None and register_kwh is not None:
+        raise InvalidReading(DlqReason.WRONG_TYPE, "send kwh or register_kwh, not both")
+
+    meter_type = obj.get("meter_type", "consumption")
+    if meter_type not in METER_TYPES:
+        raise InvalidReading(
+            DlqReason.WRONG_TYPE, f"meter_type must be one of {', '.join(METER_TYPES)}"
+        )
+    quality = _optional_str(obj, "quality", MAX_QUALITY_CHARS)
+    ts_ms = _parse_ts_ms(obj["ts"])
+
+    if ts_ms > now_ms + limits.future_tolerance_ms:
+        raise InvalidReading(
+            DlqReason.FUTURE_TIMESTAMP,
+            f"ts is {(ts_ms - now_ms) / 1000:.0f} s ahead of the worker clock "
+            f"(tolerance {limits.future_tolerance_ms / 1000:.0f} s)",
+        )
+    if kwh is not None:
+        if kwh < 0 and meter_type != "net":
+            raise InvalidReading(
+                DlqReason.NEGATIVE_ENERGY,
+                f"kwh {kwh} is negative on a consumption meter (send meter_type 'net' for PV)",
+            )
+        if abs(kwh) > limits.max_interval_kwh:
+            raise InvalidReading(
+                DlqReason.ABOVE_PHYSICAL_BOUND,
+                f"|kwh| {kwh} exceeds {limits.max_interval_kwh} kWh per interval "
+                "(STREAMER_MAX_POWER_KW)",
+            )
+    elif register_kwh is not None and register_kwh < 0:
+        raise InvalidReading(DlqReason.NEGATIVE_ENERGY, f"register_kwh {register_kwh} is negative")
+
+    return Reading(
+        meter_id=meter_id,
+        ts_ms=ts_ms,
+        kwh=kwh,
+        register_kwh=register_kwh,
+        meter_type=meter_type,
+        quality=quality,
+    )
+
+
+def encode_reading(reading: Reading) -> bytes:
+    """The canonical JSON of a reading (ts as RFC 3339 UTC)."""
+    body: dict[str, Any] = {"meter_id": reading.meter_id, "ts": format_ts(reading.ts_ms)}
+    if reading.kwh is not None:
+        body["kwh"] = reading.kwh
+    if reading.register_kwh is not None:
+        body["register_kwh"] = reading.register_kwh
+    body["meter_type"] = reading.meter_type
+    if reading.quality is not None:
+        body["quality"] = reading.quality
+    return orjson.dumps(body)

@@ -1,0 +1,1 @@
+"""The local single-node KRaft broker (`streamer kafka start|stop|status`)."""

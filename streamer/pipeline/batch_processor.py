@@ -1,0 +1,322 @@
+"""One micro-batch: parse, apply to per-meter state, decide and make forecasts.
+
+Every message ends in exactly one outcome: ``applied``, ``corrected``, ``duplicate`` or
+``dead_lettered`` (with a reason). :class:`BatchResult` carries the counts so that the caller's
+counters add up to the messages consumed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from streamer.contract.dead_letter import DeadLetter, SourcePosition
+from streamer.contract.errors import InvalidReading
+from streamer.contract.forecast_record import ForecastRecord
+from streamer.contract.reading import Reading, ReadingLimits, parse_reading
+from streamer.contract.reasons import DlqReason
+from streamer.contract.status_record import MeterStatus, StatusEvent
+from streamer.forecast.protocol import Forecaster
+from streamer.pipeline.config import PipelineConfig
+from streamer.pipeline.messages import InMessage
+from streamer.state.errors import StateDecodeError
+from streamer.state.meter_state import MeterState, WindowView
+from streamer.state.outcome import Outcome
+
+log = logging.getLogger(__name__)
+
+_DLQ_OUTCOMES = {
+    Outcome.TOO_LATE: DlqReason.TOO_LATE,
+    Outcome.REGISTER_OUT_OF_ORDER: DlqReason.REGISTER_OUT_OF_ORDER,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class StateWrite:
+    """New state bytes of a meter and the index of its last message in the batch.
+
+    The index tells the agent which event to attribute the table write to (the changelog
+    partition must be that of the meter's readings).
+    """
+
+    value: bytes
+    message_index: int
+
+
+@dataclass(slots=True)
+class BatchResult:
+    state_writes: dict[str, StateWrite] = field(default_factory=dict)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    forecasts: list[ForecastRecord] = field(default_factory=list)
+    status_events: list[StatusEvent] = field(default_factory=list)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    dlq_reasons: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+    inference_seconds: dict[str, float] = field(default_factory=dict)
+    state_decode_errors: int = 0
+
+    @property
+    def accounted(self) -> int:
+        return sum(self.outcomes.values())
+
+
+@dataclass(frozen=True, slots=True)
+class _Mark:
+    """What a batch result held before one meter was applied, to undo a failed meter."""
+
+    outcomes: Counter[str]
+    dlq_reasons: Counter[str]
+    dead_letters: int
+    status_events: int
+
+    @classmethod
+    def of(cls, result: BatchResult) -> _Mark:
+        return cls(
+            result.outcomes.copy(),
+            result.dlq_reasons.copy(),
+            len(result.dead_letters),
+            len(result.status_events),
+        )
+
+    def restore(self, result: BatchResult) -> None:
+        result.outcomes = self.outcomes
+        result.dlq_reasons = self.dlq_reasons
+        del result.dead_letters[self.dead_letters :]
+        del result.status_events[self.status_events :]
+
+
+@dataclass(slots=True)
+class _Candidate:
+    meter_id: str
+    view: WindowView
+
+
+class BatchProcessor:
+    """Turns a batch of readings-topic messages into everything the agent must publish."""
+
+    def __init__(
+        self, config: PipelineConfig, forecaster: Forecaster, fallback: Forecaster
+    ) -> None:
+        self.config = config
+        self.forecaster = forecaster
+        self.fallback = fallback
+        self._limits = ReadingLimits(
+            max_message_bytes=config.max_message_bytes,
+            max_interval_kwh=config.max_interval_kwh,
+            future_tolerance_ms=config.future_tolerance_seconds * 1000,
+        )
+
+    def process(
+        self,
+        messages: Sequence[InMessage],
+        load_state: Callable[[str], bytes | None],
+        now_ms: int,
+    ) -> BatchResult:
+        result = BatchResult()
+        by_meter: dict[str, list[tuple[int, Reading]]] = {}
+        for index, message in enumerate(messages):
+            try:
+                reading = parse_reading(
+                    message.value, message.key, limits=self._limits, now_ms=now_ms
+                )
+            except InvalidReading as exc:
+                self._dead_letter(result, message, exc.reason, exc.detail, now_ms)
+                continue
+            by_meter.setdefault(reading.meter_id, []).append((index, reading))
+
+        candidates: list[_Candidate] = []
+        for meter_id, readings in by_meter.items():
+            mark = _Mark.of(result)
+            try:
+                candidate = self._apply_meter(
+                    meter_id, readings, messages, load_state, now_ms, result
+                )
+            except Exception as exc:  # never let one meter's data stop the stream
+                log.exception("processing meter %r failed; its readings go to the DLQ", meter_id)
+                mark.restore(result)
+                result.state_writes.pop(meter_id, None)
+                for index, _ in readings:
+                    self._dead_letter(
+                        result,
+                        messages[index],
+                        DlqReason.PROCESSING_ERROR,
+                        f"{type(exc).__name__}: {exc}",
+                        now_ms,
+                    )
+                continue
+            if candidate is not None:
+                candidates.append(candidate)
+
+        if candidates:
+            self._forecast(candidates, now_ms, result)
+        return result
+
+    # --- per meter -----------------------------------------------------------------------------
+    def _apply_meter(
+        self,
+        meter_id: str,
+        readings: list[tuple[int, Reading]],
+        messages: Sequence[InMessage],
+        load_state: Callable[[str], bytes | None],
+        now_ms: int,
+        result: BatchResult,
+    ) -> _Candidate | None:
+        config = self.config
+        stored = load_state(meter_id)
+        state: MeterState
+        if stored is None:
+            state = MeterState.new(config.window)
+        else:
+            try:
+                state = MeterState.from_bytes(stored, config.window)
+            except StateDecodeError as exc:
+                log.warning("state of meter %r unreadable (%s); starting it afresh", meter_id, exc)
+                result.state_decode_errors += 1
+                state = MeterState.new(config.window)
+        head_before = state.head_slot
+        run_before = state.flatline_run_slots()
+
+        for index, reading in readings:
+            message = messages[index]
+            arrival_ms = message.timestamp_ms if message.timestamp_ms is not None else now_ms
+            if reading.kwh is not None:
+                outcome = state.update(reading.ts_ms, reading.kwh, arrival_ms)
+            else:
+                assert reading.register_kwh is not None
+                outcome, event = state.update_register(
+                    reading.ts_ms, reading.register_kwh, arrival_ms
+                )
+                if event is not None:
+                    status = (
+                        MeterStatus.REGISTER_ROLLOVER
+                        if event.kind == "rollover"
+                        else MeterStatus.REGISTER_RESET
+                    )
+                    result.status_events.append(
+                        StatusEvent(meter_id, status, now_ms, reading.ts_ms, event.detail)
+                    )
+            reason = _DLQ_OUTCOMES.get(outcome)
+            if reason is not None:
+                self._dead_letter(
+                    result, message, reason, _late_detail(outcome, reading, state), now_ms
+                )
+            else:
+                result.outcomes[outcome.value] += 1
+
+        new_bytes = state.to_bytes()
+        if new_bytes != stored:
+            result.state_writes[meter_id] = StateWrite(new_bytes, readings[-1][0])
+
+        run_after = state.flatline_run_slots()
+        if run_before < config.flatline_slots <= run_after:
+            result.status_events.append(
+                StatusEvent(
+                    meter_id,
+                    MeterStatus.FLATLINE,
+                    now_ms,
+                    state.head_end_ms,
+                    f"same value for {run_after} slots",
+                )
+            )
+
+        head_after = state.head_slot
+        if head_after is None or head_after == head_before:
+            return None
+        every = config.forecast_every_slots
+        previous_tick = -1 if head_before is None else head_before // every
+        if head_after // every <= previous_tick:
+            result.skipped["cadence"] += 1
+            return None
+        view = state.get()
+        if view.observed_fraction < config.min_observed_fraction:
+            result.skipped["insufficient_history"] += 1
+            return None
+        return _Candidate(meter_id, view)
+
+    # --- forecasting ---------------------------------------------------------------------------
+    def _forecast(self, candidates: list[_Candidate], now_ms: int, result: BatchResult) -> None:
+        config = self.config
+        history = np.stack([c.view.values_kwh for c in candidates]).astype(np.float64)
+        end_ms = np.array([c.view.end_ms for c in candidates], dtype=np.int64)
+        started = time.perf_counter()
+        batch = self.forecaster.forecast(history, end_ms, config.resolution_seconds)
+        result.inference_seconds[self.forecaster.name] = time.perf_counter() - started
+        rows: list[tuple[int, Forecaster, int]] = []  # candidate index, model, row in its batch
+        fallback_rows = np.flatnonzero(~batch.valid)
+        fallback_batch = None
+        if fallback_rows.size:
+            started = time.perf_counter()
+            fallback_batch = self.fallback.forecast(
+                history[fallback_rows], end_ms[fallback_rows], config.resolution_seconds
+            )
+            result.inference_seconds[self.fallback.name] = time.perf_counter() - started
+        fallback_pos = {int(row): pos for pos, row in enumerate(fallback_rows)}
+        for i in range(len(candidates)):
+            if batch.valid[i]:
+                rows.append((i, self.forecaster, i))
+            elif fallback_batch is not None and fallback_batch.valid[fallback_pos[i]]:
+                rows.append((i, self.fallback, fallback_pos[i]))
+            else:
+                result.skipped["no_valid_forecast"] += 1
+
+        res_ms = config.resolution_seconds * 1000
+        steps = np.arange(1, config.horizon_slots + 1, dtype=np.int64) * res_ms
+        for i, model, row in rows:
+            source = batch if model is self.forecaster else fallback_batch
+            assert source is not None
+            candidate = candidates[i]
+            result.forecasts.append(
+                ForecastRecord(
+                    meter_id=candidate.meter_id,
+                    issued_ms=now_ms,
+                    origin_ms=candidate.view.end_ms,
+                    model_name=model.name,
+                    model_version=model.version,
+                    fallback=model is not self.forecaster,
+                    resolution_seconds=config.resolution_seconds,
+                    observed_fraction=candidate.view.observed_fraction,
+                    horizon_end_ms=candidate.view.end_ms + steps,
+                    point_kwh=source.point_kwh[row],
+                    quantiles_kwh=source.quantiles_kwh[row],
+                    quantile_levels=source.quantile_levels,
+                )
+            )
+
+    # --- dead letters --------------------------------------------------------------------------
+    def _dead_letter(
+        self,
+        result: BatchResult,
+        message: InMessage,
+        reason: DlqReason,
+        detail: str,
+        now_ms: int,
+    ) -> None:
+        result.dead_letters.append(
+            DeadLetter(
+                reason=reason,
+                detail=detail,
+                source=SourcePosition(
+                    message.topic, message.partition, message.offset, message.timestamp_ms
+                ),
+                key=message.key,
+                value=message.value,
+                dead_lettered_ms=now_ms,
+            )
+        )
+        result.outcomes["dead_lettered"] += 1
+        result.dlq_reasons[reason.value] += 1
+
+
+def _late_detail(outcome: Outcome, reading: Reading, state: MeterState) -> str:
+    if outcome is Outcome.TOO_LATE:
+        return (
+            f"slot ending {reading.ts_ms} ms is older than the allowed lateness behind the "
+            f"meter's newest slot (ending {state.head_end_ms} ms); see "
+            "STREAMER_ALLOWED_LATENESS_SLOTS"
+        )
+    return "register reading older than the meter's last register reading"

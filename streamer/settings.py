@@ -1,0 +1,154 @@
+"""The one configuration object: read from ``STREAMER_*`` environment variables, built once.
+
+Every other module receives a :class:`Settings` (or the values it needs) as an argument; nothing
+else reads the environment. A bad value stops the process at start with a sentence that names
+the variable (see :func:`load_settings`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from streamer.errors import StreamerError
+
+ENV_PREFIX = "STREAMER_"
+
+
+class SettingsError(StreamerError):
+    """A ``STREAMER_*`` variable has a value streamer cannot use."""
+
+
+class Settings(BaseSettings):
+    """All of streamer's settings. Field ``x`` is read from ``STREAMER_X``."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
+
+    # --- where things live -------------------------------------------------------------------
+    state_dir: Path = Field(
+        Path(".streamer"),
+        description="Project state: Kafka jars and log, worker data, pid files.",
+    )
+
+    kafka_libs_dir: Path | None = Field(
+        None, description="Where the Kafka jars go (default: <state_dir>/kafka-libs)."
+    )
+
+    # --- Kafka ---------------------------------------------------------------------------------
+    kafka_bootstrap: str = Field(
+        "127.0.0.1:9092", description="host:port list of the Kafka brokers."
+    )
+    kafka_controller_port: int = Field(
+        9093, description="Controller port of the local KRaft broker (`streamer kafka`)."
+    )
+    kafka_heap_mb: int = Field(512, ge=128, description="Heap of the local Kafka JVM.")
+    app_id: str = Field("streamer", description="Consumer group and faust application id.")
+    topic_partitions: int = Field(4, ge=1, description="Partitions of topics streamer creates.")
+    readings_topic: str = "meter-readings"
+    forecasts_topic: str = "meter-forecasts"
+    dlq_topic: str = "meter-readings-dlq"
+    status_topic: str = "meter-status"
+    drift_topic: str = "forecast-drift"
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+
+    # --- the slot grid and per-meter window ----------------------------------------------------
+    resolution_seconds: int = Field(1800, description="Slot length; must divide one day.")
+    lookback_slots: int = Field(336, ge=2, description="Slots of history kept per meter.")
+    horizon_slots: int = Field(48, ge=1, description="Slots forecast ahead.")
+    allowed_lateness_slots: int = Field(
+        48, ge=1, description="How far behind a meter's newest slot a reading may still land."
+    )
+    interpolate_max_gap_slots: int = Field(4, ge=0)
+    min_observed_fraction: float = Field(
+        0.25, ge=0.0, le=1.0, description="Share of observed slots needed to forecast a meter."
+    )
+    forecast_every_slots: int = Field(1, ge=1, description="Forecast cadence per meter.")
+    retention_seconds: int = Field(
+        7 * 86400, ge=60, description="Meters silent this long are dropped from state."
+    )
+
+    # --- data quality --------------------------------------------------------------------------
+    max_power_kw: float = Field(
+        1000.0,
+        gt=0,
+        description="Physical bound: energy per slot above this mean power is rejected.",
+    )
+    future_tolerance_seconds: int = Field(300, ge=0)
+    max_message_bytes: int = Field(16384, ge=256)
+    flatline_slots: int = Field(12, ge=2)
+    silent_slots: int = Field(6, ge=1)
+    silence_check_interval_seconds: float = Field(30.0, gt=0)
+
+    # --- batching and forecasting --------------------------------------------------------------
+    batch_max_events: int = Field(2000, ge=1)
+    batch_within_seconds: float = Field(0.25, gt=0)
+    forecaster: str = Field(
+        "seasonal_naive", description="Forecaster spec, e.g. seasonal_naive, seasonal_naive_day."
+    )
+
+    # --- web -----------------------------------------------------------------------------------
+    web_host: str = Field("127.0.0.1", description="HTTP bind address (loopback by default).")
+    web_port: int = Field(6066, ge=0, le=65535)
+    log_level: Literal["debug", "info", "warn", "error"] = "info"
+
+    @model_validator(mode="after")
+    def _check_grid(self) -> Settings:
+        if self.resolution_seconds <= 0 or 86400 % self.resolution_seconds:
+            raise ValueError(
+                f"STREAMER_RESOLUTION_SECONDS={self.resolution_seconds} must divide 86400 "
+                "(900 for 15 minutes, 1800 for 30 minutes)"
+            )
+        if self.allowed_lateness_slots > self.lookback_slots:
+            raise ValueError(
+                "STREAMER_ALLOWED_LATENESS_SLOTS must not exceed STREAMER_LOOKBACK_SLOTS "
+                f"({self.allowed_lateness_slots} > {self.lookback_slots})"
+            )
+        return self
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as ``STREAMER_*`` variables, to hand to a child process."""
+        env: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if value is not None:
+                env[env_name(name)] = str(value)
+        return env
+
+    @property
+    def kafka_dir(self) -> Path:
+        return self.state_dir / "kafka"
+
+    @property
+    def worker_dir(self) -> Path:
+        return self.state_dir / "worker"
+
+    @property
+    def slots_per_day(self) -> int:
+        return 86400 // self.resolution_seconds
+
+    @property
+    def max_interval_kwh(self) -> float:
+        return self.max_power_kw * self.resolution_seconds / 3600.0
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets ``field``."""
+    return ENV_PREFIX + field.upper()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings once, turning validation errors into one readable sentence each."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = [str(part) for part in err["loc"]]
+            where = env_name(loc[0]) if loc else "STREAMER_* settings"
+            problems.append(f"{where}: {err['msg']}")
+        raise SettingsError(
+            "Invalid configuration: " + "; ".join(problems) + ". Fix the variable and restart."
+        ) from None

@@ -1,0 +1,84 @@
+"""Filling gaps in a window for reading (never written back to state)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from streamer.state.flags import SlotFlag, real_mask
+
+DAYS_PER_WEEK = 7
+# plain numpy scalars: enum attribute access costs more than the arithmetic here
+_MISSING = np.uint8(SlotFlag.MISSING)
+_INTERPOLATED = np.uint8(SlotFlag.IMPUTED_INTERPOLATED)
+_DAY = np.uint8(SlotFlag.IMPUTED_DAY)
+_WEEK = np.uint8(SlotFlag.IMPUTED_WEEK)
+
+
+def impute(
+    values_kwh: np.ndarray,
+    flags: np.ndarray,
+    slots_per_day: int,
+    interpolate_max_gap_slots: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fill the gaps of one window, oldest..newest; pure, inputs are not modified.
+
+    Sources are only real values (``OBSERVED``, ``CORRECTED``, ``REGISTER_SPREAD``, finite); an
+    imputed value never feeds another imputation.
+
+    * Interior gaps (real values on both sides) of at most ``interpolate_max_gap_slots`` slots:
+      linear interpolation between the two neighbouring real values -> ``IMPUTED_INTERPOLATED``.
+    * Every other gap slot (longer interior gaps, leading and trailing gaps): the same slot one day
+      earlier if real (``IMPUTED_DAY``), else one week earlier (``IMPUTED_WEEK``), else ``NaN``
+      and ``MISSING``.
+
+    Returns ``(values, flags)``: new float64 and uint8 arrays of the input's length.
+
+    >>> import numpy as np
+    >>> v, f = impute(np.array([1.0, np.nan, np.nan, 4.0]), np.array([1, 0, 0, 1]), 48, 4)
+    >>> v.tolist(), f.tolist()
+    ([1.0, 2.0, 3.0, 4.0], [1, 4, 4, 1])
+    """
+    src = np.asarray(values_kwh, dtype=np.float64)
+    src_flags = np.asarray(flags, dtype=np.uint8)
+    if src.shape != src_flags.shape or src.ndim != 1:
+        raise ValueError(
+            f"impute needs two 1-D arrays of one length, got values {src.shape} and flags "
+            f"{src_flags.shape}; pass the window's values_kwh and flags together."
+        )
+    if slots_per_day <= 0:
+        raise ValueError(f"slots_per_day={slots_per_day} must be > 0 (86400 / resolution).")
+    known = real_mask(src_flags) & np.isfinite(src)
+    out_values = np.where(known, src, np.nan)
+    out_flags = np.where(known, src_flags, _MISSING)
+    unknown_idx = np.flatnonzero(~known)
+    size = src.shape[0]
+    if unknown_idx.size in (0, size):
+        return out_values, out_flags
+
+    known_idx = np.flatnonzero(known)
+    after = np.searchsorted(known_idx, unknown_idx)  # position in known_idx of the next real
+    previous = known_idx[np.maximum(after - 1, 0)]
+    following = known_idx[np.minimum(after, known_idx.size - 1)]
+    short = (
+        (after > 0)
+        & (after < known_idx.size)
+        & (following - previous - 1 <= interpolate_max_gap_slots)
+    )
+    if short.any():
+        slots = unknown_idx[short]
+        left, right = previous[short], following[short]
+        weight = (slots - left) / (right - left)
+        out_values[slots] = src[left] + (src[right] - src[left]) * weight
+        out_flags[slots] = _INTERPOLATED
+
+    pending = unknown_idx[~short]
+    for lag, flag in ((slots_per_day, _DAY), (DAYS_PER_WEEK * slots_per_day, _WEEK)):
+        if pending.size == 0 or lag >= size:
+            break
+        source = pending - lag
+        usable = (source >= 0) & known[np.maximum(source, 0)]
+        take = pending[usable]
+        out_values[take] = src[take - lag]
+        out_flags[take] = flag
+        pending = pending[~usable]
+    return out_values, out_flags

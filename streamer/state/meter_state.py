@@ -1,0 +1,340 @@
+"""One meter's sliding window of slot energies: ``update`` / ``get`` / ``to_bytes``."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from streamer.state.codec import StateFields, decode_state, encode_state
+from streamer.state.config import WindowConfig
+from streamer.state.errors import EmptyStateError, InvalidReadingError, StateError
+from streamer.state.flags import SlotFlag, real_mask
+from streamer.state.imputation import impute
+from streamer.state.outcome import Outcome
+from streamer.state.register import RegisterEvent, register_step
+from streamer.state.window_view import WindowView
+
+__all__ = ["MeterState", "RegisterEvent", "WindowView"]
+
+_MISSING = int(SlotFlag.MISSING)
+_OBSERVED = int(SlotFlag.OBSERVED)
+_CORRECTED = int(SlotFlag.CORRECTED)
+_SPREAD = int(SlotFlag.REGISTER_SPREAD)
+_NAN32 = np.float32(np.nan)
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _as_float32(kwh: float) -> float:
+    """``kwh`` rounded to float32 as stored (``-0.0`` becomes ``0.0`` so bytes stay canonical)."""
+    if not abs(kwh) <= _FLOAT32_MAX:  # also catches NaN
+        raise InvalidReadingError(
+            f"kwh={kwh!r} is not a finite float32; validate readings before they reach the state "
+            "(the contract layer rejects NaN, infinite and out-of-range values)"
+        )
+    return float(np.float32(kwh)) + 0.0
+
+
+class MeterState:
+    """The last ``lookback_slots`` slots of one meter, ending at the head slot.
+
+    Stored per slot: a float32 energy (NaN when missing) and a uint8 :class:`SlotFlag`
+    (MISSING, OBSERVED, CORRECTED or REGISTER_SPREAD). Plus the head slot, the newest arrival time
+    of an accepted reading, and the baseline of a cumulative register.
+
+    Readings may come late (up to ``allowed_lateness_slots`` back, counting the head as one),
+    duplicated or out of order; the result does not depend on the order as long as every reading
+    is within lateness when it comes (see the property tests). The later-arriving of two different
+    values for one slot wins and the slot is flagged CORRECTED.
+
+    Limitations: interval readings (``kwh``) are expected at the configured resolution (two
+    readings in one slot are a duplicate or a correction, not summed); register readings must come
+    in order per meter (an older slot is ``REGISTER_OUT_OF_ORDER``, also for a redelivered old
+    reading); a meter should send one kind of reading (a register delta overwrites the slots it
+    covers, and is not held to ``allowed_lateness_slots``). ``head_slot`` is the newest slot any
+    accepted reading reached, including a register baseline that filled nothing, so the head slot
+    can be MISSING for register meters.
+    """
+
+    __slots__ = (
+        "_config",
+        "_flags",
+        "_head",
+        "_last_arrival_ms",
+        "_register_kwh",
+        "_register_slot",
+        "_values",
+    )
+
+    def __init__(self, config: WindowConfig, fields: StateFields) -> None:
+        lookback = config.lookback_slots
+        if fields.values_kwh.shape != (lookback,) or fields.flags.shape != (lookback,):
+            raise StateError(
+                f"state arrays have shapes {fields.values_kwh.shape} and {fields.flags.shape}, "
+                f"config needs ({lookback},); build states with MeterState.new or from_bytes"
+            )
+        self._config = config
+        self._values: np.ndarray = fields.values_kwh.astype(np.float32, copy=False)
+        self._flags: np.ndarray = fields.flags.astype(np.uint8, copy=False)
+        self._head: int | None = fields.head_slot
+        self._last_arrival_ms: int = fields.last_arrival_ms
+        self._register_kwh: float | None = fields.register_kwh
+        self._register_slot: int | None = fields.register_slot
+
+    # ------------------------------------------------------------------ construction / bytes
+
+    @classmethod
+    def new(cls, config: WindowConfig) -> MeterState:
+        """An empty state: every slot MISSING, no head, no register baseline."""
+        lookback = config.lookback_slots
+        return cls(
+            config,
+            StateFields(
+                head_slot=None,
+                last_arrival_ms=0,
+                register_kwh=None,
+                register_slot=None,
+                values_kwh=np.full(lookback, np.nan, dtype=np.float32),
+                flags=np.zeros(lookback, dtype=np.uint8),
+            ),
+        )
+
+    def to_bytes(self) -> bytes:
+        """The state as bytes (layout in :mod:`streamer.state.codec`); equal states, equal bytes."""
+        return encode_state(self._fields(), self._config.fingerprint())
+
+    @classmethod
+    def from_bytes(cls, data: bytes, config: WindowConfig) -> MeterState:
+        """Read bytes from :meth:`to_bytes`; raises StateDecodeError when they do not fit."""
+        return cls(config, decode_state(data, config))
+
+    def _fields(self) -> StateFields:
+        return StateFields(
+            head_slot=self._head,
+            last_arrival_ms=self._last_arrival_ms,
+            register_kwh=self._register_kwh,
+            register_slot=self._register_slot,
+            values_kwh=self._values,
+            flags=self._flags,
+        )
+
+    # ------------------------------------------------------------------ read-only properties
+
+    @property
+    def config(self) -> WindowConfig:
+        """The window configuration this state was built with."""
+        return self._config
+
+    @property
+    def head_slot(self) -> int | None:
+        """Index of the newest slot in the window (None when no reading was accepted yet)."""
+        return self._head
+
+    @property
+    def head_end_ms(self) -> int | None:
+        """End time (epoch ms) of the head slot."""
+        return None if self._head is None else self._head * self._config.resolution_ms
+
+    @property
+    def last_arrival_ms(self) -> int:
+        """Largest ``arrival_ms`` of an accepted (APPLIED/CORRECTED) reading; 0 when none."""
+        return self._last_arrival_ms
+
+    @property
+    def register_baseline(self) -> tuple[float, int] | None:
+        """``(register_kwh, slot)`` of the last accepted register reading, if any."""
+        if self._register_kwh is None or self._register_slot is None:
+            return None
+        return self._register_kwh, self._register_slot
+
+    @property
+    def flatlined(self) -> bool:
+        """Whether :meth:`flatline_run_slots` reached ``config.flatline_slots``."""
+        return self.flatline_run_slots() >= self._config.flatline_slots
+
+    # ------------------------------------------------------------------ updates
+
+    def update(self, ts_ms: int, kwh: float, arrival_ms: int) -> Outcome:
+        """Offer the energy ``kwh`` of the interval ending at event time ``ts_ms``.
+
+        APPLIED: new head slot, or a MISSING slot within lateness filled. DUPLICATE: the slot holds
+        the same float32 value already (state unchanged). CORRECTED: it held another value; this
+        one replaces it. TOO_LATE: older than ``allowed_lateness_slots`` (state unchanged).
+        """
+        value = _as_float32(kwh)
+        slot = -(-int(ts_ms) // self._config.resolution_ms)
+        head = self._head
+        lookback = self._values.shape[0]
+        if head is None or slot > head:
+            self._advance_to(slot)
+            self._values[lookback - 1] = value
+            self._flags[lookback - 1] = _OBSERVED
+            self._touch(arrival_ms)
+            return Outcome.APPLIED
+        lag = head - slot
+        if lag >= self._config.allowed_lateness_slots:
+            return Outcome.TOO_LATE
+        index = lookback - 1 - lag
+        if self._flags.item(index) == _MISSING:
+            self._values[index] = value
+            self._flags[index] = _OBSERVED
+            self._touch(arrival_ms)
+            return Outcome.APPLIED
+        if self._values.item(index) == value:
+            return Outcome.DUPLICATE
+        self._values[index] = value
+        self._flags[index] = _CORRECTED
+        self._touch(arrival_ms)
+        return Outcome.CORRECTED
+
+    def update_register(
+        self, ts_ms: int, register_kwh: float, arrival_ms: int
+    ) -> tuple[Outcome, RegisterEvent | None]:
+        """Offer a cumulative register reading taken at event time ``ts_ms``.
+
+        The first reading is a baseline (APPLIED, no slot filled, head moves to its slot). Later,
+        the energy since the previous reading goes to the slots after the previous reading's slot
+        up to this one: one slot -> OBSERVED; ``k`` slots -> spread evenly, REGISTER_SPREAD; the
+        same slot -> added to that slot if it holds a value. A decrease is a rollover (wrapped
+        delta applied, ``RegisterEvent("rollover")``) when plausible, otherwise a reset (new
+        baseline, nothing filled, ``RegisterEvent("reset")``); so is an implausibly big jump.
+        Same slot and same value: DUPLICATE. Older slot: REGISTER_OUT_OF_ORDER (state unchanged).
+        """
+        reading = float(register_kwh)
+        if not math.isfinite(reading):
+            raise InvalidReadingError(
+                f"register_kwh={register_kwh!r} is not finite; validate readings before they "
+                "reach the state"
+            )
+        slot = -(-int(ts_ms) // self._config.resolution_ms)
+        previous = self._register_kwh
+        previous_slot = self._register_slot
+        if previous is None or previous_slot is None:
+            self._set_baseline(reading, slot, arrival_ms)
+            return Outcome.APPLIED, None
+        if slot < previous_slot:
+            return Outcome.REGISTER_OUT_OF_ORDER, None
+        if slot == previous_slot and reading == previous:
+            return Outcome.DUPLICATE, None
+        slots = slot - previous_slot
+        step = register_step(previous, reading, slots, self._config.register_max_kwh_per_slot)
+        if step.delta_kwh is None:
+            self._set_baseline(reading, slot, arrival_ms)
+            event = RegisterEvent("reset", int(ts_ms), previous, reading, step.detail)
+            return Outcome.APPLIED, event
+        self._spread(step.delta_kwh, previous_slot, slot)
+        self._set_baseline(reading, slot, arrival_ms)
+        if step.kind == "rollover":
+            return Outcome.APPLIED, RegisterEvent(
+                "rollover", int(ts_ms), previous, reading, step.detail
+            )
+        return Outcome.APPLIED, None
+
+    def _set_baseline(self, reading: float, slot: int, arrival_ms: int) -> None:
+        self._register_kwh = reading
+        self._register_slot = slot
+        if self._head is None or slot > self._head:
+            self._advance_to(slot)
+        self._touch(arrival_ms)
+
+    def _spread(self, delta_kwh: float, previous_slot: int, slot: int) -> None:
+        """Put ``delta_kwh`` on slots ``previous_slot + 1 .. slot`` (or add it to ``slot``)."""
+        if self._head is None or slot > self._head:
+            self._advance_to(slot)
+        assert self._head is not None  # advanced above
+        lookback = self._values.shape[0]
+        last = lookback - 1 - (self._head - slot)
+        if last < 0:
+            return  # entirely before the window (a mixed meter whose head ran ahead)
+        slots = slot - previous_slot
+        if slots == 0:
+            if self._flags.item(last) != _MISSING:
+                self._values[last] = _as_float32(self._values.item(last) + delta_kwh)
+            return
+        first = max(last - slots + 1, 0)
+        self._values[first : last + 1] = _as_float32(delta_kwh / slots)
+        self._flags[first : last + 1] = _OBSERVED if slots == 1 else _SPREAD
+
+    def _advance_to(self, slot: int) -> None:
+        """Make ``slot`` the head; slots skipped over become MISSING. Requires slot > head."""
+        head = self._head
+        self._head = slot
+        if head is None:
+            return
+        shift = slot - head
+        lookback = self._values.shape[0]
+        if shift >= lookback:
+            self._values.fill(_NAN32)
+            self._flags.fill(_MISSING)
+            return
+        keep = lookback - shift
+        self._values[:keep] = self._values[shift:]
+        self._values[keep:] = _NAN32
+        self._flags[:keep] = self._flags[shift:]
+        self._flags[keep:] = _MISSING
+
+    def _touch(self, arrival_ms: int) -> None:
+        if arrival_ms > self._last_arrival_ms:
+            self._last_arrival_ms = int(arrival_ms)
+
+    def _extend_in_order(self, slots: np.ndarray, kwh: np.ndarray, arrival_ms: int) -> None:
+        """Apply readings whose ``slots`` strictly increase and all lie after the head.
+
+        Same result as calling :meth:`update` for each (all APPLIED). ``kwh`` must fit float32.
+        Used by :func:`streamer.state.batch.apply_batch`.
+        """
+        newest = int(slots[-1])
+        self._advance_to(newest)
+        lookback = self._values.shape[0]
+        index = (lookback - 1) - (newest - slots)
+        keep = index >= 0
+        self._values[index[keep]] = kwh[keep].astype(np.float32) + np.float32(0.0)
+        self._flags[index[keep]] = _OBSERVED
+        self._touch(arrival_ms)
+
+    # ------------------------------------------------------------------ reads
+
+    def get(self) -> WindowView:
+        """The window, oldest..newest, with gaps imputed (see :func:`~.imputation.impute`)."""
+        if self._head is None:
+            raise EmptyStateError(
+                "the meter has no readings yet, so there is no window; check head_slot is not "
+                "None (or that update returned APPLIED) before calling get()"
+            )
+        values, flags = impute(
+            self._values,
+            self._flags,
+            self._config.slots_per_day,
+            self._config.interpolate_max_gap_slots,
+        )
+        values.setflags(write=False)
+        flags.setflags(write=False)
+        observed = int(np.count_nonzero(real_mask(self._flags)))
+        return WindowView(
+            values_kwh=values,
+            flags=flags,
+            end_ms=self._head * self._config.resolution_ms,
+            observed_fraction=observed / self._values.shape[0],
+        )
+
+    def flatline_run_slots(self) -> int:
+        """Length of the run of identical observed values ending at the newest observed slot.
+
+        Observed means OBSERVED or CORRECTED (register spreads are equal by construction and do
+        not count). A MISSING or spread slot ends the run. 0 when nothing is observed.
+        """
+        observed = (self._flags == _OBSERVED) | (self._flags == _CORRECTED)
+        positions = np.flatnonzero(observed)
+        if positions.size == 0:
+            return 0
+        newest = int(positions[-1])
+        same = observed[: newest + 1] & (self._values[: newest + 1] == self._values[newest])
+        breaks = np.flatnonzero(~same)
+        return newest + 1 if breaks.size == 0 else newest - int(breaks[-1])
+
+    def __repr__(self) -> str:
+        observed = int(np.count_nonzero(real_mask(self._flags)))
+        return (
+            f"MeterState(head_slot={self._head}, observed={observed}/{self._values.shape[0]}, "
+            f"last_arrival_ms={self._last_arrival_ms}, register={self.register_baseline})"
+        )

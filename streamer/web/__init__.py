@@ -1,0 +1,1 @@
+"""The worker's HTTP API (read-only): health, readiness, metrics."""

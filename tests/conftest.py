@@ -1,0 +1,19 @@
+"""Session-wide fixtures. The real local Kafka starts once, only if a test asks for it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.kafka import TestKafka, start_test_kafka
+
+
+@pytest.fixture(scope="session")
+def kafka() -> Iterator[TestKafka]:
+    """A real single-node KRaft broker on 127.0.0.1:39092, fresh for this test session."""
+    broker = start_test_kafka()
+    try:
+        yield broker
+    finally:
+        broker.stop()

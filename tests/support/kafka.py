@@ -1,0 +1,72 @@
+"""The test broker: the project's own local Kafka, on test ports, with a fresh log dir."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from streamer.localkafka.broker import LocalKafka, LocalKafkaError
+from streamer.settings import Settings, load_settings
+
+REPO = Path(__file__).resolve().parents[2]
+TEST_PORT = 39092
+TEST_CONTROLLER_PORT = 39093
+
+
+@dataclass
+class TestKafka:
+    __test__ = False  # not a test class
+
+    bootstrap: str
+    broker: LocalKafka
+    state_dir: Path
+
+    def settings(self, **overrides: object) -> Settings:
+        """Settings for a worker on this broker, with topics and app id unique to the caller."""
+        suffix = uuid.uuid4().hex[:8]
+        base: dict[str, object] = {
+            "kafka_bootstrap": self.bootstrap,
+            "kafka_controller_port": TEST_CONTROLLER_PORT,
+            "kafka_libs_dir": REPO / ".streamer" / "kafka-libs",
+            "state_dir": self.state_dir / f"app-{suffix}",
+            "app_id": f"test-{suffix}",
+            "readings_topic": f"readings-{suffix}",
+            "forecasts_topic": f"forecasts-{suffix}",
+            "dlq_topic": f"dlq-{suffix}",
+            "status_topic": f"status-{suffix}",
+            "drift_topic": f"drift-{suffix}",
+        }
+        base.update(overrides)
+        return load_settings(**base)
+
+    def stop(self) -> None:
+        self.broker.stop()
+
+
+def start_test_kafka() -> TestKafka:
+    state_dir = REPO / ".streamer" / "test"
+    settings = load_settings(
+        state_dir=state_dir,
+        kafka_bootstrap=f"127.0.0.1:{TEST_PORT}",
+        kafka_controller_port=TEST_CONTROLLER_PORT,
+        kafka_libs_dir=REPO / ".streamer" / "kafka-libs",
+        topic_partitions=4,
+    )
+    broker = LocalKafka(settings)
+    if broker.status().running:
+        broker.stop()
+    shutil.rmtree(state_dir, ignore_errors=True)
+    try:
+        broker.start()
+    except LocalKafkaError as exc:
+        pytest.fail(
+            f"the test Kafka did not start: {exc}\n"
+            "Run ./scripts/test.sh (it installs Java, Maven and the Kafka jars) or "
+            "`streamer kafka install`.",
+            pytrace=False,
+        )
+    return TestKafka(bootstrap=f"127.0.0.1:{TEST_PORT}", broker=broker, state_dir=state_dir)

@@ -1,0 +1,100 @@
+"""Parsing and validating readings: one case per dead-letter reason, and the happy paths."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from streamer.contract.errors import InvalidReading
+from streamer.contract.reading import Reading, ReadingLimits, encode_reading, parse_reading
+from streamer.contract.reasons import DlqReason
+
+NOW_MS = 1_795_430_000_000  # 2026-11-23T10:33:20Z
+LIMITS = ReadingLimits(max_message_bytes=2048, max_interval_kwh=500.0, future_tolerance_ms=300_000)
+
+
+def parse(value: bytes | None, key: bytes | None = b"m-1") -> Reading:
+    return parse_reading(value, key, limits=LIMITS, now_ms=NOW_MS)
+
+
+def body(**fields: object) -> bytes:
+    base: dict[str, object] = {"meter_id": "m-1", "ts": NOW_MS - 1_800_000, "kwh": 0.5}
+    base.update(fields)
+    return orjson.dumps({k: v for k, v in base.items() if v is not ...})
+
+
+def test_rfc3339_and_epoch_ms_give_the_same_instant() -> None:
+    a = parse(body(ts="2026-11-22T09:00:00+01:00"))
+    b = parse(body(ts="2026-11-22T08:00:00Z"))
+    assert a.ts_ms == b.ts_ms == 1_795_334_400_000
+    assert parse(body(ts=1_795_334_400_000)).ts_ms == a.ts_ms
+
+
+def test_defaults_and_optional_fields() -> None:
+    reading = parse(body(quality="estimated", extra_field={"ignored": True}))
+    assert reading == Reading("m-1", NOW_MS - 1_800_000, 0.5, None, "consumption", "estimated")
+
+
+def test_net_meter_may_be_negative() -> None:
+    assert parse(body(kwh=-0.7, meter_type="net")).kwh == -0.7
+
+
+def test_register_reading() -> None:
+    reading = parse(body(kwh=..., register_kwh=12345.5))
+    assert reading.register_kwh == 12345.5 and reading.kwh is None
+
+
+def test_missing_key_is_accepted_and_encode_round_trips() -> None:
+    reading = parse(body(), key=None)
+    assert parse(encode_reading(reading)) == reading
+
+
+BAD_CASES = [
+    (b"x" * 4096, DlqReason.OVERSIZED),
+    (None, DlqReason.INVALID_JSON),
+    (b'{"meter_id": "m-1", "ts": 17', DlqReason.INVALID_JSON),
+    (b"\xff\xfe\x00garbage", DlqReason.INVALID_JSON),
+    (b"[1, 2, 3]", DlqReason.NOT_AN_OBJECT),
+    (body(meter_id=...), DlqReason.MISSING_FIELD),
+    (body(ts=...), DlqReason.MISSING_FIELD),
+    (body(kwh=...), DlqReason.MISSING_FIELD),
+    (body(meter_id=42), DlqReason.WRONG_TYPE),
+    (body(kwh="abc"), DlqReason.WRONG_TYPE),
+    (body(kwh=True), DlqReason.WRONG_TYPE),
+    (body(ts=[1]), DlqReason.WRONG_TYPE),
+    (body(register_kwh=5.0), DlqReason.WRONG_TYPE),
+    (body(meter_type="solar"), DlqReason.WRONG_TYPE),
+    (body(quality=7), DlqReason.WRONG_TYPE),
+    (body(meter_id=""), DlqReason.INVALID_METER_ID),
+    (body(meter_id="m\n1"), DlqReason.INVALID_METER_ID),
+    (body(meter_id="m-2"), DlqReason.KEY_MISMATCH),
+    (body(ts="yesterday"), DlqReason.INVALID_TIMESTAMP),
+    (body(ts="2026-11-22T08:00:00"), DlqReason.INVALID_TIMESTAMP),
+    (body(ts=12), DlqReason.INVALID_TIMESTAMP),
+    (body(ts=1.5e12 + 0.5), DlqReason.INVALID_TIMESTAMP),
+    (body(ts=NOW_MS + 3_600_000), DlqReason.FUTURE_TIMESTAMP),
+    (b'{"meter_id": "m-1", "ts": 1795428200000, "kwh": NaN}', DlqReason.NON_FINITE),
+    (b'{"meter_id": "m-1", "ts": 1795428200000, "kwh": Infinity}', DlqReason.NON_FINITE),
+    (body(kwh=-0.1), DlqReason.NEGATIVE_ENERGY),
+    (body(kwh=..., register_kwh=-3.0), DlqReason.NEGATIVE_ENERGY),
+    (body(kwh=1e6), DlqReason.ABOVE_PHYSICAL_BOUND),
+    (body(kwh=-1e6, meter_type="net"), DlqReason.ABOVE_PHYSICAL_BOUND),
+]
+
+
+@pytest.mark.parametrize(("raw", "reason"), BAD_CASES)
+def test_each_bad_reading_has_its_reason(raw: bytes | None, reason: DlqReason) -> None:
+    with pytest.raises(InvalidReading) as info:
+        parse(raw)
+    assert info.value.reason is reason
+    assert info.value.detail  # every refusal says why
+
+
+def test_every_input_reason_is_exercised() -> None:
+    exercised = {reason for _, reason in BAD_CASES}
+    state_reasons = {
+        DlqReason.TOO_LATE,
+        DlqReason.REGISTER_OUT_OF_ORDER,
+        DlqReason.PROCESSING_ERROR,
+    }
+    assert exercised | state_reasons == set(DlqReason)

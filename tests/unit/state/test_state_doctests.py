@@ -1,0 +1,17 @@
+"""The docstring examples in streamer.state run as tests."""
+
+from __future__ import annotations
+
+import doctest
+from types import ModuleType
+
+import pytest
+
+from streamer.state import imputation, register
+
+
+@pytest.mark.parametrize("module", [imputation, register], ids=lambda m: m.__name__)
+def test_docstring_examples(module: ModuleType) -> None:
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0
+    assert result.failed == 0
