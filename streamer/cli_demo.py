@@ -128,14 +128,17 @@ def register_demo_command(app: Any, settings: Settings) -> None:
     ) -> None:
         """The live demo: local Kafka, simulator, worker and a live summary."""
         from streamer.kafka_admin import ensure_topics
-        from streamer.localkafka.broker import LocalKafka
+        from streamer.localkafka.broker import LocalKafka, port_open
 
         demo_dir = settings.state_dir / "demo"
         demo_dir.mkdir(parents=True, exist_ok=True)
         broker = LocalKafka(settings, say=lambda m: click.echo(f"[setup] {m}"))
         try:
-            was_running = broker.status().running
-            broker.start()
+            was_running = broker.status().running or port_open(broker.host, broker.port)
+            if was_running and not broker.status().running:
+                click.echo(f"[setup] using the Kafka already at {settings.kafka_bootstrap}")
+            else:
+                broker.start()
             await ensure_topics(settings)
         except StreamerError as exc:
             click.echo(f"streamer: {exc}", err=True)

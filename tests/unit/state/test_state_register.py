@@ -242,3 +242,13 @@ def test_in_order_register_energy_is_conserved_and_never_negative(
     real = [v for v, f in zip(values, flags, strict=True) if f]
     assert all(v >= 0.0 for v in real)
     assert sum(real) == pytest.approx(register - baseline, rel=1e-4, abs=1e-2)
+
+
+def test_register_meter_window_after_baseline_only() -> None:
+    state = MeterState.new(config())
+    state.update_register(end(3), 42.0, 0)
+    view = state.get()
+    assert view.end_ms == end(3)
+    assert view.observed_fraction == 0.0
+    assert np.isnan(view.values_kwh).all()
+    assert (view.flags == SlotFlag.MISSING).all()

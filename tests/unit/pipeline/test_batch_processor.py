@@ -1,0 +1,157 @@
+"""The batch processor without Kafka: outcomes add up, one write per meter, forecasts on cadence."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from streamer.contract.reasons import DlqReason
+from streamer.forecast.registry import make_forecaster
+from streamer.pipeline.batch_processor import BatchProcessor
+from streamer.pipeline.config import PipelineConfig
+from streamer.pipeline.messages import InMessage
+from streamer.settings import Settings, load_settings
+from streamer.state.meter_state import MeterState
+
+RES_MS = 1_800_000
+T0 = 1_795_392_000_000  # a slot boundary (2026-11-23T00:00:00Z)
+NOW = T0 + 10 * 86_400_000
+
+
+def settings(**overrides: object) -> Settings:
+    return load_settings(**{"min_observed_fraction": 0.1, "lookback_slots": 336, **overrides})
+
+
+def processor(s: Settings) -> BatchProcessor:
+    forecaster = make_forecaster(
+        s.forecaster, horizon_slots=s.horizon_slots, resolution_seconds=s.resolution_seconds
+    )
+    fallback = make_forecaster(
+        "seasonal_naive_day", horizon_slots=s.horizon_slots, resolution_seconds=s.resolution_seconds
+    )
+    return BatchProcessor(PipelineConfig.from_settings(s), forecaster, fallback)
+
+
+def msg(meter: str, slot: int, kwh: object, offset: int = 0, **extra: object) -> InMessage:
+    body = {"meter_id": meter, "ts": T0 + slot * RES_MS, "kwh": kwh, **extra}
+    return InMessage(meter.encode(), orjson.dumps(body), "meter-readings", 0, offset, NOW)
+
+
+class Store(dict[str, bytes]):
+    def load(self, meter_id: str) -> bytes | None:
+        return self.get(meter_id)
+
+
+def run(p: BatchProcessor, store: Store, messages: list[InMessage]):  # type: ignore[no-untyped-def]
+    result = p.process(messages, store.load, NOW)
+    for meter_id, write in result.state_writes.items():
+        store[meter_id] = write.value
+    return result
+
+
+def daily(slot: int) -> float:
+    return round(0.2 + 0.1 * ((slot % 48) / 48), 3)
+
+
+def test_every_message_has_one_outcome_and_one_write_per_meter() -> None:
+    p, store = processor(settings()), Store()
+    messages = [
+        msg(m, s, daily(s), offset=i)
+        for i, (m, s) in enumerate((m, s) for s in range(60) for m in ("a", "b", "c"))
+    ]
+    messages.append(msg("a", 55, daily(55)))  # duplicate, same value
+    messages.append(msg("b", 55, 9.0))  # correction
+    messages.append(InMessage(b"x", b"{nope", "meter-readings", 0, 999, NOW))
+    result = run(p, store, messages)
+    assert result.accounted == len(messages)
+    assert result.outcomes == {"applied": 180, "duplicate": 1, "corrected": 1, "dead_lettered": 1}
+    assert result.dlq_reasons == {"invalid_json": 1}
+    assert set(result.state_writes) == {"a", "b", "c"}
+    # the write is attributed to each meter's last message in the batch
+    assert result.state_writes["b"].message_index == len(messages) - 2
+
+
+def test_forecast_per_meter_whose_head_advanced() -> None:
+    s = settings()
+    p, store = processor(s), Store()
+    run(
+        p,
+        store,
+        [msg("a", i, daily(i)) for i in range(100)] + [msg("b", i, 1.0) for i in range(100)],
+    )
+    result = run(p, store, [msg("a", 100, daily(100))])
+    assert [f.meter_id for f in result.forecasts] == ["a"]
+    forecast = result.forecasts[0]
+    assert forecast.origin_ms == T0 + 100 * RES_MS
+    assert list(forecast.horizon_end_ms[:2]) == [T0 + 101 * RES_MS, T0 + 102 * RES_MS]
+    assert forecast.point_kwh.shape == (s.horizon_slots,)
+    # a late reading that does not advance the head makes no forecast
+    assert run(p, store, [msg("a", 99, 0.5)]).forecasts == []
+
+
+def test_cadence_every_k_slots() -> None:
+    p, store = processor(settings(forecast_every_slots=4)), Store()
+    run(p, store, [msg("a", i, daily(i)) for i in range(100)])
+    issued = [bool(run(p, store, [msg("a", 100 + i, 0.3)]).forecasts) for i in range(8)]
+    assert issued.count(True) == 2
+
+
+def test_insufficient_history_is_skipped_and_counted() -> None:
+    p, store = processor(settings(min_observed_fraction=0.5)), Store()
+    result = run(p, store, [msg("a", i, 0.3) for i in range(10)])
+    assert result.forecasts == []
+    assert result.skipped["insufficient_history"] == 1
+
+
+def test_too_late_goes_to_dlq() -> None:
+    p, store = processor(settings(allowed_lateness_slots=4)), Store()
+    run(p, store, [msg("a", i, 0.3) for i in range(50)])
+    result = run(p, store, [msg("a", 20, 0.3)])
+    assert result.dlq_reasons == {DlqReason.TOO_LATE.value: 1}
+    assert result.dead_letters[0].source.offset == 0
+    assert result.state_writes == {}
+
+
+def test_replaying_a_batch_changes_nothing() -> None:
+    p, store = processor(settings()), Store()
+    batch = [msg("a", i, daily(i)) for i in range(80)]
+    run(p, store, batch)
+    before = dict(store)
+    again = run(p, store, batch)
+    assert again.outcomes == {"duplicate": 80}
+    assert again.state_writes == {}
+    assert store == before
+
+
+def test_state_round_trips_through_the_store() -> None:
+    s = settings()
+    p, store = processor(s), Store()
+    run(p, store, [msg("a", i, daily(i)) for i in range(30)])
+    state = MeterState.from_bytes(store["a"], PipelineConfig.from_settings(s).window)
+    assert state.head_end_ms == T0 + 29 * RES_MS
+
+
+def test_a_failing_meter_goes_to_dlq_without_stopping_the_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    p, store = processor(settings()), Store()
+    original = MeterState.update
+
+    def explode(self: MeterState, ts_ms: int, kwh: float, arrival_ms: int):  # type: ignore[no-untyped-def]
+        if kwh == 0.999:
+            raise RuntimeError("boom")
+        return original(self, ts_ms, kwh, arrival_ms)
+
+    monkeypatch.setattr(MeterState, "update", explode)
+    result = run(p, store, [msg("a", 1, 0.5), msg("a", 2, 0.999), msg("b", 1, 0.5)])
+    assert result.dlq_reasons == {"processing_error": 2}
+    assert result.outcomes == {"dead_lettered": 2, "applied": 1}
+    assert set(result.state_writes) == {"b"}
+
+
+def test_flatline_is_reported_once() -> None:
+    p, store = processor(settings(flatline_slots=6)), Store()
+    events = []
+    for i in range(12):
+        events += run(p, store, [msg("a", i, 0.25)]).status_events
+    assert [e.status.value for e in events] == ["flatline"]
