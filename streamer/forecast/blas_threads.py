@@ -2,16 +2,18 @@
 
 The per-meter ETS/SARIMA fits solve matrices of size 2 to 4 thousands of times. OpenBLAS hands
 even those to its thread pool, and on a busy machine the threads wait for cores: a SARIMA fit
-measured 25 times slower with 2 BLAS threads on 2 busy cores than with one. The fits therefore
-run inside :func:`single_threaded_blas`, which uses ``threadpoolctl`` when it is installed
-(a dependency of streamer) and does nothing otherwise. The limit is process-wide while it is
-held, so other threads doing large matrix work at the same moment also get one BLAS thread.
+measured 7 to 25 times slower with 2 BLAS threads on 2 busy cores than with one. The fits
+therefore run inside :func:`single_threaded_blas`, which uses ``threadpoolctl`` when it is
+installed (it should be, with streamer) and otherwise does nothing but log a warning once.
+The limit is process-wide while it is held: other threads doing matrix work at that moment
+also get one BLAS thread.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -29,6 +31,10 @@ def _controller() -> Any:
             "and can be many times slower on a busy machine; pip install threadpoolctl"
         )
         return None
+    # The controller sees the BLAS libraries loaded when it is built. SciPy ships its own
+    # OpenBLAS (used by statsmodels' Lyapunov solves, the slow part), loaded on first import
+    # of scipy.linalg: load it now so the limit reaches it too.
+    importlib.import_module("scipy.linalg")
     return ThreadpoolController()
 
 

@@ -26,7 +26,7 @@ class EtsForecaster:
     Quantiles come from the model's exact Gaussian prediction variance. The initial states
     are set by statsmodels' heuristic (which needs two full seasons, hence
     ``min_history_slots = 2 * season_slots`` by default), so only the smoothing parameters
-    are optimised (at most ``maxiter`` L-BFGS iterations): about 30 ms per meter for 336
+    are optimised (at most ``maxiter`` L-BFGS iterations): about 20 ms per meter for 336
     half-hourly slots. Gaps are filled from the neighbouring seasons before fitting; warnings
     and failures are counted in :attr:`fit_stats`.
     """
@@ -49,10 +49,12 @@ class EtsForecaster:
         self.horizon_slots = check_positive("horizon_slots", horizon_slots)
         self.quantile_levels = check_quantile_levels(quantile_levels)
         self.fit_window_slots = check_positive(
-            "fit_window_slots", fit_window_slots or 7 * self.season_slots
+            "fit_window_slots",
+            7 * self.season_slots if fit_window_slots is None else fit_window_slots,
         )
         self.min_history_slots = check_positive(
-            "min_history_slots", min_history_slots or 2 * self.season_slots
+            "min_history_slots",
+            2 * self.season_slots if min_history_slots is None else min_history_slots,
         )
         if self.min_history_slots < 2 * self.season_slots:
             raise ForecasterSpecError(

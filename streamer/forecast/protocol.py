@@ -22,7 +22,8 @@ class Forecaster(Protocol):
         quantile_levels: the levels of ``ForecastBatch.quantiles_kwh``.
         min_history_slots: a row needs at least this many finite values in the part of the
             history the model reads, otherwise it comes back ``valid=False``. A history
-            shorter than this for the whole batch is a configuration error
+            array too short for the model (fewer columns than ``min_history_slots``, or than
+            one season for seasonal naive) is a configuration error for the whole batch
             (:class:`~streamer.forecast.errors.ForecastInputError`).
 
     ``forecast(history_kwh, end_ms, resolution_seconds)``:

@@ -62,10 +62,12 @@ class SarimaForecaster:
         self.ar_order = ar_order
         self.ma_order = ma_order
         self.fit_window_slots = check_positive(
-            "fit_window_slots", fit_window_slots or 7 * self.season_slots
+            "fit_window_slots",
+            7 * self.season_slots if fit_window_slots is None else fit_window_slots,
         )
         self.min_history_slots = check_positive(
-            "min_history_slots", min_history_slots or 2 * self.season_slots
+            "min_history_slots",
+            2 * self.season_slots if min_history_slots is None else min_history_slots,
         )
         if self.min_history_slots <= self.season_slots + ar_order + ma_order:
             raise ForecasterSpecError(

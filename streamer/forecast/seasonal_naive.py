@@ -63,7 +63,8 @@ class SeasonalNaive:
         self.horizon_slots = check_positive("horizon_slots", horizon_slots)
         self.quantile_levels = check_quantile_levels(quantile_levels)
         self.min_history_slots = check_positive(
-            "min_history_slots", min_history_slots or max(1, self.season_slots // 2)
+            "min_history_slots",
+            max(1, self.season_slots // 2) if min_history_slots is None else min_history_slots,
         )
         if self.min_history_slots > self.season_slots:
             raise ForecasterSpecError(

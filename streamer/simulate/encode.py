@@ -11,23 +11,19 @@ encoder, so that consecutive register values differ by exactly the interval ener
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import numpy as np
 import numpy.typing as npt
 import orjson
 
 from streamer.simulate.errors import SimulationError
 from streamer.simulate.fleet import FleetModel
+from streamer.simulate.wire import Message, rfc3339
 
 F64 = npt.NDArray[np.float64]
 BOOL = npt.NDArray[np.bool_]
 
 
-def rfc3339(ts_ms: int) -> str:
-    """``2026-11-23T10:30:00+00:00`` (milliseconds only when there are any)."""
-    moment = datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
-    return moment.isoformat(timespec="milliseconds" if ts_ms % 1000 else "seconds")
+__all__ = ["ReadingEncoder", "rfc3339"]
 
 
 class ReadingEncoder:
@@ -63,11 +59,17 @@ class ReadingEncoder:
         return out
 
     def encode_slot(self, slot_end_ms: int, kwh: F64, estimated: BOOL | None = None) -> list[bytes]:
-        """JSON values for every meter for the slot ending at ``slot_end_ms``.
+        """JSON values of every meter, in meter order (keys: :attr:`keys`), for one slot.
 
         ``kwh`` (n_meters,) is the interval energy (whole Wh, as from ``FleetModel.load_kwh``);
         slots must be encoded in increasing time order (register meters accumulate).
         """
+        return [value for _key, value in self.encode_messages(slot_end_ms, kwh, estimated)]
+
+    def encode_messages(
+        self, slot_end_ms: int, kwh: F64, estimated: BOOL | None = None
+    ) -> list[Message]:
+        """As :meth:`encode_slot`, paired with the keys: ``(meter id bytes, JSON value)``."""
         n = self.model.n_meters
         energy = np.asarray(kwh, dtype=np.float64)
         if energy.shape != (n,):
@@ -93,8 +95,9 @@ class ReadingEncoder:
         ts_epoch = str(slot_end_ms).encode()
         flags: list[bool] = [False] * n if estimated is None else np.asarray(estimated).tolist()
         return [
-            b"".join((head, ts_epoch if epoch else ts_text, energy_key, number, tail[flag]))
-            for head, epoch, energy_key, number, tail, flag in zip(
+            (key, b"".join((head, ts_epoch if epoch else ts_text, energy_key, number, tail[flag])))
+            for key, head, epoch, energy_key, number, tail, flag in zip(
+                self.keys,
                 self._heads,
                 self._uses_epoch_ms,
                 self._energy_keys,

@@ -25,9 +25,17 @@ import orjson
 
 from streamer.simulate.errors import SimulationConfigError
 from streamer.simulate.malformed import MalformedKind, break_reading, eligible_kinds
+from streamer.simulate.wire import Message
 
-Message = tuple[bytes, bytes]
-"""``(key, value)`` as sent to Kafka."""
+__all__ = [
+    "DelayedMessage",
+    "FaultConfig",
+    "FaultTally",
+    "FaultedChunk",
+    "Message",
+    "apply_faults",
+    "release_all",
+]
 
 _FAULT_STREAM: Final = 7_001
 

@@ -13,7 +13,7 @@ from typing import Any, Final
 import numpy as np
 import orjson
 
-from streamer.simulate.encode import rfc3339
+from streamer.simulate.wire import rfc3339
 
 WEEK_MS: Final = 7 * 86_400_000
 ABOVE_BOUND_KWH: Final = 1e6

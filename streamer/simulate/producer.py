@@ -10,8 +10,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from streamer.simulate.errors import ProducerError
-from streamer.simulate.faults import Message
 from streamer.simulate.ratelimit import RateLimiter
+from streamer.simulate.wire import Message
 
 LINGER_MS: Final = 20
 MAX_BATCH_BYTES: Final = 256 * 1024

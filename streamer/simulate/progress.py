@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from streamer.simulate.encode import rfc3339
 from streamer.simulate.faults import FaultTally
+from streamer.simulate.wire import rfc3339
 
 Phase = Literal["backfill", "live", "done"]
 
@@ -48,6 +48,22 @@ class SimulationSummary:
     """End of the last slot sent."""
     wall_seconds: float
     reached_live: bool
+
+    def describe(self) -> str:
+        """A few lines for a terminal: totals, time range, faults."""
+        first = rfc3339(self.first_ts_ms) if self.first_ts_ms is not None else "-"
+        last = rfc3339(self.last_ts_ms) if self.last_ts_ms is not None else "-"
+        tally = self.tally
+        malformed = ", ".join(
+            f"{kind.value} {count}" for kind, count in tally.malformed_by_kind().items() if count
+        )
+        return (
+            f"sent {self.messages_sent} messages for {self.slots} slots ({first} .. {last}) in "
+            f"{self.wall_seconds:.1f} s{'; reached live' if self.reached_live else ''}\n"
+            f"readings: clean {tally.clean}, missing {tally.missing}, duplicated "
+            f"{tally.duplicated}, out of order {tally.out_of_order}, malformed {tally.malformed}"
+            + (f" ({malformed})" if malformed else "")
+        )
 
     def as_dict(self) -> dict[str, object]:
         return {

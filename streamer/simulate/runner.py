@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from streamer.simulate.clock import SimulatedClock
 from streamer.simulate.errors import SimulationConfigError
-from streamer.simulate.faults import FaultConfig, FaultTally, Message
+from streamer.simulate.faults import FaultConfig, FaultTally
 from streamer.simulate.fleet import FleetModel
 from streamer.simulate.producer import (
     ProducerFactory,
@@ -30,6 +30,7 @@ from streamer.simulate.producer import (
 from streamer.simulate.progress import Phase, SimulationProgress, SimulationSummary
 from streamer.simulate.ratelimit import RateLimiter
 from streamer.simulate.slots import SlotChunk, SlotStream
+from streamer.simulate.wire import Message, rfc3339
 from streamer.timeutil import now_ms
 
 logger = logging.getLogger(__name__)
@@ -198,7 +199,7 @@ async def run_simulation(
         "simulating %d meters at %d s from %s, speedup %.0f, to %s on %s",
         fleet.n_meters,
         fleet.resolution_seconds,
-        start_ms,
+        rfc3339(start_ms),
         config.speedup,
         topic,
         bootstrap_servers,

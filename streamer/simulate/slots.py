@@ -20,11 +20,11 @@ from streamer.simulate.faults import (
     DelayedMessage,
     FaultConfig,
     FaultTally,
-    Message,
     apply_faults,
     release_all,
 )
 from streamer.simulate.fleet import FleetModel
+from streamer.simulate.wire import Message
 
 #: Slots of load computed per model call: amortises numpy overhead, bounds memory.
 _BLOCK_CELLS: Final = 1 << 18
@@ -78,9 +78,8 @@ class SlotStream:
         """The messages of the next slot; ``now_ms`` (wall clock) only anchors future-ts faults."""
         slot_end_ms = self.next_slot_end_ms
         kwh, estimated = self._slot_columns(slot_end_ms)
-        values = self.encoder.encode_slot(slot_end_ms, kwh, estimated)
         faulted = apply_faults(
-            list(zip(self.encoder.keys, values, strict=True)),
+            self.encoder.encode_messages(slot_end_ms, kwh, estimated),
             slot_index=slot_end_ms // self.model.resolution_ms,
             config=self.faults,
             seed=self.model.seed,

@@ -159,7 +159,8 @@ class MeterState:
 
         APPLIED: new head slot, or a MISSING slot within lateness filled. DUPLICATE: the slot holds
         the same float32 value already (state unchanged). CORRECTED: it held another value; this
-        one replaces it. TOO_LATE: older than ``allowed_lateness_slots`` (state unchanged).
+        one replaces it. TOO_LATE: older than ``allowed_lateness_slots`` (state unchanged), unless the
+        slot is still in the window and holds this very value: then DUPLICATE (a replay).
         """
         value = _as_float32(kwh)
         slot = -(-int(ts_ms) // self._config.resolution_ms)
@@ -172,9 +173,17 @@ class MeterState:
             self._touch(arrival_ms)
             return Outcome.APPLIED
         lag = head - slot
-        if lag >= self._config.allowed_lateness_slots:
-            return Outcome.TOO_LATE
         index = lookback - 1 - lag
+        if lag >= self._config.allowed_lateness_slots:
+            # A redelivered reading (a replay after a crash) of a slot still in the window is a
+            # duplicate, not a late one: it changes nothing and must not be dead-lettered twice.
+            if (
+                lag < lookback
+                and self._flags.item(index) != _MISSING
+                and self._values.item(index) == value
+            ):
+                return Outcome.DUPLICATE
+            return Outcome.TOO_LATE
         if self._flags.item(index) == _MISSING:
             self._values[index] = value
             self._flags[index] = _OBSERVED

@@ -152,3 +152,12 @@ def test_horizon_buckets() -> None:
     assert [b.label for b in horizon_buckets(200)][-2:] == ["97-192", "193-200"]
     assert [b.label for b in horizon_buckets(5)] == ["1-4", "5"]
     assert [b.label for b in horizon_buckets(3)] == ["1-3"]
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+
+    import streamer.evaluate.buckets as buckets_module
+
+    assert doctest.testmod(buckets_module).attempted == 1
+    assert doctest.testmod(buckets_module).failed == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import numpy as np
@@ -88,7 +89,7 @@ def test_declares_the_protocol(make: Callable[[], Forecaster]) -> None:
     assert f.horizon_slots == HORIZON
     assert 0 < f.min_history_slots <= LENGTH
     levels = f.quantile_levels
-    assert all(0 < a < b < 1 for a, b in zip(levels, levels[1:], strict=False))
+    assert all(0 < a < b < 1 for a, b in itertools.pairwise(levels))
 
 
 def test_shapes_and_types(make: Callable[[], Forecaster]) -> None:

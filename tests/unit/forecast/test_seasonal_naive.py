@@ -89,7 +89,9 @@ def test_weekly_spread_falls_back_to_daily_errors_with_one_week_of_history() -> 
     batch = f.forecast(series[None, :], END, 3600)
     day_errors = series[DAY:] - series[:-DAY]
     expected = np.quantile(day_errors, f.quantile_levels)
-    np.testing.assert_allclose(batch.quantiles_kwh[0] - batch.point_kwh[0][:, None], [expected] * DAY)
+    np.testing.assert_allclose(
+        batch.quantiles_kwh[0] - batch.point_kwh[0][:, None], [expected] * DAY
+    )
 
 
 def test_fleet_spread_fallback_scales_with_each_rows_level() -> None:
@@ -104,7 +106,9 @@ def test_fleet_spread_fallback_scales_with_each_rows_level() -> None:
     short_offsets = batch.quantiles_kwh[1] - batch.point_kwh[1][:, None]
     np.testing.assert_allclose(short_offsets, donor_offsets / donor_level * 20.0)
     alone = f.forecast(short[None, :], END, 3600)  # no donor: zero spread
-    np.testing.assert_array_equal(alone.quantiles_kwh[0], np.repeat(alone.point_kwh[0][:, None], 3, 1))
+    np.testing.assert_array_equal(
+        alone.quantiles_kwh[0], np.repeat(alone.point_kwh[0][:, None], 3, 1)
+    )
     assert batch.valid.all() and alone.valid.all()
 
 
@@ -124,6 +128,8 @@ def test_bad_configuration_is_refused() -> None:
         SeasonalNaive(8, 4, (0.5, 0.1))
     with pytest.raises(ForecasterSpecError, match="positive"):
         SeasonalNaive(0, 4)
+    with pytest.raises(ForecasterSpecError, match="min_history_slots must be a positive"):
+        SeasonalNaive(8, 4, min_history_slots=0)
 
 
 def test_row_nanquantiles_matches_numpy() -> None:

@@ -44,7 +44,9 @@ def test_noisy_daily_sine_fits_within_the_noise(model: str) -> None:
     f = MODELS[model](horizon)
     batch = f.forecast(rows, np.repeat(END, 2), 3600)
     assert batch.valid.all() and f.fit_stats.rows_fitted == 2
-    np.testing.assert_allclose(batch.point_kwh, np.tile(_truth(7 * DAY, horizon), (2, 1)), atol=0.03)
+    np.testing.assert_allclose(
+        batch.point_kwh, np.tile(_truth(7 * DAY, horizon), (2, 1)), atol=0.03
+    )
     # the 10-90 % band of the first slot matches the noise: width = 2 * 1.2816 * sigma
     std_1 = (batch.quantiles_kwh[:, 0, 2] - batch.quantiles_kwh[:, 0, 0]) / (2 * 1.2815516)
     assert ((std_1 > 0.5 * sigma) & (std_1 < 2.5 * sigma)).all(), std_1

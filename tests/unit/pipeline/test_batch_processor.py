@@ -106,7 +106,7 @@ def test_insufficient_history_is_skipped_and_counted() -> None:
 def test_too_late_goes_to_dlq() -> None:
     p, store = processor(settings(allowed_lateness_slots=4)), Store()
     run(p, store, [msg("a", i, 0.3) for i in range(50)])
-    result = run(p, store, [msg("a", 20, 0.3)])
+    result = run(p, store, [msg("a", 20, 0.4)])
     assert result.dlq_reasons == {DlqReason.TOO_LATE.value: 1}
     assert result.dead_letters[0].source.offset == 0
     assert result.state_writes == {}

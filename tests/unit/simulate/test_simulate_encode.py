@@ -25,6 +25,7 @@ def test_bytes_equal_orjson_of_the_reading_dict() -> None:
     values = encoder.encode_slot(SLOT_END_MS, kwh, estimated)
     registers = encoder.register_kwh
     qualities = set()
+    assert encoder.keys == [m.encode() for m in model.meter_ids.tolist()]
     for i, value in enumerate(values):
         body: dict[str, object] = {
             "meter_id": model.meter_ids[i],
@@ -51,3 +52,7 @@ def test_slots_must_be_encoded_in_time_order() -> None:
         encoder.encode_slot(SLOT_END_MS, kwh)
     with pytest.raises(SimulationError, match="one value per meter"):
         encoder.encode_slot(SLOT_END_MS + 1_800_000, kwh[:3])
+    following = SLOT_END_MS + 1_800_000
+    pairs = encoder.encode_messages(following, model.load_kwh([following])[:, 0])
+    assert [key for key, _ in pairs] == encoder.keys
+    assert all(b'"ts":' in value and key in value for key, value in pairs)

@@ -150,6 +150,10 @@ def test_backfills_then_goes_live_without_passing_the_wall_clock() -> None:
     assert before_ms <= first_live.clock_ms <= after_ms
     assert progress[-1].messages_sent == summary.messages_sent
     assert summary.as_dict()["messages_sent"] == summary.messages_sent
+    text = summary.describe()
+    assert f"sent {summary.messages_sent} messages" in text
+    assert "reached live" in text
+    assert f"missing {summary.tally.missing}," in text
 
 
 def test_stop_event_ends_the_run() -> None:

@@ -139,7 +139,10 @@ def test_state_follows_a_plain_dictionary_model(case: tuple[WindowConfig, list[M
             head, expected = m.slot, Outcome.APPLIED
             model[m.slot] = (m.kwh, SlotFlag.OBSERVED)
         elif head - m.slot >= config.allowed_lateness_slots:
-            expected = Outcome.TOO_LATE
+            # beyond lateness: a replay of the very value still in the window is a duplicate
+            in_window = m.slot in model and head - m.slot < config.lookback_slots
+            same = in_window and model[m.slot][0] == m.kwh
+            expected = Outcome.DUPLICATE if same else Outcome.TOO_LATE
         elif m.slot not in model:
             expected = Outcome.APPLIED
             model[m.slot] = (m.kwh, SlotFlag.OBSERVED)

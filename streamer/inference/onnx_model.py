@@ -1,0 +1,159 @@
+"""One ONNX Runtime session for one model version, checked against its card.
+
+Built once per process (see :mod:`streamer.inference.registration`); every forecaster of that
+model version shares it. Importing this module imports onnxruntime, never torch.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort
+
+from streamer.inference.errors import ModelLoadError
+from streamer.inference.features import FeatureSpec, holiday_set
+from streamer.inference.providers import CPU, CUDA, choose_providers
+from streamer.modelrepo.card import ModelCard, TensorSpec, card_path_of, load_card
+from streamer.modelrepo.errors import ModelCardError
+
+logger = logging.getLogger(__name__)
+
+Float32Array = npt.NDArray[np.float32]
+_ORT_DTYPES = {"float32": "tensor(float)"}
+DEFAULT_MAX_BATCH_SIZE = 1024
+
+
+class OnnxModel:
+    """``model.onnx`` + ``card.json`` of one version directory, loaded and validated.
+
+    ``providers`` is the list to ask for (``None``: CUDA when this ONNX Runtime build has it,
+    then CPU). After loading, :attr:`providers_in_use` is what the session really uses and
+    :attr:`fell_back_to_cpu` is true when CUDA was asked for but only CPU runs the model.
+    Raises :class:`~streamer.modelrepo.errors.ModelCardError` for a bad card and
+    :class:`ModelLoadError` for a model that cannot be loaded or disagrees with its card; both
+    name the file and the field.
+    """
+
+    def __init__(
+        self,
+        version_dir: str | Path,
+        *,
+        providers: Sequence[str] | None = None,
+        max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+        intra_op_threads: int | None = None,
+    ) -> None:
+        if max_batch_size < 1:
+            raise ModelLoadError(f"max_batch_size must be positive, got {max_batch_size}")
+        self.card_file = card_path_of(version_dir)
+        self.card: ModelCard = load_card(self.card_file)
+        self.model_file = self.card_file.parent / self.card.model_file
+        self.max_batch_size = max_batch_size
+        try:
+            self.feature_spec = FeatureSpec(
+                features=self.card.features,
+                lookback_slots=self.card.lookback_slots,
+                resolution_seconds=self.card.resolution_seconds,
+                epsilon=self.card.scaling.epsilon,
+                holidays=holiday_set(self.card.holidays),
+            )
+        except Exception as exc:
+            raise ModelCardError(f"{self.card_file}: features: {exc}") from None
+        self.providers_requested: tuple[str, ...] = tuple(
+            choose_providers(providers, ort.get_available_providers())
+        )
+        self._session = self._open_session(intra_op_threads)
+        self.providers_in_use: tuple[str, ...] = tuple(self._session.get_providers())
+        self.fell_back_to_cpu = CUDA in self.providers_requested and CUDA not in (
+            self.providers_in_use
+        )
+        log = logger.warning if self.fell_back_to_cpu else logger.info
+        log(
+            "ONNX model %s:%s (%s): providers asked for %s, in use %s%s",
+            self.card.name,
+            self.card.version,
+            self.model_file,
+            list(self.providers_requested),
+            list(self.providers_in_use),
+            " (fell back to CPU)" if self.fell_back_to_cpu else "",
+        )
+        self._check_tensors()
+
+    @property
+    def input_name(self) -> str:
+        return self.card.input.name
+
+    @property
+    def output_name(self) -> str:
+        return self.card.output.name
+
+    def _open_session(self, intra_op_threads: int | None) -> Any:
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        if intra_op_threads is not None:
+            options.intra_op_num_threads = intra_op_threads
+        try:
+            return ort.InferenceSession(
+                str(self.model_file), sess_options=options, providers=list(self.providers_requested)
+            )
+        except Exception as exc:  # onnxruntime raises its own pybind exception types
+            raise ModelLoadError(
+                f"{self.model_file}: ONNX Runtime cannot load the model ({exc}); the file is "
+                "corrupt or not an ONNX model: restore it or re-export it with `streamer train`"
+            ) from None
+
+    def _check_tensors(self) -> None:
+        for field, expected, actual in (
+            ("inputs", self.card.inputs, self._session.get_inputs()),
+            ("outputs", self.card.outputs, self._session.get_outputs()),
+        ):
+            if len(actual) != len(expected):
+                raise ModelLoadError(
+                    f"{self.model_file} has {len(actual)} {field} but {self.card_file}: {field} "
+                    f"lists {len(expected)}; the card does not belong to this model (re-export "
+                    "both with `streamer train`)"
+                )
+            for i, (spec, arg) in enumerate(zip(expected, actual, strict=True)):
+                self._check_tensor(f"{field}[{i}]", spec, arg)
+
+    def _check_tensor(self, where: str, spec: TensorSpec, arg: Any) -> None:
+        fix = "the card does not belong to this model (re-export both with `streamer train`)"
+        if arg.name != spec.name:
+            raise ModelLoadError(
+                f"{self.card_file}: {where}.name is {spec.name!r} but {self.model_file} names it "
+                f"{arg.name!r}; {fix}"
+            )
+        if arg.type != _ORT_DTYPES[spec.dtype]:
+            raise ModelLoadError(
+                f"{self.card_file}: {where}.dtype is {spec.dtype} but {self.model_file} has "
+                f"{arg.type}; {fix}"
+            )
+        shape = [d if isinstance(d, int) and d > 0 else -1 for d in arg.shape]
+        if shape != list(spec.shape):
+            raise ModelLoadError(
+                f"{self.card_file}: {where}.shape is {list(spec.shape)} but {self.model_file} "
+                f"has {list(arg.shape)} (as {shape}); {fix}"
+            )
+
+    def run(self, values: Float32Array) -> Float32Array:
+        """Model outputs ``(B, H, Q)`` for inputs ``(B, L, F)``, in chunks of
+        ``max_batch_size`` rows."""
+        rows = values.shape[0]
+        spec = self.card.output.shape
+        out = np.empty((rows, *spec[1:]), dtype=np.float32)
+        for start in range(0, rows, self.max_batch_size):
+            chunk = np.ascontiguousarray(values[start : start + self.max_batch_size])
+            (result,) = self._session.run([self.output_name], {self.input_name: chunk})
+            out[start : start + chunk.shape[0]] = result
+        return out
+
+    def __repr__(self) -> str:
+        return f"OnnxModel({self.card.name}:{self.card.version}, providers={list(self.providers_in_use)})"
+
+
+__all__ = ["CPU", "CUDA", "DEFAULT_MAX_BATCH_SIZE", "OnnxModel"]
