@@ -73,6 +73,8 @@ def create_app(settings: Settings) -> tuple[Any, WorkerRuntime]:
         stream_buffer_maxsize=max(4096, settings.batch_max_events * 2),
         broker_commit_every=max(1000, settings.batch_max_events),
         broker_commit_interval=1.0,
+        broker_session_timeout=settings.consumer_session_timeout_seconds,
+        broker_heartbeat_interval=max(1.0, settings.consumer_session_timeout_seconds / 10),
         autodiscover=False,
     )
     runtime = build_runtime(settings)

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     dlq_topic: str = "meter-readings-dlq"
     status_topic: str = "meter-status"
     drift_topic: str = "forecast-drift"
+    consumer_session_timeout_seconds: float = Field(
+        30.0, ge=6.0, description="A worker silent this long loses its partitions to the others."
+    )
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
 
     # --- the slot grid and per-meter window ----------------------------------------------------

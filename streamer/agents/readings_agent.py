@@ -13,12 +13,26 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from streamer.agents import table_value
 from streamer.agents.runtime import WorkerRuntime
 from streamer.pipeline.messages import InMessage
+from streamer.state.errors import StateDecodeError
 from streamer.timeutil import now_ms
 from streamer.typed_decorators import typed
 
 log = logging.getLogger(__name__)
+
+
+def load_state(table: Any, meter_id: str) -> bytes | None:
+    """The meter's state bytes from the table (None for a meter not seen or expired)."""
+    value = table.get(meter_id.encode())
+    if value is None:
+        return None
+    try:
+        return table_value.unpack(value)[1]
+    except StateDecodeError:
+        log.warning("unreadable table value for meter %r; starting it afresh", meter_id)
+        return None
 
 
 def to_in_message(event: Any) -> InMessage:
@@ -41,7 +55,7 @@ async def handle_batch(runtime: WorkerRuntime, stream: Any, events: Sequence[Any
     messages = [to_in_message(event) for event in events]
     table = runtime.state_table
     result = runtime.processor.process(
-        messages, lambda meter_id: table.get(meter_id.encode()), now_ms()
+        messages, lambda meter_id: load_state(table, meter_id), now_ms()
     )
 
     # One write per meter, attributed to that meter's last event so that the changelog record
@@ -49,8 +63,9 @@ async def handle_batch(runtime: WorkerRuntime, stream: Any, events: Sequence[Any
     # current event; take_events() leaves none set).
     try:
         for meter_id, write in result.state_writes.items():
-            stream._set_current_event(events[write.message_index])
-            table[meter_id.encode()] = write.value
+            event = events[write.message_index]
+            stream._set_current_event(event)
+            table[meter_id.encode()] = table_value.pack(event.message.partition, write.value)
     finally:
         stream._set_current_event(None)
 

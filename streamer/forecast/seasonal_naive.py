@@ -101,6 +101,10 @@ class SeasonalNaive:
         if length >= m + m:
             previous = history[:, source - m]
             point = np.where(np.isfinite(point), point, previous)
+        if self.fallback_lag_slots is not None and length >= self.fallback_lag_slots:
+            # e.g. a weekly model on a meter with less than a week of data: use a day earlier
+            lag = self.fallback_lag_slots
+            point = np.where(np.isfinite(point), point, history[:, length - lag + steps % lag])
         level = _recent_level(history, m)
         point = np.where(np.isfinite(point), point, _recent_mean(history, m)[:, None])
 

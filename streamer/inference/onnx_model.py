@@ -153,7 +153,8 @@ class OnnxModel:
         return out
 
     def __repr__(self) -> str:
-        return f"OnnxModel({self.card.name}:{self.card.version}, providers={list(self.providers_in_use)})"
+        providers = list(self.providers_in_use)
+        return f"OnnxModel({self.card.name}:{self.card.version}, providers={providers})"
 
 
 __all__ = ["CPU", "CUDA", "DEFAULT_MAX_BATCH_SIZE", "OnnxModel"]

@@ -100,6 +100,11 @@ class PipelineMetrics:
             "Meters whose window this worker holds.",
             registry=registry,
         )
+        self.silent_meters = Gauge(
+            "streamer_silent_meters",
+            "Meters held by this worker with no reading for STREAMER_SILENT_SLOTS slots.",
+            registry=registry,
+        )
         for outcome in OUTCOMES:
             self.reading_outcomes.labels(outcome=outcome)
         for reason in DlqReason:

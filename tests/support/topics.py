@@ -56,3 +56,69 @@ async def read_topic(
     finally:
         await consumer.stop()
     return records
+
+
+async def group_lag(bootstrap: str, group_id: str, topic: str) -> int:
+    """Messages of ``topic`` not yet committed by consumer group ``group_id``."""
+    from aiokafka import TopicPartition
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        if not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        ends = await consumer.end_offsets(tps)
+        lag = 0
+        for tp in tps:
+            committed = await consumer.committed(tp)
+            lag += ends[tp] - (committed or 0)
+        return lag
+    finally:
+        await consumer.stop()
+
+
+async def wait_caught_up(
+    bootstrap: str, group_id: str, topic: str, *, timeout_seconds: float = 120.0
+) -> None:
+    deadline = time.monotonic() + timeout_seconds
+    lag = -1
+    while time.monotonic() < deadline:
+        lag = await group_lag(bootstrap, group_id, topic)
+        if lag == 0:
+            return
+        await asyncio.sleep(1.0)
+    raise AssertionError(f"group {group_id} still {lag} messages behind on {topic}")
+
+
+async def last_values(bootstrap: str, topic: str) -> dict[bytes, bytes | None]:
+    """The compacted view of ``topic``: the last value per key (None for a tombstone)."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        from aiokafka import TopicPartition
+
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in partitions]
+        ends = await consumer.end_offsets(tps)
+        values: dict[bytes, bytes | None] = {}
+        remaining = {tp for tp in tps if ends[tp] > 0}
+        deadline = time.monotonic() + 60
+        while remaining and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500, max_records=10000)
+            for tp, messages in batch.items():
+                for m in messages:
+                    assert m.key is not None
+                    values[m.key] = m.value
+                if messages and messages[-1].offset + 1 >= ends[tp]:
+                    remaining.discard(tp)
+        assert not remaining, f"could not read {topic} to its end"
+        return values
+    finally:
+        await consumer.stop()

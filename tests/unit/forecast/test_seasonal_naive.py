@@ -141,3 +141,16 @@ def test_row_nanquantiles_matches_numpy() -> None:
     np.testing.assert_allclose(
         row_nanquantiles(values, levels), np.nanquantile(values, levels, axis=1).T, rtol=1e-12
     )
+
+
+def test_weekly_model_uses_the_day_before_when_the_week_before_is_missing() -> None:
+    """A meter with four days of data: the weekly source is NaN, the daily one is not."""
+    from streamer.forecast.seasonal_naive import seasonal_naive_week
+
+    model = seasonal_naive_week(48, 1800)
+    day = np.linspace(0.1, 1.0, 48)
+    history = np.full((1, 336), np.nan)
+    history[0, -4 * 48 :] = np.tile(day, 4)
+    batch = model.forecast(history, np.array([1_795_392_000_000]), 1800)
+    assert batch.valid[0]
+    np.testing.assert_allclose(batch.point_kwh[0], day)

@@ -1,0 +1,87 @@
+"""Silent and expired meters, found by a scan of the states a worker holds (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from streamer.contract.status_record import MeterStatus, StatusEvent
+from streamer.state.config import WindowConfig
+from streamer.state.errors import StateDecodeError
+from streamer.state.expiry import silent_meters
+from streamer.state.meter_state import MeterState
+
+
+@dataclass(frozen=True, slots=True)
+class HeldMeter:
+    meter_id: str
+    partition: int
+    state_bytes: bytes
+
+
+@dataclass(slots=True)
+class HealthScan:
+    status_events: list[StatusEvent] = field(default_factory=list)
+    expired: list[HeldMeter] = field(default_factory=list)
+    silent_now: set[str] = field(default_factory=set)
+    unreadable: int = 0
+    held: int = 0
+
+
+def scan_meter_health(
+    meters: Iterable[HeldMeter],
+    *,
+    window: WindowConfig,
+    at_ms: int,
+    silent_after_ms: int,
+    retention_ms: int,
+    reported_silent: set[str],
+) -> HealthScan:
+    """Status events for meters newly silent (not in ``reported_silent``) and newly expired.
+
+    ``silent_now`` is the set of meters silent at ``at_ms`` (the caller keeps it as the next
+    ``reported_silent``, so that a silence is reported once, and again after the meter spoke).
+    """
+    scan = HealthScan()
+    held: list[HeldMeter] = []
+    arrivals: list[int] = []
+    for meter in meters:
+        try:
+            arrivals.append(MeterState.from_bytes(meter.state_bytes, window).last_arrival_ms)
+        except StateDecodeError:
+            scan.unreadable += 1
+            continue
+        held.append(meter)
+    scan.held = len(held)
+    if not held:
+        return scan
+    last = np.array(arrivals, dtype=np.int64)
+    silent = silent_meters(last, at_ms, silent_after_ms)
+    expired = silent_meters(last, at_ms, retention_ms)
+    for meter, arrival, is_silent, is_expired in zip(held, arrivals, silent, expired, strict=True):
+        if is_expired:
+            scan.expired.append(meter)
+            scan.status_events.append(
+                StatusEvent(
+                    meter.meter_id,
+                    MeterStatus.EXPIRED,
+                    at_ms,
+                    arrival,
+                    f"state dropped after {retention_ms / 3_600_000:.0f} h of silence",
+                )
+            )
+        elif is_silent:
+            scan.silent_now.add(meter.meter_id)
+            if meter.meter_id not in reported_silent:
+                scan.status_events.append(
+                    StatusEvent(
+                        meter.meter_id,
+                        MeterStatus.SILENT,
+                        at_ms,
+                        arrival,
+                        f"no reading for {(at_ms - arrival) / 60000:.0f} minutes",
+                    )
+                )
+    return scan
