@@ -147,11 +147,11 @@ class WindowSampler:
         rows, slots = out.shape
         cfg = self.config
         cols = np.arange(slots)[None, :]
-        gap = (rng.random(size=rows) < cfg.gap_probability).reshape(rows, 1)
+        gap = np.less(rng.random(size=(rows, 1)), cfg.gap_probability)
         start = rng.integers(0, slots, size=rows, dtype=np.int64).reshape(rows, 1)
         length = rng.integers(1, cfg.max_gap_slots + 1, size=rows, dtype=np.int64).reshape(rows, 1)
         out[gap & (cols >= start) & (cols < start + length)] = np.nan
-        prefix = (rng.random(size=rows) < cfg.prefix_mask_probability).reshape(rows, 1)
+        prefix = np.less(rng.random(size=(rows, 1)), cfg.prefix_mask_probability)
         keep_max = max(slots - cfg.min_history_slots, 1)
         cut = rng.integers(0, keep_max, size=rows, dtype=np.int64).reshape(rows, 1)
         out[prefix & (cols < cut)] = np.nan
