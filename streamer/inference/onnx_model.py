@@ -6,6 +6,8 @@ model version shares it. Importing this module imports onnxruntime, never torch.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +19,7 @@ import onnxruntime as ort
 
 from streamer.inference.errors import ModelLoadError
 from streamer.inference.features import FeatureSpec, holiday_set
-from streamer.inference.providers import CPU, CUDA, choose_providers
+from streamer.inference.providers import CPU, CUDA, TENSORRT, choose_providers
 from streamer.modelrepo.card import ModelCard, TensorSpec, card_path_of, load_card
 from streamer.modelrepo.errors import ModelCardError
 
@@ -26,6 +28,23 @@ logger = logging.getLogger(__name__)
 Float32Array = npt.NDArray[np.float32]
 _ORT_DTYPES = {"float32": "tensor(float)"}
 DEFAULT_MAX_BATCH_SIZE = 1024
+
+
+def preload_cuda_libraries() -> None:
+    """Load CUDA/cuDNN from the ``nvidia-*`` pip packages when present
+    (``onnxruntime.preload_dlls``), so that ``onnxruntime-gpu`` finds them; its chatter on
+    stdout goes to the debug log. Failures are left to the session's provider fallback."""
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is None:
+        return
+    chatter = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(chatter):
+            preload()
+    except Exception as exc:  # best effort: the session falls back to CPU and says so
+        logger.debug("onnxruntime.preload_dlls failed: %s", exc)
+    if chatter.getvalue().strip():
+        logger.debug("onnxruntime.preload_dlls: %s", chatter.getvalue().strip())
 
 
 class OnnxModel:
@@ -66,6 +85,8 @@ class OnnxModel:
         self.providers_requested: tuple[str, ...] = tuple(
             choose_providers(providers, ort.get_available_providers())
         )
+        if CUDA in self.providers_requested or TENSORRT in self.providers_requested:
+            preload_cuda_libraries()
         self._session = self._open_session(intra_op_threads)
         self.providers_in_use: tuple[str, ...] = tuple(self._session.get_providers())
         self.fell_back_to_cpu = CUDA in self.providers_requested and CUDA not in (

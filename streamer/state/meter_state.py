@@ -157,10 +157,11 @@ class MeterState:
     def update(self, ts_ms: int, kwh: float, arrival_ms: int) -> Outcome:
         """Offer the energy ``kwh`` of the interval ending at event time ``ts_ms``.
 
-        APPLIED: new head slot, or a MISSING slot within lateness filled. DUPLICATE: the slot holds
-        the same float32 value already (state unchanged). CORRECTED: it held another value; this
-        one replaces it. TOO_LATE: older than ``allowed_lateness_slots`` (state unchanged), unless the
-        slot is still in the window and holds this very value: then DUPLICATE (a replay).
+        APPLIED: new head slot, or a MISSING slot within lateness filled. DUPLICATE: the slot
+        holds the same float32 value already (state unchanged). CORRECTED: it held another value;
+        this one replaces it. TOO_LATE: older than ``allowed_lateness_slots`` (state unchanged),
+        unless the slot is still in the window and holds this very value: then DUPLICATE (a
+        replay).
         """
         value = _as_float32(kwh)
         slot = -(-int(ts_ms) // self._config.resolution_ms)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,7 @@ def export_onnx(model: QuantileLstm, path: str | Path, *, opset: int = 18) -> Pa
     model = model.to("cpu").eval()
     example = torch.zeros(2, model.lookback_slots, model.n_features)
     batch = torch.export.Dim("batch", min=1, max=1 << 20)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _quiet_loggers("onnxscript", "onnx_ir"):
         # The exporter's internals emit FutureWarning/UserWarning chatter that is not ours.
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
@@ -53,6 +54,20 @@ def export_onnx(model: QuantileLstm, path: str | Path, *, opset: int = 18) -> Pa
     program.save(str(target), external_data=False)
     logger.info("exported %s (%d bytes, opset %d)", target, target.stat().st_size, opset)
     return target
+
+
+@contextlib.contextmanager
+def _quiet_loggers(*names: str) -> Iterator[None]:
+    """Raise the exporter's INFO-level loggers to WARNING while it runs."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [item.level for item in loggers]
+    for item in loggers:
+        item.setLevel(max(item.getEffectiveLevel(), logging.WARNING))
+    try:
+        yield
+    finally:
+        for item, level in zip(loggers, levels, strict=True):
+            item.setLevel(level)
 
 
 def onnx_outputs(path: str | Path, inputs: Float32Array) -> Float32Array:
