@@ -33,7 +33,10 @@ stamp=".venv/.streamer-installed-$(sha1sum pyproject.toml | cut -c1-12)-${STREAM
 if [ ! -f "$stamp" ]; then
   say "installing streamer[${STREAMER_EXTRAS:-dev}] into .venv (first run takes a few minutes)"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[${STREAMER_EXTRAS:-dev}]"
+  # pip's own progress, less the "already satisfied" noise; pipefail keeps pip's exit status.
+  .venv/bin/python -m pip install --progress-bar on -e ".[${STREAMER_EXTRAS:-dev}]" \
+    | awk '!/^(Requirement already satisfied|  )/' \
+    || { echo "streamer: installing into .venv failed (see above)" >&2; exit 2; }
   rm -f .venv/.streamer-installed-*
   touch "$stamp"
 fi

@@ -3,5 +3,5 @@
 # Extra arguments go to `streamer demo` (e.g. --meters 2000 --duration-seconds 120).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/bootstrap.sh
+STREAMER_EXTRAS="${STREAMER_EXTRAS:-dev}" scripts/bootstrap.sh
 exec .venv/bin/streamer demo "$@"
