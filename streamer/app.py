@@ -11,6 +11,7 @@ from streamer.agents.readings_agent import register_readings_agent
 from streamer.agents.runtime import WorkerRuntime
 from streamer.agents.silence_timer import register_silence_timer
 from streamer.forecast.registry import make_forecaster
+from streamer.inference.registration import register_lstm
 from streamer.metrics.pipeline_metrics import PipelineMetrics
 from streamer.pipeline.batch_processor import BatchProcessor
 from streamer.pipeline.config import PipelineConfig
@@ -34,6 +35,7 @@ def _raw_topic(app: Any, name: str, settings: Settings) -> Any:
 def build_runtime(settings: Settings, registry: CollectorRegistry | None = None) -> WorkerRuntime:
     """The pure parts of a worker (no faust): processor, forecasters, metrics."""
     registry = registry or CollectorRegistry()
+    register_lstm(settings.models_dir, settings.onnx_provider_list)
     forecaster = make_forecaster(
         settings.forecaster,
         horizon_slots=settings.horizon_slots,

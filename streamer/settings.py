@@ -92,6 +92,14 @@ class Settings(BaseSettings):
         "seasonal_naive", description="Forecaster spec, e.g. seasonal_naive, seasonal_naive_day."
     )
 
+    models_dir: Path = Field(
+        Path("models"), description="Model repository: <models_dir>/<name>/<version>/model.onnx."
+    )
+    onnx_providers: str = Field(
+        "",
+        description="ONNX Runtime providers, comma-separated (empty: CUDA when present, then CPU).",
+    )
+
     # --- web -----------------------------------------------------------------------------------
     web_host: str = Field("127.0.0.1", description="HTTP bind address (loopback by default).")
     web_port: int = Field(6066, ge=0, le=65535)
@@ -119,6 +127,11 @@ class Settings(BaseSettings):
             if value is not None:
                 env[env_name(name)] = str(value)
         return env
+
+    @property
+    def onnx_provider_list(self) -> list[str] | None:
+        names = [name.strip() for name in self.onnx_providers.split(",") if name.strip()]
+        return names or None
 
     @property
     def kafka_dir(self) -> Path:

@@ -1,0 +1,180 @@
+"""``streamer train`` and ``streamer backtest``: build a model version, compare forecasters."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from faust.cli import AppCommand, option
+
+from streamer.errors import StreamerError
+from streamer.settings import Settings
+from streamer.typed_decorators import typed
+
+DAY_SECONDS = 86400
+
+
+class _Progress:
+    """A one-line progress bar on stderr (no extra dependency)."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self._last = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        percent = int(100 * done / total) if total else 100
+        if percent == self._last:
+            return
+        self._last = percent
+        bar = "#" * (percent // 4)
+        sys.stderr.write(f"\r{self.label} [{bar:<25}] {percent:3d}% ({done}/{total})")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def _write_json(path: Path, data: object) -> None:
+    path.write_text(json.dumps(data, indent=2))
+
+
+def register_model_commands(app: Any, settings: Settings) -> None:
+    @typed(
+        app.command(
+            option(
+                "--history",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                required=True,
+                help="CSV/CSV.GZ/Parquet with meter_id, ts, kwh.",
+            ),
+            option(
+                "--out",
+                type=click.Path(file_okay=False, path_type=Path),
+                required=True,
+                help="Version directory to write, e.g. models/lstm/2.",
+            ),
+            option("--epochs", type=int, default=None, help="Maximum epochs (early stopping)."),
+            option("--seed", type=int, default=None),
+            option("--validation-days", type=float, default=None),
+            option(
+                "--holdout-days",
+                type=float,
+                default=None,
+                help="Days at the end never seen by training (kept for backtests).",
+            ),
+            option("--device", type=str, default=None, help="auto, cpu or cuda."),
+        )
+    )
+    async def train(
+        self: AppCommand,
+        history: Path,
+        out: Path,
+        epochs: int | None,
+        seed: int | None,
+        validation_days: float | None,
+        holdout_days: float | None,
+        device: str | None,
+    ) -> None:
+        """Train the global LSTM on a history file and export it to ONNX with its model card."""
+        try:
+            from streamer.train.main import train_main
+        except ImportError as exc:
+            raise click.ClickException(
+                f"training needs PyTorch ({exc}); install the extra: pip install -e '.[train]'"
+            ) from None
+        overrides: dict[str, Any] = {
+            key: value
+            for key, value in {
+                "epochs": epochs,
+                "seed": seed,
+                "validation_days": validation_days,
+                "holdout_days": holdout_days,
+                "device": device,
+                "resolution_seconds": settings.resolution_seconds,
+            }.items()
+            if value is not None
+        }
+        try:
+            report = train_main(history, out, **overrides)
+        except StreamerError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(report.describe() if hasattr(report, "describe") else str(report))
+
+    @typed(
+        app.command(
+            option(
+                "--history",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                required=True,
+                help="CSV/CSV.GZ/Parquet with meter_id, ts, kwh.",
+            ),
+            option(
+                "--models",
+                type=str,
+                default="lstm,seasonal_naive_week,seasonal_naive_day,ets",
+                show_default=True,
+                help="Comma-separated forecaster specs (lstm:1, ets, ...).",
+            ),
+            option("--holdout-days", type=float, default=14.0, show_default=True),
+            option(
+                "--origin-step-slots",
+                type=int,
+                default=12,
+                show_default=True,
+                help="Slots between forecast origins in the held-out period.",
+            ),
+            option("--max-meters", type=int, default=None, help="Use only the first N meters."),
+            option(
+                "--json-out",
+                type=click.Path(dir_okay=False, path_type=Path),
+                default=None,
+                help="Also write the report as JSON here.",
+            ),
+        )
+    )
+    async def backtest(
+        self: AppCommand,
+        history: Path,
+        models: str,
+        holdout_days: float,
+        origin_step_slots: int,
+        max_meters: int | None,
+        json_out: Path | None,
+    ) -> None:
+        """Rolling-origin backtest of forecasters over the held-out end of a history file."""
+        from streamer.evaluate.backtest import run_backtest
+        from streamer.evaluate.history import load_history
+        from streamer.forecast.registry import make_forecaster
+        from streamer.inference.registration import register_lstm
+
+        try:
+            register_lstm(settings.models_dir, settings.onnx_provider_list)
+            forecasters = [
+                make_forecaster(
+                    spec.strip(),
+                    horizon_slots=settings.horizon_slots,
+                    resolution_seconds=settings.resolution_seconds,
+                )
+                for spec in models.split(",")
+                if spec.strip()
+            ]
+            frame = load_history(history)
+            report = run_backtest(
+                frame,
+                forecasters,
+                resolution_seconds=settings.resolution_seconds,
+                lookback_slots=settings.lookback_slots,
+                horizon_slots=settings.horizon_slots,
+                holdout_slots=int(holdout_days * DAY_SECONDS / settings.resolution_seconds),
+                origin_step_slots=origin_step_slots,
+                max_meters=max_meters,
+                progress=_Progress("backtest"),
+            )
+        except StreamerError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(report.to_markdown())
+        if json_out is not None:
+            _write_json(json_out, report.to_json())
+            click.echo(f"JSON report written to {json_out}")
