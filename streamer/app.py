@@ -42,7 +42,7 @@ def build_runtime(settings: Settings, registry: CollectorRegistry | None = None)
         resolution_seconds=settings.resolution_seconds,
     )
     fallback = make_forecaster(
-        "seasonal_naive_day",
+        settings.fallback_forecaster,
         horizon_slots=settings.horizon_slots,
         resolution_seconds=settings.resolution_seconds,
     )

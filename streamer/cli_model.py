@@ -36,6 +36,12 @@ class _Progress:
         sys.stderr.flush()
 
 
+def _fail(message: str) -> None:
+    """One sentence on stderr and exit 2, without a traceback."""
+    click.echo(f"streamer: {message}", err=True)
+    raise SystemExit(2)
+
+
 def _write_json(path: Path, data: object) -> None:
     path.write_text(json.dumps(data, indent=2))
 
@@ -65,6 +71,13 @@ def register_model_commands(app: Any, settings: Settings) -> None:
                 help="Days at the end never seen by training (kept for backtests).",
             ),
             option("--device", type=str, default=None, help="auto, cpu or cuda."),
+            option(
+                "--samples-per-epoch",
+                type=int,
+                default=None,
+                help="Training windows drawn per epoch.",
+            ),
+            option("--hidden-size", type=int, default=None, help="LSTM hidden units."),
         )
     )
     async def train(
@@ -76,14 +89,15 @@ def register_model_commands(app: Any, settings: Settings) -> None:
         validation_days: float | None,
         holdout_days: float | None,
         device: str | None,
+        samples_per_epoch: int | None,
+        hidden_size: int | None,
     ) -> None:
         """Train the global LSTM on a history file and export it to ONNX with its model card."""
         try:
             from streamer.train.main import train_main
         except ImportError as exc:
-            raise click.ClickException(
-                f"training needs PyTorch ({exc}); install the extra: pip install -e '.[train]'"
-            ) from None
+            _fail(f"training needs PyTorch ({exc}); install the extra: pip install -e '.[train]'")
+            return
         overrides: dict[str, Any] = {
             key: value
             for key, value in {
@@ -92,6 +106,8 @@ def register_model_commands(app: Any, settings: Settings) -> None:
                 "validation_days": validation_days,
                 "holdout_days": holdout_days,
                 "device": device,
+                "samples_per_epoch": samples_per_epoch,
+                "hidden_size": hidden_size,
                 "resolution_seconds": settings.resolution_seconds,
             }.items()
             if value is not None
@@ -99,8 +115,14 @@ def register_model_commands(app: Any, settings: Settings) -> None:
         try:
             report = train_main(history, out, **overrides)
         except StreamerError as exc:
-            raise click.ClickException(str(exc)) from None
-        click.echo(report.describe() if hasattr(report, "describe") else str(report))
+            _fail(str(exc))
+            return
+        click.echo(
+            f"Wrote {report.model_path}, {report.card_path} and {report.triton_config_path}: "
+            f"{report.epochs_run} epochs on {report.device} in {report.seconds:.0f} s, best epoch "
+            f"{report.best_epoch} (validation pinball {report.best_validation_pinball:.4f}); "
+            f"torch/ONNX parity max |diff| by batch size {report.parity_max_abs_diff}"
+        )
 
     @typed(
         app.command(
@@ -173,7 +195,8 @@ def register_model_commands(app: Any, settings: Settings) -> None:
                 progress=_Progress("backtest"),
             )
         except StreamerError as exc:
-            raise click.ClickException(str(exc)) from None
+            _fail(str(exc))
+            return
         click.echo(report.to_markdown())
         if json_out is not None:
             _write_json(json_out, report.to_json())

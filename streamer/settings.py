@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     )
     interpolate_max_gap_slots: int = Field(4, ge=0)
     min_observed_fraction: float = Field(
-        0.25, ge=0.0, le=1.0, description="Share of observed slots needed to forecast a meter."
+        0.15, ge=0.0, le=1.0, description="Share of observed slots needed to forecast a meter."
     )
     forecast_every_slots: int = Field(1, ge=1, description="Forecast cadence per meter.")
     retention_seconds: int = Field(
@@ -89,7 +89,11 @@ class Settings(BaseSettings):
     batch_max_events: int = Field(2000, ge=1)
     batch_within_seconds: float = Field(0.25, gt=0)
     forecaster: str = Field(
-        "seasonal_naive", description="Forecaster spec, e.g. seasonal_naive, seasonal_naive_day."
+        "lstm", description="Forecaster spec: lstm (newest version), lstm:1, seasonal_naive, ets..."
+    )
+    fallback_forecaster: str = Field(
+        "seasonal_naive_day",
+        description="Baseline for meters the forecaster cannot serve (too little history).",
     )
 
     models_dir: Path = Field(

@@ -131,7 +131,11 @@ def slot_end_times(end_ms: npt.ArrayLike, slots: int, resolution_seconds: int) -
 def build_inputs(
     history_kwh: npt.ArrayLike, end_ms: npt.ArrayLike, spec: FeatureSpec
 ) -> ModelInputs:
-    """The model input for each row (see the module docstring)."""
+    """The model input for each row (see the module docstring).
+
+    Calendar features are computed once per distinct ``end_ms`` (a batch of meters usually
+    shares a few) and copied to the rows.
+    """
     window = lookback_window(history_kwh, spec.lookback_slots)
     ends = np.asarray(end_ms)
     if ends.shape != (window.shape[0],) or not np.issubdtype(ends.dtype, np.integer):
@@ -142,26 +146,21 @@ def build_inputs(
     scale, counts = row_scale(window, spec.epsilon)
     rows, slots = window.shape
     values = np.empty((rows, slots, len(spec.features)), dtype=np.float32)
-    times = slot_end_times(ends, slots, spec.resolution_seconds)
     missing = ~np.isfinite(window)
+    distinct, inverse = np.unique(ends.astype(np.int64), return_inverse=True)
+    times = slot_end_times(distinct, slots, spec.resolution_seconds)
     for k, name in enumerate(spec.features):
-        values[:, :, k] = _feature(name, window, missing, scale, times, spec)
+        if name == LOAD_FEATURE:
+            values[:, :, k] = np.where(missing, 0.0, window / scale[:, None])
+        elif name == "is_missing":
+            values[:, :, k] = missing
+        else:
+            values[:, :, k] = _calendar(name, times, spec)[inverse.reshape(-1)]
     return ModelInputs(values=values, scale=scale, finite_slots=counts)
 
 
-def _feature(
-    name: str,
-    window: FloatArray,
-    missing: npt.NDArray[np.bool_],
-    scale: FloatArray,
-    times: IntArray,
-    spec: FeatureSpec,
-) -> FloatArray:
-    if name == LOAD_FEATURE:
-        scaled: FloatArray = np.where(missing, 0.0, window / scale[:, None])
-        return scaled
-    if name == "is_missing":
-        return missing.astype(np.float64)
+def _calendar(name: str, times: IntArray, spec: FeatureSpec) -> FloatArray:
+    """Calendar feature ``name`` of slots ending at ``times``."""
     if name in ("tod_sin", "tod_cos"):
         angle = (2.0 * np.pi / MS_PER_DAY) * np.mod(times, MS_PER_DAY).astype(np.float64)
         out: FloatArray = np.sin(angle) if name == "tod_sin" else np.cos(angle)

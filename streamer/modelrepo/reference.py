@@ -56,7 +56,8 @@ def feature_histograms(
         if edges.size < 2:
             edges = np.array([edges[0] - 0.5, edges[0] + 0.5])
         props = np.round(histogram_proportions(column, edges), decimals)
-        props[np.argmax(props)] += 1.0 - props.sum()  # exact sum 1 after rounding
+        props[np.argmax(props)] += 1.0 - props.sum()  # sum 1 despite the rounding
+        props = np.round(props, decimals)
         out.append(
             FeatureReference(
                 feature=name,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import orjson
 import pytest
 
+from streamer.app import build_runtime
 from streamer.contract.reasons import DlqReason
-from streamer.forecast.registry import make_forecaster
 from streamer.pipeline.batch_processor import BatchProcessor
 from streamer.pipeline.config import PipelineConfig
 from streamer.pipeline.messages import InMessage
@@ -23,13 +24,8 @@ def settings(**overrides: object) -> Settings:
 
 
 def processor(s: Settings) -> BatchProcessor:
-    forecaster = make_forecaster(
-        s.forecaster, horizon_slots=s.horizon_slots, resolution_seconds=s.resolution_seconds
-    )
-    fallback = make_forecaster(
-        "seasonal_naive_day", horizon_slots=s.horizon_slots, resolution_seconds=s.resolution_seconds
-    )
-    return BatchProcessor(PipelineConfig.from_settings(s), forecaster, fallback)
+    """The processor a worker builds (the LSTM from models/, seasonal naive as fallback)."""
+    return build_runtime(s).processor
 
 
 def msg(meter: str, slot: int, kwh: object, offset: int = 0, **extra: object) -> InMessage:
@@ -155,3 +151,16 @@ def test_flatline_is_reported_once() -> None:
     for i in range(12):
         events += run(p, store, [msg("a", i, 0.25)]).status_events
     assert [e.status.value for e in events] == ["flatline"]
+
+
+def test_lstm_serves_meters_with_history_and_the_baseline_the_rest() -> None:
+    p, store = processor(settings()), Store()
+    run(p, store, [msg("long", i, daily(i)) for i in range(120)])
+    run(p, store, [msg("short", i, daily(i)) for i in range(50)])
+    result = run(p, store, [msg("long", 120, daily(120)), msg("short", 50, daily(50))])
+    by_meter = {f.meter_id: f for f in result.forecasts}
+    assert (by_meter["long"].model_name, by_meter["long"].fallback) == ("lstm", False)
+    assert by_meter["long"].model_version == "1"
+    assert by_meter["short"].fallback is True
+    assert by_meter["short"].model_name == "seasonal_naive_day"
+    assert np.isfinite(by_meter["long"].point_kwh).all()
