@@ -33,9 +33,8 @@ stamp=".venv/.streamer-installed-$(sha1sum pyproject.toml | cut -c1-12)-${STREAM
 if [ ! -f "$stamp" ]; then
   say "installing streamer[${STREAMER_EXTRAS:-dev}] into .venv (first run takes a few minutes)"
   .venv/bin/python -m pip install -q --upgrade pip
-  # pip's own progress, less the "already satisfied" noise; pipefail keeps pip's exit status.
+  # pip shows its own progress (one line per package, a bar per download).
   .venv/bin/python -m pip install --progress-bar on -e ".[${STREAMER_EXTRAS:-dev}]" \
-    | awk '!/^(Requirement already satisfied|  )/' \
     || { echo "streamer: installing into .venv failed (see above)" >&2; exit 2; }
   rm -f .venv/.streamer-installed-*
   touch "$stamp"

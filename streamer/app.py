@@ -7,18 +7,22 @@ from typing import Any
 import faust
 from prometheus_client import CollectorRegistry
 
+from streamer.agents.control_task import register_control_task
 from streamer.agents.readings_agent import register_readings_agent
 from streamer.agents.runtime import WorkerRuntime
 from streamer.agents.silence_timer import register_silence_timer
+from streamer.forecast.protocol import Forecaster
 from streamer.forecast.registry import make_forecaster
 from streamer.inference.registration import register_lstm
 from streamer.metrics.pipeline_metrics import PipelineMetrics
 from streamer.pipeline.batch_processor import BatchProcessor
 from streamer.pipeline.config import PipelineConfig
+from streamer.rollout.model_router import ModelRouter
 from streamer.settings import Settings
 from streamer.web.views import register_views
 
 STATE_TABLE = "meter-state"
+LATEST_FORECAST_TABLE = "meter-latest-forecast"
 
 
 def _raw_topic(app: Any, name: str, settings: Settings) -> Any:
@@ -36,23 +40,23 @@ def build_runtime(settings: Settings, registry: CollectorRegistry | None = None)
     """The pure parts of a worker (no faust): processor, forecasters, metrics."""
     registry = registry or CollectorRegistry()
     register_lstm(settings.models_dir, settings.onnx_provider_list)
-    forecaster = make_forecaster(
-        settings.forecaster,
-        horizon_slots=settings.horizon_slots,
-        resolution_seconds=settings.resolution_seconds,
-    )
-    fallback = make_forecaster(
-        settings.fallback_forecaster,
-        horizon_slots=settings.horizon_slots,
-        resolution_seconds=settings.resolution_seconds,
-    )
-    processor = BatchProcessor(PipelineConfig.from_settings(settings), forecaster, fallback)
+
+    def build(spec: str) -> Forecaster:
+        return make_forecaster(
+            spec,
+            horizon_slots=settings.horizon_slots,
+            resolution_seconds=settings.resolution_seconds,
+        )
+
+    router = ModelRouter(build, settings.forecaster)
+    fallback = build(settings.fallback_forecaster)
+    processor = BatchProcessor(PipelineConfig.from_settings(settings), router, fallback)
     return WorkerRuntime(
         settings=settings,
         processor=processor,
         metrics=PipelineMetrics(registry),
         registry=registry,
-        forecaster=forecaster,
+        router=router,
         fallback=fallback,
     )
 
@@ -94,7 +98,16 @@ def create_app(settings: Settings) -> tuple[Any, WorkerRuntime]:
         partitions=settings.topic_partitions,
         help="Per-meter window state (streamer.state.MeterState bytes).",
     )
+    runtime.latest_forecast_table = app.Table(
+        LATEST_FORECAST_TABLE,
+        default=None,
+        key_type=bytes,
+        value_type=bytes,
+        partitions=settings.topic_partitions,
+        help="The newest forecast of each meter (forecast JSON), served over HTTP.",
+    )
     register_readings_agent(app, runtime)
     register_silence_timer(app, runtime)
     register_views(app, runtime)
+    register_control_task(app, runtime)
     return app, runtime

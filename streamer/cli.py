@@ -74,9 +74,10 @@ def register_commands(app: Any, settings: Settings) -> None:
     from streamer.cli_demo import register_demo_command
 
     register_demo_command(app, settings)
-    from streamer.cli_model import register_model_commands
+    from streamer.cli_model import register_model_commands, register_rollout_commands
 
     register_model_commands(app, settings)
+    register_rollout_commands(app, settings)
 
 
 def _register_settings_command(app: Any, current: Settings) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -72,6 +73,18 @@ async def ensure_topics(settings: Settings, *, timeout_seconds: float = 60.0) ->
                         log.info("created topics %s", ", ".join(missing))
                     except TopicAlreadyExistsError:
                         pass
+                if settings.control_topic not in existing:
+                    with contextlib.suppress(TopicAlreadyExistsError):
+                        await admin.create_topics(
+                            [
+                                NewTopic(
+                                    settings.control_topic,
+                                    num_partitions=1,
+                                    replication_factor=1,
+                                    topic_configs={"cleanup.policy": "compact"},
+                                )
+                            ]
+                        )
                 described = await admin.describe_topics([settings.readings_topic])
                 break
             except KafkaError as exc:  # broker still starting (no controller, no leader yet)

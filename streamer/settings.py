@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     dlq_topic: str = "meter-readings-dlq"
     status_topic: str = "meter-status"
     drift_topic: str = "forecast-drift"
+    control_topic: str = Field(
+        "streamer-control", description="Compacted topic of model rollouts (live/shadow)."
+    )
     consumer_session_timeout_seconds: float = Field(
         30.0, ge=6.0, description="A worker silent this long loses its partitions to the others."
     )

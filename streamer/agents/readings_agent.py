@@ -61,18 +61,24 @@ async def handle_batch(runtime: WorkerRuntime, stream: Any, events: Sequence[Any
     # One write per meter, attributed to that meter's last event so that the changelog record
     # goes to the partition of the meter's readings (faust reads the partition from the
     # current event; take_events() leaves none set).
+    latest = runtime.latest_forecast_table
+    encoded = [(forecast.meter_id, forecast.to_bytes()) for forecast in result.forecasts]
     try:
         for meter_id, write in result.state_writes.items():
             event = events[write.message_index]
             stream._set_current_event(event)
             table[meter_id.encode()] = table_value.pack(event.message.partition, write.value)
+        for meter_id, body in encoded:
+            # a forecast follows a state change, so the meter has a write (and its event)
+            stream._set_current_event(events[result.state_writes[meter_id].message_index])
+            latest[meter_id.encode()] = body
     finally:
         stream._set_current_event(None)
 
     for letter in result.dead_letters:
         runtime.dlq_topic.send_soon(key=letter.key, value=letter.to_bytes())
-    for forecast in result.forecasts:
-        runtime.forecasts_topic.send_soon(key=forecast.meter_id.encode(), value=forecast.to_bytes())
+    for meter_id, body in encoded:
+        runtime.forecasts_topic.send_soon(key=meter_id.encode(), value=body)
     for status in result.status_events:
         runtime.status_topic.send_soon(key=status.meter_id.encode(), value=status.to_bytes())
         metrics.status_events.labels(status=status.status.value).inc()
@@ -89,6 +95,10 @@ async def handle_batch(runtime: WorkerRuntime, stream: Any, events: Sequence[Any
             model_name=forecast.model_name,
             model_version=forecast.model_version,
             fallback=str(forecast.fallback).lower(),
+        ).inc()
+    for shadow in result.shadow_forecasts:
+        metrics.shadow_forecasts.labels(
+            model_name=shadow.model_name, model_version=shadow.model_version
         ).inc()
     for reason, count in result.skipped.items():
         metrics.forecasts_skipped.labels(reason=reason).inc(count)

@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 from streamer.forecast.protocol import Forecaster
 from streamer.metrics.pipeline_metrics import PipelineMetrics
 from streamer.pipeline.batch_processor import BatchProcessor
+from streamer.rollout.model_router import ModelRouter
 from streamer.settings import Settings
 
 
@@ -19,7 +20,7 @@ class WorkerRuntime:
     processor: BatchProcessor
     metrics: PipelineMetrics
     registry: CollectorRegistry
-    forecaster: Forecaster
+    router: ModelRouter
     fallback: Forecaster
     # faust objects (untyped library)
     readings_topic: Any = None
@@ -28,4 +29,10 @@ class WorkerRuntime:
     status_topic: Any = None
     drift_topic: Any = None
     state_table: Any = None
+    latest_forecast_table: Any = None
     silent_reported: set[str] = field(default_factory=set)
+
+    @property
+    def forecaster(self) -> Forecaster:
+        """The live forecaster."""
+        return self.router.live

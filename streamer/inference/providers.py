@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Final
 
 logger = logging.getLogger(__name__)
@@ -27,15 +28,33 @@ def parse_providers(text: str | None) -> tuple[str, ...] | None:
     return tuple(canonical_provider(p) for p in text.split(",") if p.strip())
 
 
-def choose_providers(requested: Sequence[str] | None, available: Sequence[str]) -> list[str]:
+NVIDIA_DRIVER: Final = Path("/proc/driver/nvidia/version")
+
+
+def nvidia_driver_loaded() -> bool:
+    """Whether this machine has a loaded NVIDIA kernel driver (a GPU CUDA could use)."""
+    return NVIDIA_DRIVER.exists()
+
+
+def choose_providers(
+    requested: Sequence[str] | None,
+    available: Sequence[str],
+    *,
+    gpu_present: bool | None = None,
+) -> list[str]:
     """The provider list handed to the session.
 
-    ``None`` asks for CUDA when this ONNX Runtime build has it, then CPU (TensorRT only when
-    asked by name). Asked-for providers this build lacks are dropped with a warning; CPU is
-    always last so that the session can fall back to it.
+    ``None`` asks for CUDA when this ONNX Runtime build has it and an NVIDIA driver is loaded,
+    then CPU (TensorRT only when asked by name): onnxruntime-gpu lists CUDA even on machines
+    without a GPU, and asking for it there only fills the log with library errors. Asked-for
+    providers this build lacks are dropped with a warning; CPU is always last so that the
+    session can fall back to it.
     """
     if requested is None:
-        wanted = [CUDA, CPU] if CUDA in available else [CPU]
+        has_gpu = nvidia_driver_loaded() if gpu_present is None else gpu_present
+        wanted = [CUDA, CPU] if CUDA in available and has_gpu else [CPU]
+        if CUDA in available and not has_gpu:
+            logger.info("no NVIDIA driver found (%s); ONNX Runtime runs on CPU", NVIDIA_DRIVER)
     else:
         wanted = [canonical_provider(p) for p in requested]
     chosen: list[str] = []

@@ -100,6 +100,24 @@ class PipelineMetrics:
             "Meters whose window this worker holds.",
             registry=registry,
         )
+        self.shadow_forecasts = Counter(
+            "streamer_shadow_forecasts_total",
+            "Forecasts made by the shadow model (not published).",
+            ["model_name", "model_version"],
+            registry=registry,
+        )
+        self.model_info = Gauge(
+            "streamer_model_info",
+            "1 for each model this worker runs, by role (live, shadow, fallback).",
+            ["role", "model_name", "model_version", "provider"],
+            registry=registry,
+        )
+        self.rollouts = Counter(
+            "streamer_rollouts_total",
+            "Model assignments from the control topic, applied or refused.",
+            ["result"],
+            registry=registry,
+        )
         self.silent_meters = Gauge(
             "streamer_silent_meters",
             "Meters held by this worker with no reading for STREAMER_SILENT_SLOTS slots.",

@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -36,6 +37,24 @@ _DLQ_OUTCOMES = {
 }
 
 
+class LiveModels(Protocol):
+    """The models in service: ``live`` is published, ``shadow`` (if any) only compared."""
+
+    @property
+    def live(self) -> Forecaster: ...
+
+    @property
+    def shadow(self) -> Forecaster | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FixedModels:
+    """A :class:`LiveModels` that never changes (tests, backtests)."""
+
+    live: Forecaster
+    shadow: Forecaster | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class StateWrite:
     """New state bytes of a meter and the index of its last message in the batch.
@@ -53,6 +72,7 @@ class BatchResult:
     state_writes: dict[str, StateWrite] = field(default_factory=dict)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     forecasts: list[ForecastRecord] = field(default_factory=list)
+    shadow_forecasts: list[ForecastRecord] = field(default_factory=list)
     status_events: list[StatusEvent] = field(default_factory=list)
     outcomes: Counter[str] = field(default_factory=Counter)
     dlq_reasons: Counter[str] = field(default_factory=Counter)
@@ -99,11 +119,10 @@ class _Candidate:
 class BatchProcessor:
     """Turns a batch of readings-topic messages into everything the agent must publish."""
 
-    def __init__(
-        self, config: PipelineConfig, forecaster: Forecaster, fallback: Forecaster
-    ) -> None:
+    def __init__(self, config: PipelineConfig, models: LiveModels, fallback: Forecaster) -> None:
         self.config = config
-        self.forecaster = forecaster
+        # read at every batch: a rollout swaps the models between two batches
+        self.models = models
         self.fallback = fallback
         self._limits = ReadingLimits(
             max_message_bytes=config.max_message_bytes,
@@ -241,11 +260,12 @@ class BatchProcessor:
     # --- forecasting ---------------------------------------------------------------------------
     def _forecast(self, candidates: list[_Candidate], now_ms: int, result: BatchResult) -> None:
         config = self.config
+        live = self.models.live
         history = np.stack([c.view.values_kwh for c in candidates]).astype(np.float64)
         end_ms = np.array([c.view.end_ms for c in candidates], dtype=np.int64)
         started = time.perf_counter()
-        batch = self.forecaster.forecast(history, end_ms, config.resolution_seconds)
-        result.inference_seconds[self.forecaster.name] = time.perf_counter() - started
+        batch = live.forecast(history, end_ms, config.resolution_seconds)
+        result.inference_seconds[live.name] = time.perf_counter() - started
         rows: list[tuple[int, Forecaster, int]] = []  # candidate index, model, row in its batch
         fallback_rows = np.flatnonzero(~batch.valid)
         fallback_batch = None
@@ -258,7 +278,7 @@ class BatchProcessor:
         fallback_pos = {int(row): pos for pos, row in enumerate(fallback_rows)}
         for i in range(len(candidates)):
             if batch.valid[i]:
-                rows.append((i, self.forecaster, i))
+                rows.append((i, live, i))
             elif fallback_batch is not None and fallback_batch.valid[fallback_pos[i]]:
                 rows.append((i, self.fallback, fallback_pos[i]))
             else:
@@ -266,8 +286,31 @@ class BatchProcessor:
 
         res_ms = config.resolution_seconds * 1000
         steps = np.arange(1, config.horizon_slots + 1, dtype=np.int64) * res_ms
+        shadow = self.models.shadow
+        if shadow is not None:
+            started = time.perf_counter()
+            shadow_batch = shadow.forecast(history, end_ms, config.resolution_seconds)
+            result.inference_seconds[f"{shadow.name}:shadow"] = time.perf_counter() - started
+            for i in np.flatnonzero(shadow_batch.valid).tolist():
+                candidate = candidates[i]
+                result.shadow_forecasts.append(
+                    ForecastRecord(
+                        meter_id=candidate.meter_id,
+                        issued_ms=now_ms,
+                        origin_ms=candidate.view.end_ms,
+                        model_name=shadow.name,
+                        model_version=shadow.version,
+                        fallback=False,
+                        resolution_seconds=config.resolution_seconds,
+                        observed_fraction=candidate.view.observed_fraction,
+                        horizon_end_ms=candidate.view.end_ms + steps,
+                        point_kwh=shadow_batch.point_kwh[i],
+                        quantiles_kwh=shadow_batch.quantiles_kwh[i],
+                        quantile_levels=shadow_batch.quantile_levels,
+                    )
+                )
         for i, model, row in rows:
-            source = batch if model is self.forecaster else fallback_batch
+            source = batch if model is live else fallback_batch
             assert source is not None
             candidate = candidates[i]
             result.forecasts.append(
@@ -277,7 +320,7 @@ class BatchProcessor:
                     origin_ms=candidate.view.end_ms,
                     model_name=model.name,
                     model_version=model.version,
-                    fallback=model is not self.forecaster,
+                    fallback=model is not live,
                     resolution_seconds=config.resolution_seconds,
                     observed_fraction=candidate.view.observed_fraction,
                     horizon_end_ms=candidate.view.end_ms + steps,

@@ -1,7 +1,13 @@
 """HTTP views served by each worker (faust web, bound to STREAMER_WEB_HOST:STREAMER_WEB_PORT).
 
+Read-only by design (no write path, so no authentication to get wrong):
+
 - ``GET /health``: the process is up.
-- ``GET /ready``: the worker has partitions assigned and is not recovering tables.
+- ``GET /ready``: the worker has partitions assigned and is not recovering tables (503 if not).
+- ``GET /meters/{meter_id}/forecast``: the meter's newest forecast (the ``meter-forecasts``
+  JSON). Any worker answers: the request is routed to the worker that owns the meter's partition.
+  404 when the meter has no forecast yet.
+- ``GET /models``: the forecaster in use and its fallback, versions, ONNX Runtime providers.
 - ``GET /metrics``: Prometheus exposition of this worker's registry.
 """
 
@@ -13,6 +19,17 @@ from prometheus_client import generate_latest
 
 from streamer.agents.runtime import WorkerRuntime
 from streamer.typed_decorators import typed
+
+
+def describe_forecaster(forecaster: Any) -> dict[str, Any]:
+    """Name, version and (for ONNX models) the execution providers of a forecaster."""
+    info: dict[str, Any] = {"name": forecaster.name, "version": forecaster.version}
+    model = getattr(forecaster, "model", None)
+    if model is not None and hasattr(model, "providers_in_use"):
+        info["providers_requested"] = list(model.providers_requested)
+        info["providers_in_use"] = list(model.providers_in_use)
+        info["fell_back_to_cpu"] = bool(model.fell_back_to_cpu)
+    return info
 
 
 def register_views(app: Any, runtime: WorkerRuntime) -> None:
@@ -27,6 +44,27 @@ def register_views(app: Any, runtime: WorkerRuntime) -> None:
         is_ready = assigned > 0 and not recovering
         body = {"ready": is_ready, "assigned_partitions": assigned, "recovering": recovering}
         return web.json(body, status=200 if is_ready else 503)
+
+    @typed(app.page("/meters/{meter_id}/forecast"))
+    @typed(app.table_route(table=runtime.latest_forecast_table, match_info="meter_id"))
+    async def meter_forecast(web: Any, request: Any, meter_id: str) -> Any:
+        body = runtime.latest_forecast_table.get(meter_id.encode())
+        if body is None:
+            return web.json(
+                {"error": f"no forecast for meter {meter_id!r} yet", "meter_id": meter_id},
+                status=404,
+            )
+        return web.bytes(bytes(body), content_type="application/json")
+
+    @typed(app.page("/models"))
+    async def models(web: Any, request: Any) -> Any:
+        return web.json(
+            {
+                "forecaster": describe_forecaster(runtime.forecaster),
+                "fallback": describe_forecaster(runtime.fallback),
+                "models_dir": str(runtime.settings.models_dir),
+            }
+        )
 
     @typed(app.page("/metrics"))
     async def metrics(web: Any, request: Any) -> Any:

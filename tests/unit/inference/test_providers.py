@@ -12,7 +12,9 @@ CPU, CUDA, TRT = "CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecu
 
 
 def test_default_asks_for_cuda_only_when_the_build_has_it() -> None:
-    assert choose_providers(None, [TRT, CUDA, CPU]) == [CUDA, CPU]
+    assert choose_providers(None, [TRT, CUDA, CPU], gpu_present=True) == [CUDA, CPU]
+    # onnxruntime-gpu lists CUDA on machines without a GPU too: do not ask for it there
+    assert choose_providers(None, [TRT, CUDA, CPU], gpu_present=False) == [CPU]
     assert choose_providers(None, [CPU]) == [CPU]
 
 

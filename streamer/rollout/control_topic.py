@@ -1,0 +1,45 @@
+"""Read and publish model assignments on the control topic (plain aiokafka, no group)."""
+
+from __future__ import annotations
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from streamer.rollout.assignment import CONTROL_KEY, ControlMessageError, ModelAssignment
+from streamer.settings import Settings
+
+
+async def read_current(settings: Settings) -> ModelAssignment | None:
+    """The newest valid assignment on the control topic (None when there is none)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        tp = TopicPartition(settings.control_topic, 0)
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        end = (await consumer.end_offsets([tp]))[tp]
+        current: ModelAssignment | None = None
+        while end and await consumer.position(tp) < end:
+            batch = await consumer.getmany(tp, timeout_ms=1000)
+            for message in batch.get(tp, []):
+                if message.value is None:
+                    continue
+                try:
+                    current = ModelAssignment.from_bytes(message.value)
+                except ControlMessageError:
+                    continue
+        return current
+    finally:
+        await consumer.stop()
+
+
+async def publish(settings: Settings, assignment: ModelAssignment) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            settings.control_topic, assignment.to_bytes(), key=CONTROL_KEY, partition=0
+        )
+    finally:
+        await producer.stop()

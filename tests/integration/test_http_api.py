@@ -1,0 +1,95 @@
+"""Any worker answers for any meter: requests are routed to the partition owner (issue 5)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from streamer.kafka_admin import ensure_topics
+from streamer.simulate.encode import ReadingEncoder
+from streamer.simulate.fleet import FleetModel
+from streamer.timeutil import now_ms
+from tests.integration.test_pipeline import fleet_messages
+from tests.support.kafka import TestKafka
+from tests.support.processes import WorkerProcess, free_port
+from tests.support.topics import produce, wait_caught_up
+
+pytestmark = pytest.mark.integration
+
+METERS = 16
+
+
+def get(url: str) -> tuple[int, dict[str, object]]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def test_latest_forecast_of_every_meter_through_either_worker(
+    kafka: TestKafka, tmp_path: Path
+) -> None:
+    first = kafka.settings(web_port=free_port(), consumer_session_timeout_seconds=6.0)
+    second = first.model_copy(update={"web_port": free_port()})
+    asyncio.run(ensure_topics(first))
+    model = FleetModel(METERS, seed=5, resolution_seconds=first.resolution_seconds)
+    res_ms = first.resolution_seconds * 1000
+    last_slot = now_ms() // res_ms * res_ms - res_ms
+    messages = fleet_messages(
+        first, model, ReadingEncoder(model), last_slot - 2 * 86_400_000, last_slot
+    )
+
+    workers = [
+        WorkerProcess(first, tmp_path / "w1.log"),
+        WorkerProcess(second, tmp_path / "w2.log"),
+    ]
+    try:
+        for worker in workers:
+            worker.wait_ready()
+        # both hold partitions before the data flows, so both own meters
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            owned = [get(w.base_url + "/ready")[1].get("assigned_partitions", 0) for w in workers]
+            if all(isinstance(n, int) and n > 0 for n in owned):
+                break
+            time.sleep(0.5)
+        asyncio.run(produce(first.kafka_bootstrap, first.readings_topic, messages))
+        asyncio.run(wait_caught_up(first.kafka_bootstrap, first.app_id, first.readings_topic))
+        meter_ids = [str(m) for m in model.meter_ids]
+        deadline = time.monotonic() + 60
+        answers: dict[str, list[dict[str, object]]] = {}
+        while time.monotonic() < deadline:
+            answers = {
+                meter: [get(f"{w.base_url}/meters/{meter}/forecast")[1] for w in workers]
+                for meter in meter_ids
+            }
+            if all(a.get("origin_ts") for pair in answers.values() for a in pair):
+                break
+            time.sleep(1.0)
+        for meter, (via_first, via_second) in answers.items():
+            assert via_first["meter_id"] == meter, (meter, via_first, workers[0].log_tail())
+            assert via_first == via_second  # the same record, wherever it was asked
+            assert len(via_first["horizon_ts"]) == first.horizon_slots  # type: ignore[arg-type]
+        # each worker served some meters itself: the forecasts are split between them
+        served = [w.metrics().get("streamer_forecasts_total", 0.0) for w in workers]
+        totals = [
+            sum(v for k, v in w.metrics().items() if k.startswith("streamer_forecasts_total{"))
+            for w in workers
+        ]
+        assert all(t > 0 for t in totals), (served, totals)
+        status, body = get(f"{workers[1].base_url}/meters/no-such-meter/forecast")
+        assert status == 404 and "no forecast" in str(body["error"])
+        status, models = get(workers[0].base_url + "/models")
+        assert status == 200
+        assert models["forecaster"]["name"] == "lstm"  # type: ignore[index]
+        assert models["forecaster"]["providers_in_use"]  # type: ignore[index]
+    finally:
+        for worker in workers:
+            worker.stop()
