@@ -8,6 +8,7 @@ import faust
 from prometheus_client import CollectorRegistry
 
 from streamer.agents.control_task import register_control_task
+from streamer.agents.drift_reporting import register_drift_report_timer
 from streamer.agents.readings_agent import register_readings_agent
 from streamer.agents.runtime import WorkerRuntime
 from streamer.agents.silence_timer import register_silence_timer
@@ -84,6 +85,7 @@ def create_app(settings: Settings) -> tuple[Any, WorkerRuntime]:
         autodiscover=False,
     )
     runtime = build_runtime(settings)
+    runtime.app = app
     runtime.readings_topic = _raw_topic(app, settings.readings_topic, settings)
     runtime.forecasts_topic = _raw_topic(app, settings.forecasts_topic, settings)
     runtime.dlq_topic = _raw_topic(app, settings.dlq_topic, settings)
@@ -110,4 +112,5 @@ def create_app(settings: Settings) -> tuple[Any, WorkerRuntime]:
     register_silence_timer(app, runtime)
     register_views(app, runtime)
     register_control_task(app, runtime)
+    register_drift_report_timer(app, runtime)
     return app, runtime

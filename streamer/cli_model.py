@@ -236,7 +236,8 @@ def register_rollout_commands(app: Any, settings: Settings) -> None:
             if spec is None and not clear_shadow:
                 if current is None:
                     click.echo(
-                        f"No rollout yet: workers serve STREAMER_FORECASTER ({settings.forecaster})."
+                        "No rollout yet: workers serve STREAMER_FORECASTER "
+                        f"({settings.forecaster})."
                     )
                 else:
                     click.echo(

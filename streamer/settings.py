@@ -107,6 +107,20 @@ class Settings(BaseSettings):
         description="ONNX Runtime providers, comma-separated (empty: CUDA when present, then CPU).",
     )
 
+    # --- accuracy and drift -------------------------------------------------------------------
+    drift_ph_delta: float = Field(
+        0.5, ge=0, description="Page-Hinkley tolerance on standardised residuals (per meter)."
+    )
+    drift_ph_threshold: float = Field(
+        25.0, gt=0, description="Page-Hinkley alarm threshold (higher: fewer false alarms)."
+    )
+    drift_ph_min_instances: int = Field(48, ge=1)
+    drift_report_interval_seconds: float = Field(
+        60.0, gt=0, description="How often fleet accuracy and data drift are reported."
+    )
+    drift_psi_threshold: float = Field(0.2, gt=0)
+    drift_ks_threshold: float = Field(0.1, gt=0)
+
     # --- web -----------------------------------------------------------------------------------
     web_host: str = Field("127.0.0.1", description="HTTP bind address (loopback by default).")
     web_port: int = Field(6066, ge=0, le=65535)

@@ -13,6 +13,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
+from streamer.accuracy.fleet_accuracy import FleetAccuracy
+from streamer.agents.drift_reporting import attach_data_drift_monitor
 from streamer.agents.runtime import WorkerRuntime
 from streamer.rollout.assignment import ControlMessageError, ModelAssignment
 
@@ -28,6 +30,10 @@ def apply_assignment(runtime: WorkerRuntime, assignment: ModelAssignment) -> Non
         return
     runtime.metrics.rollouts.labels(result="applied").inc()
     publish_model_info(runtime)
+    attach_data_drift_monitor(runtime)
+    # accuracy intervals must not mix models: start them again
+    runtime.fleet_live = FleetAccuracy()
+    runtime.fleet_shadow = FleetAccuracy()
 
 
 def publish_model_info(runtime: WorkerRuntime) -> None:
@@ -55,6 +61,7 @@ def register_control_task(app: Any, runtime: WorkerRuntime) -> None:
 
     async def follow_control_topic() -> None:
         publish_model_info(runtime)  # loads the live model now: a bad one stops the start
+        attach_data_drift_monitor(runtime)
         consumer = AIOKafkaConsumer(
             settings.control_topic,
             bootstrap_servers=settings.kafka_bootstrap,

@@ -1,19 +1,26 @@
 """The readings agent: micro-batches from ``meter-readings`` through the batch processor.
 
 Per batch: one parse pass, one state write per meter, one forecaster call, and every output
-queued with ``send_soon`` (no await per message). faust commits the batch's offsets only after
-the batch is handled and the producer flushed, so a crash replays, never loses (at-least-once);
-the pipeline makes a replay idempotent (duplicates are recognised per slot).
+queued with ``send_soon`` (no await per message). The batch ends by waiting until every output
+and state write of the batch is delivered (one await per batch); only then are its messages
+acknowledged, so a committed offset never covers an output still in a buffer. A crash replays,
+never loses (at-least-once); the pipeline makes a replay idempotent (duplicates are recognised
+per slot).
+
+(faust's own flush before a commit gives up after 0.1 s without progress, so it cannot be
+relied on to have sent everything under load; hence :func:`deliver_outputs`.)
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from streamer.agents import table_value
+from streamer.agents.drift_reporting import publish_batch_scores
 from streamer.agents.runtime import WorkerRuntime
 from streamer.pipeline.messages import InMessage
 from streamer.state.errors import StateDecodeError
@@ -21,6 +28,23 @@ from streamer.timeutil import now_ms
 from streamer.typed_decorators import typed
 
 log = logging.getLogger(__name__)
+
+
+async def deliver_outputs(producer: Any, *, warn_after_seconds: float = 10.0) -> None:
+    """Wait until faust's producer buffer is empty and the Kafka client delivered everything.
+
+    Waits as long as it takes (a broker outage must not let the batch be acknowledged), with a
+    warning every ``warn_after_seconds``.
+    """
+    loop = asyncio.get_running_loop()
+    buffer = producer.buffer
+    warn_at = loop.time() + warn_after_seconds
+    while buffer.size:
+        if loop.time() > warn_at:
+            log.warning("%d outputs still waiting to be sent to Kafka", buffer.size)
+            warn_at = loop.time() + warn_after_seconds
+        await asyncio.sleep(0.002)
+    await producer.flush()
 
 
 def load_state(table: Any, meter_id: str) -> bytes | None:
@@ -104,7 +128,9 @@ async def handle_batch(runtime: WorkerRuntime, stream: Any, events: Sequence[Any
         metrics.forecasts_skipped.labels(reason=reason).inc(count)
     for model_name, seconds in result.inference_seconds.items():
         metrics.inference_duration.labels(model_name=model_name).observe(seconds)
+    publish_batch_scores(runtime, result)
     metrics.state_writes.inc(len(result.state_writes))
+    await deliver_outputs(runtime.app.producer)
     metrics.batch_size.observe(len(messages))
     metrics.batch_duration.observe(time.perf_counter() - started)
 

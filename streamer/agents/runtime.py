@@ -7,6 +7,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from streamer.accuracy.fleet_accuracy import FleetAccuracy
+from streamer.drift.data_drift_monitor import DataDriftMonitor
 from streamer.forecast.protocol import Forecaster
 from streamer.metrics.pipeline_metrics import PipelineMetrics
 from streamer.pipeline.batch_processor import BatchProcessor
@@ -23,6 +25,7 @@ class WorkerRuntime:
     router: ModelRouter
     fallback: Forecaster
     # faust objects (untyped library)
+    app: Any = None
     readings_topic: Any = None
     forecasts_topic: Any = None
     dlq_topic: Any = None
@@ -31,6 +34,9 @@ class WorkerRuntime:
     state_table: Any = None
     latest_forecast_table: Any = None
     silent_reported: set[str] = field(default_factory=set)
+    fleet_live: FleetAccuracy = field(default_factory=FleetAccuracy)
+    fleet_shadow: FleetAccuracy = field(default_factory=FleetAccuracy)
+    data_drift: DataDriftMonitor | None = None
 
     @property
     def forecaster(self) -> Forecaster:

@@ -42,7 +42,7 @@ def check_meter_health(runtime: WorkerRuntime) -> None:
     table = runtime.state_table
     scan = scan_meter_health(
         held_meters(table),
-        window=PipelineConfig.from_settings(settings).window,
+        record=PipelineConfig.from_settings(settings).record,
         at_ms=now_ms(),
         silent_after_ms=settings.silent_slots * settings.resolution_seconds * 1000,
         retention_ms=settings.retention_seconds * 1000,

@@ -13,19 +13,46 @@
 
 ``forecast_id`` is the same for a re-issued forecast of the same origin and model, so that a
 consumer can drop duplicates under at-least-once processing.
+
+Serialisation is on the worker's hot path (one record per meter per closed slot), so
+:meth:`ForecastRecord.to_bytes` avoids per-value Python work: the horizon timestamps are
+formatted once per distinct horizon (all meters of a slot share it) and kept as a pre-encoded
+JSON fragment, and the numbers are rounded in one numpy pass and written by orjson straight
+from the array. The bytes are identical to ``orjson.dumps(record.to_json())``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import lru_cache
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 import orjson
 
-from streamer.timeutil import format_ts
+from streamer.timeutil import format_ts, format_ts_array
+
+F64 = npt.NDArray[np.float64]
+
+#: Decimal places of the published kWh values.
+KWH_DECIMALS: Final = 6
+_SCALE: Final = 10.0**KWH_DECIMALS
+#: Beyond this, ``value * 10**6`` has no fractional bits: numpy rounding is not used.
+_EXACT_LIMIT: Final = 2.0**52
+#: Distinct horizons whose encoded timestamps are kept (a worker needs a few per batch).
+_HORIZON_CACHE_SIZE: Final = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class _Horizon:
+    texts: tuple[str, ...]
+    fragment: orjson.Fragment
+
+
+_horizons: dict[bytes, _Horizon] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +74,7 @@ class ForecastRecord:
     def forecast_id(self) -> str:
         return f"{self.meter_id}:{self.origin_ms}:{self.model_name}:{self.model_version}"
 
-    def to_json(self) -> dict[str, Any]:
+    def _body(self, horizon: Any, point: Any, quantiles: dict[str, Any]) -> dict[str, Any]:
         return {
             "forecast_id": self.forecast_id,
             "meter_id": self.meter_id,
@@ -58,23 +85,95 @@ class ForecastRecord:
             "fallback": self.fallback,
             "resolution_seconds": self.resolution_seconds,
             "observed_fraction": round(float(self.observed_fraction), 4),
-            "horizon_ts": [format_ts(int(ts)) for ts in self.horizon_end_ms],
-            "point_kwh": _rounded(self.point_kwh),
-            "quantiles_kwh": {
-                quantile_name(level): _rounded(self.quantiles_kwh[:, i])
-                for i, level in enumerate(self.quantile_levels)
-            },
+            "horizon_ts": horizon,
+            "point_kwh": point,
+            "quantiles_kwh": quantiles,
         }
 
+    def _rounded_rows(self) -> F64:
+        """``(1 + Q, H)``: the point forecast, then each quantile, rounded; NaN/inf kept."""
+        point = np.asarray(self.point_kwh, dtype=np.float64)
+        quantiles = np.asarray(self.quantiles_kwh, dtype=np.float64)
+        block = np.empty((1 + quantiles.shape[1], point.shape[0]), dtype=np.float64)
+        block[0] = point
+        block[1:] = quantiles.T
+        return round_kwh(block)
+
+    def to_json(self) -> dict[str, Any]:
+        rows = self._rounded_rows()
+        return self._body(
+            list(_horizon(self.horizon_end_ms).texts),
+            _as_list(rows[0]),
+            {
+                quantile_name(level): _as_list(rows[1 + i])
+                for i, level in enumerate(self.quantile_levels)
+            },
+        )
+
     def to_bytes(self) -> bytes:
-        return orjson.dumps(self.to_json())
+        rows = self._rounded_rows()
+        body = self._body(
+            _horizon(self.horizon_end_ms).fragment,
+            rows[0],
+            {quantile_name(level): rows[1 + i] for i, level in enumerate(self.quantile_levels)},
+        )
+        # orjson writes a float64 array as it writes the same Python floats, NaN/inf as null
+        return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
+@lru_cache(maxsize=64)
 def quantile_name(level: float) -> str:
     """0.1 -> ``p10``; 0.975 -> ``p97.5``."""
     pct = round(level * 100, 4)
     return f"p{int(pct)}" if pct == int(pct) else f"p{pct}"
 
 
-def _rounded(values: npt.NDArray[np.float64]) -> list[float | None]:
-    return [None if not np.isfinite(v) else round(float(v), 6) for v in values]
+def round_kwh(values: npt.ArrayLike) -> F64:
+    """``round(v, 6)`` of every value, as Python rounds (correctly, half to even).
+
+    ``rint(v * 1e6) / 1e6`` is the same double unless ``v * 1e6`` lies within a few ulps of a
+    half-integer (the product's rounding could cross it) or is too large to have fractional
+    digits: then, and for arrays holding NaN or infinities, the values are rounded by Python
+    one by one. NaN and infinities are returned as they are.
+    """
+    data = np.asarray(values, dtype=np.float64)
+    if data.size:
+        peak = float(np.abs(data).max())  # NaN when any value is NaN
+        if peak * _SCALE < _EXACT_LIMIT:
+            scaled = data * _SCALE
+            whole = np.rint(scaled)
+            # distance to the nearest integer; near 0.5 the product's rounding might matter
+            margin = 0.5 - 4.0 * float(np.spacing(peak * _SCALE))
+            if float(np.abs(scaled - whole).max()) < margin:
+                out: F64 = whole / _SCALE
+                return out
+    return _round_each(data)
+
+
+def _round_each(data: F64) -> F64:
+    out = data.copy()
+    flat = out.reshape(-1)
+    for i, value in enumerate(data.reshape(-1).tolist()):
+        if math.isfinite(value):
+            flat[i] = round(value, KWH_DECIMALS)
+    return out
+
+
+def _as_list(values: F64) -> list[float | None]:
+    items: list[float | None] = values.tolist()
+    if np.isfinite(values).all():
+        return items
+    return [None if v is None or v != v or v in (np.inf, -np.inf) else v for v in items]
+
+
+def _horizon(horizon_end_ms: npt.NDArray[np.int64]) -> _Horizon:
+    values = np.ascontiguousarray(horizon_end_ms).astype(np.int64, copy=False)
+    key = values.tobytes()
+    found = _horizons.get(key)
+    if found is None:
+        texts = tuple(format_ts_array(values))
+        found = _Horizon(texts, orjson.Fragment(orjson.dumps(texts)))
+        if len(_horizons) >= _HORIZON_CACHE_SIZE:
+            _horizons.clear()
+        _horizons[key] = found
+    return found

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import numpy.typing as npt
 
@@ -39,6 +41,8 @@ class OnnxForecaster:
         self.min_history_slots: int = card.min_history_slots
         self.resolution_seconds: int = card.resolution_seconds
         self.lookback_slots: int = card.lookback_slots
+        # Called with every batch of model inputs (B, L, F): the worker's data-drift monitor.
+        self.input_observer: Callable[[npt.NDArray[np.float32]], None] | None = None
 
     @property
     def providers_in_use(self) -> tuple[str, ...]:
@@ -71,6 +75,8 @@ class OnnxForecaster:
             return ForecastBatch.all_invalid(0, self.horizon_slots, self.quantile_levels)
         inputs = build_inputs(history, np.asarray(end_ms, dtype=np.int64), self.model.feature_spec)
         valid = inputs.finite_slots >= self.min_history_slots
+        if self.input_observer is not None and valid.any():
+            self.input_observer(inputs.values[valid])
         quantiles = np.full((rows, self.horizon_slots, levels), np.nan)
         if valid.any():
             raw = self.model.run(inputs.values[valid])

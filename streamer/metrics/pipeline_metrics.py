@@ -118,6 +118,54 @@ class PipelineMetrics:
             ["result"],
             registry=registry,
         )
+        self.concept_drifts = Counter(
+            "streamer_concept_drift_events_total",
+            "Meters whose one-slot-ahead residuals drifted (Page-Hinkley), by direction.",
+            ["direction"],
+            registry=registry,
+        )
+        self.accuracy_pairs = Counter(
+            "streamer_accuracy_pairs_total",
+            "Actuals matched with the forecast issued for them, by model role and horizon.",
+            ["role", "horizon_slots"],
+            registry=registry,
+        )
+        self.fleet_mae = Gauge(
+            "streamer_fleet_mae_kwh",
+            "Fleet MAE of the point forecast over the last report interval.",
+            ["role", "horizon_slots"],
+            registry=registry,
+        )
+        self.fleet_smape = Gauge(
+            "streamer_fleet_smape_percent",
+            "Fleet sMAPE (0-200) over the last report interval.",
+            ["role", "horizon_slots"],
+            registry=registry,
+        )
+        self.fleet_pinball = Gauge(
+            "streamer_fleet_pinball_kwh",
+            "Fleet mean pinball loss of p10/p50/p90 over the last report interval.",
+            ["role", "horizon_slots"],
+            registry=registry,
+        )
+        self.fleet_coverage = Gauge(
+            "streamer_fleet_interval_coverage_ratio",
+            "Share of actuals inside p10..p90 over the last report interval (nominal 0.8).",
+            ["role", "horizon_slots"],
+            registry=registry,
+        )
+        self.data_drift_psi = Gauge(
+            "streamer_data_drift_psi",
+            "Population stability index of a model input against the model card's reference.",
+            ["feature"],
+            registry=registry,
+        )
+        self.data_drift_ks = Gauge(
+            "streamer_data_drift_ks",
+            "Kolmogorov-Smirnov distance of a model input from the card's reference.",
+            ["feature"],
+            registry=registry,
+        )
         self.silent_meters = Gauge(
             "streamer_silent_meters",
             "Meters held by this worker with no reading for STREAMER_SILENT_SLOTS slots.",

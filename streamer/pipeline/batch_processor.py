@@ -16,6 +16,8 @@ from typing import Protocol
 
 import numpy as np
 
+from streamer.accuracy.forecast_ledger import ForecastLedger, quantile_columns
+from streamer.accuracy.match import Match
 from streamer.contract.dead_letter import DeadLetter, SourcePosition
 from streamer.contract.errors import InvalidReading
 from streamer.contract.forecast_record import ForecastRecord
@@ -25,6 +27,8 @@ from streamer.contract.status_record import MeterStatus, StatusEvent
 from streamer.forecast.protocol import Forecaster
 from streamer.pipeline.config import PipelineConfig
 from streamer.pipeline.messages import InMessage
+from streamer.pipeline.meter_record import MeterRecord
+from streamer.pipeline.scoring import ConceptDrift, match_shadow, score_actual
 from streamer.state.errors import StateDecodeError
 from streamer.state.meter_state import MeterState, WindowView
 from streamer.state.outcome import Outcome
@@ -73,6 +77,10 @@ class BatchResult:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     forecasts: list[ForecastRecord] = field(default_factory=list)
     shadow_forecasts: list[ForecastRecord] = field(default_factory=list)
+    # actuals matched with the forecasts issued for them (live, and the shadow model's)
+    matches: list[Match] = field(default_factory=list)
+    shadow_matches: list[Match] = field(default_factory=list)
+    concept_drifts: list[ConceptDrift] = field(default_factory=list)
     status_events: list[StatusEvent] = field(default_factory=list)
     outcomes: Counter[str] = field(default_factory=Counter)
     dlq_reasons: Counter[str] = field(default_factory=Counter)
@@ -93,6 +101,9 @@ class _Mark:
     dlq_reasons: Counter[str]
     dead_letters: int
     status_events: int
+    matches: int
+    shadow_matches: int
+    concept_drifts: int
 
     @classmethod
     def of(cls, result: BatchResult) -> _Mark:
@@ -101,6 +112,9 @@ class _Mark:
             result.dlq_reasons.copy(),
             len(result.dead_letters),
             len(result.status_events),
+            len(result.matches),
+            len(result.shadow_matches),
+            len(result.concept_drifts),
         )
 
     def restore(self, result: BatchResult) -> None:
@@ -108,12 +122,24 @@ class _Mark:
         result.dlq_reasons = self.dlq_reasons
         del result.dead_letters[self.dead_letters :]
         del result.status_events[self.status_events :]
+        del result.matches[self.matches :]
+        del result.shadow_matches[self.shadow_matches :]
+        del result.concept_drifts[self.concept_drifts :]
 
 
 @dataclass(slots=True)
 class _Candidate:
     meter_id: str
     view: WindowView
+
+
+@dataclass(slots=True)
+class _Held:
+    """A meter's record while the batch is processed, and what it was when loaded."""
+
+    record: MeterRecord
+    stored: bytes | None
+    last_index: int
 
 
 class BatchProcessor:
@@ -124,6 +150,9 @@ class BatchProcessor:
         # read at every batch: a rollout swaps the models between two batches
         self.models = models
         self.fallback = fallback
+        # the shadow model's forecasts awaiting their actuals: in memory only, per meter
+        self._shadow_ledgers: dict[str, ForecastLedger] = {}
+        self._shadow_model: Forecaster | None = None
         self._limits = ReadingLimits(
             max_message_bytes=config.max_message_bytes,
             max_interval_kwh=config.max_interval_kwh,
@@ -148,17 +177,22 @@ class BatchProcessor:
                 continue
             by_meter.setdefault(reading.meter_id, []).append((index, reading))
 
+        shadow = self.models.shadow
+        if shadow is not self._shadow_model:
+            self._shadow_ledgers.clear()
+            self._shadow_model = shadow
         candidates: list[_Candidate] = []
+        held: dict[str, _Held] = {}
         for meter_id, readings in by_meter.items():
             mark = _Mark.of(result)
             try:
                 candidate = self._apply_meter(
-                    meter_id, readings, messages, load_state, now_ms, result
+                    meter_id, readings, messages, load_state, now_ms, result, held
                 )
             except Exception as exc:  # never let one meter's data stop the stream
                 log.exception("processing meter %r failed; its readings go to the DLQ", meter_id)
                 mark.restore(result)
-                result.state_writes.pop(meter_id, None)
+                held.pop(meter_id, None)
                 for index, _ in readings:
                     self._dead_letter(
                         result,
@@ -172,7 +206,11 @@ class BatchProcessor:
                 candidates.append(candidate)
 
         if candidates:
-            self._forecast(candidates, now_ms, result)
+            self._forecast(candidates, now_ms, result, held)
+        for meter_id, meter in held.items():
+            new_bytes = meter.record.to_bytes()
+            if new_bytes != meter.stored:
+                result.state_writes[meter_id] = StateWrite(new_bytes, meter.last_index)
         return result
 
     # --- per meter -----------------------------------------------------------------------------
@@ -184,27 +222,40 @@ class BatchProcessor:
         load_state: Callable[[str], bytes | None],
         now_ms: int,
         result: BatchResult,
+        held: dict[str, _Held],
     ) -> _Candidate | None:
         config = self.config
         stored = load_state(meter_id)
-        state: MeterState
+        record: MeterRecord
         if stored is None:
-            state = MeterState.new(config.window)
+            record = MeterRecord.new(config.record)
         else:
             try:
-                state = MeterState.from_bytes(stored, config.window)
+                record = MeterRecord.from_bytes(stored, config.record)
             except StateDecodeError as exc:
                 log.warning("state of meter %r unreadable (%s); starting it afresh", meter_id, exc)
                 result.state_decode_errors += 1
-                state = MeterState.new(config.window)
+                record = MeterRecord.new(config.record)
+        state = record.state
         head_before = state.head_slot
         run_before = state.flatline_run_slots()
+        res_ms = config.resolution_seconds * 1000
+        shadow_ledger = self._shadow_ledgers.get(meter_id)
 
         for index, reading in readings:
             message = messages[index]
             arrival_ms = message.timestamp_ms if message.timestamp_ms is not None else now_ms
             if reading.kwh is not None:
                 outcome = state.update(reading.ts_ms, reading.kwh, arrival_ms)
+                if outcome is Outcome.APPLIED:
+                    slot = -(-reading.ts_ms // res_ms)
+                    matches, drift = score_actual(
+                        record, meter_id, slot, reading.kwh, res_ms=res_ms, now_ms=now_ms
+                    )
+                    result.matches.extend(matches)
+                    result.shadow_matches.extend(match_shadow(shadow_ledger, slot, reading.kwh))
+                    if drift is not None:
+                        result.concept_drifts.append(drift)
             else:
                 assert reading.register_kwh is not None
                 outcome, event = state.update_register(
@@ -226,10 +277,7 @@ class BatchProcessor:
                 )
             else:
                 result.outcomes[outcome.value] += 1
-
-        new_bytes = state.to_bytes()
-        if new_bytes != stored:
-            result.state_writes[meter_id] = StateWrite(new_bytes, readings[-1][0])
+        held[meter_id] = _Held(record, stored, readings[-1][0])
 
         run_after = state.flatline_run_slots()
         if run_before < config.flatline_slots <= run_after:
@@ -258,7 +306,13 @@ class BatchProcessor:
         return _Candidate(meter_id, view)
 
     # --- forecasting ---------------------------------------------------------------------------
-    def _forecast(self, candidates: list[_Candidate], now_ms: int, result: BatchResult) -> None:
+    def _forecast(
+        self,
+        candidates: list[_Candidate],
+        now_ms: int,
+        result: BatchResult,
+        held: dict[str, _Held],
+    ) -> None:
         config = self.config
         live = self.models.live
         history = np.stack([c.view.values_kwh for c in candidates]).astype(np.float64)
@@ -293,6 +347,17 @@ class BatchProcessor:
             result.inference_seconds[f"{shadow.name}:shadow"] = time.perf_counter() - started
             for i in np.flatnonzero(shadow_batch.valid).tolist():
                 candidate = candidates[i]
+                levels = shadow_batch.quantile_levels
+                ledger = self._shadow_ledgers.get(candidate.meter_id)
+                if ledger is None:
+                    ledger = self._shadow_ledgers[candidate.meter_id] = ForecastLedger(
+                        config.record.ledger
+                    )
+                ledger.record(
+                    candidate.view.end_ms // res_ms,
+                    shadow_batch.point_kwh[i],
+                    shadow_batch.quantiles_kwh[i][:, quantile_columns(levels)],
+                )
                 result.shadow_forecasts.append(
                     ForecastRecord(
                         meter_id=candidate.meter_id,
@@ -313,6 +378,16 @@ class BatchProcessor:
             source = batch if model is live else fallback_batch
             assert source is not None
             candidate = candidates[i]
+            record = held[candidate.meter_id].record
+            if model is not live:
+                # Drift is watched on the live model's residuals only: a meter served by the
+                # fallback starts its detector afresh when the model takes it over.
+                record.detector.reset()
+            record.ledger.record(
+                candidate.view.end_ms // res_ms,
+                source.point_kwh[row],
+                source.quantiles_kwh[row][:, quantile_columns(source.quantile_levels)],
+            )
             result.forecasts.append(
                 ForecastRecord(
                     meter_id=candidate.meter_id,

@@ -8,17 +8,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from streamer.contract.status_record import MeterStatus, StatusEvent
-from streamer.state.config import WindowConfig
+from streamer.pipeline.meter_record import MeterRecord, RecordConfig
 from streamer.state.errors import StateDecodeError
 from streamer.state.expiry import silent_meters
-from streamer.state.meter_state import MeterState
 
 
 @dataclass(frozen=True, slots=True)
 class HeldMeter:
     meter_id: str
     partition: int
-    state_bytes: bytes
+    record_bytes: bytes
 
 
 @dataclass(slots=True)
@@ -33,7 +32,7 @@ class HealthScan:
 def scan_meter_health(
     meters: Iterable[HeldMeter],
     *,
-    window: WindowConfig,
+    record: RecordConfig,
     at_ms: int,
     silent_after_ms: int,
     retention_ms: int,
@@ -49,7 +48,8 @@ def scan_meter_health(
     arrivals: list[int] = []
     for meter in meters:
         try:
-            arrivals.append(MeterState.from_bytes(meter.state_bytes, window).last_arrival_ms)
+            decoded = MeterRecord.from_bytes(meter.record_bytes, record)
+            arrivals.append(decoded.state.last_arrival_ms)
         except StateDecodeError:
             scan.unreadable += 1
             continue

@@ -13,8 +13,8 @@ from streamer.localkafka.broker import LocalKafka, LocalKafkaError
 from streamer.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
-TEST_PORT = 39092
-TEST_CONTROLLER_PORT = 39093
+TEST_PORT = 19092  # below the ephemeral port range (32768+), so no client socket holds it
+TEST_CONTROLLER_PORT = 19093
 
 
 @dataclass

@@ -11,6 +11,7 @@ from streamer.contract.reasons import DlqReason
 from streamer.pipeline.batch_processor import BatchProcessor
 from streamer.pipeline.config import PipelineConfig
 from streamer.pipeline.messages import InMessage
+from streamer.pipeline.meter_record import MeterRecord
 from streamer.settings import Settings, load_settings
 from streamer.state.meter_state import MeterState
 
@@ -123,7 +124,7 @@ def test_state_round_trips_through_the_store() -> None:
     s = settings()
     p, store = processor(s), Store()
     run(p, store, [msg("a", i, daily(i)) for i in range(30)])
-    state = MeterState.from_bytes(store["a"], PipelineConfig.from_settings(s).window)
+    state = MeterRecord.from_bytes(store["a"], PipelineConfig.from_settings(s).record).state
     assert state.head_end_ms == T0 + 29 * RES_MS
 
 

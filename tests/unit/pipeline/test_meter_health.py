@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
+from streamer.pipeline.config import PipelineConfig
 from streamer.pipeline.meter_health import HeldMeter, scan_meter_health
-from streamer.state.config import WindowConfig
-from streamer.state.meter_state import MeterState
+from streamer.pipeline.meter_record import MeterRecord
+from streamer.settings import load_settings
 
-WINDOW = WindowConfig(resolution_seconds=1800, lookback_slots=48, allowed_lateness_slots=4)
+RECORD = PipelineConfig.from_settings(
+    load_settings(lookback_slots=48, allowed_lateness_slots=4)
+).record
 T0 = 1_795_392_000_000
 HOUR = 3_600_000
 
 
 def held(meter_id: str, last_arrival_ms: int) -> HeldMeter:
-    state = MeterState.new(WINDOW)
-    state.update(last_arrival_ms, 0.5, last_arrival_ms)
-    return HeldMeter(meter_id, 3, state.to_bytes())
+    record = MeterRecord.new(RECORD)
+    record.state.update(last_arrival_ms, 0.5, last_arrival_ms)
+    return HeldMeter(meter_id, 3, record.to_bytes())
 
 
 def scan(meters: list[HeldMeter], at_ms: int, reported: set[str]):  # type: ignore[no-untyped-def]
     return scan_meter_health(
         meters,
-        window=WINDOW,
+        record=RECORD,
         at_ms=at_ms,
         silent_after_ms=3 * HOUR,
         retention_ms=48 * HOUR,

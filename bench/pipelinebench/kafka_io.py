@@ -1,0 +1,136 @@
+"""Kafka from the benchmark's side: produce a backlog, the raw consume ceiling, offsets, lag."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from streamer.simulate.wire import Message
+
+
+def new_producer(bootstrap: str) -> Any:
+    """Fast, still safe: acks from the leader, 20 ms linger, 256 KiB batches."""
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        client_id="streamer-bench",
+        acks=1,
+        linger_ms=20,
+        max_batch_size=256 * 1024,
+    )
+
+
+async def send_all(producer: Any, topic: str, messages: Sequence[Message]) -> None:
+    """Queue every message without awaiting each, then wait for all acknowledgements."""
+    futures = [await producer.send(topic, value=value, key=key) for key, value in messages]
+    await asyncio.gather(*futures)
+
+
+async def produce(bootstrap: str, topic: str, messages: Sequence[Message]) -> float:
+    """Send ``messages`` to ``topic``; returns the seconds it took."""
+    producer = new_producer(bootstrap)
+    await producer.start()
+    try:
+        started = time.perf_counter()
+        await send_all(producer, topic, messages)
+        await producer.flush()
+        return time.perf_counter() - started
+    finally:
+        await producer.stop()
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumeRun:
+    messages: int
+    seconds: float  # first getmany call to the last message
+
+    @property
+    def per_second(self) -> float:
+        return self.messages / self.seconds if self.seconds > 0 else 0.0
+
+
+async def raw_consume(
+    bootstrap: str, topic: str, expected: int, timeout_seconds: float
+) -> ConsumeRun:
+    """The ceiling: aiokafka ``getmany`` from the beginning of every partition, no decoding.
+
+    The clock runs from the first ``getmany`` call (after the consumer has connected and
+    been assigned the partitions) until ``expected`` records have been received.
+    """
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,  # no group: every partition, from the beginning
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        client_id="streamer-bench-ceiling",
+    )
+    await consumer.start()
+    try:
+        while not consumer.assignment():  # metadata on its way  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        count = 0
+        deadline = time.monotonic() + timeout_seconds
+        started = time.perf_counter()
+        while count < expected:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"raw consume got {count} of {expected} messages from {topic}")
+            batches = await consumer.getmany(timeout_ms=500)
+            count += sum(len(records) for records in batches.values())
+        return ConsumeRun(count, time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+
+
+class OffsetWatcher:
+    """End offsets of topics and committed offsets of consumer groups, from one client each."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=None, client_id="streamer-bench-offsets"
+        )
+        self._admin = AIOKafkaAdminClient(
+            bootstrap_servers=bootstrap, client_id="streamer-bench-admin"
+        )
+        self._partitions: dict[str, list[TopicPartition]] = {}
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        await self._admin.start()
+
+    async def stop(self) -> None:
+        await self._consumer.stop()
+        await self._admin.close()
+
+    async def partitions(self, topic: str) -> list[TopicPartition]:
+        found = self._partitions.get(topic)
+        if found is None:
+            described = await self._admin.describe_topics([topic])
+            ids = [p["partition"] for d in described for p in d.get("partitions", [])]
+            found = [TopicPartition(topic, p) for p in sorted(ids)]
+            if not found:
+                raise RuntimeError(f"topic {topic} has no partitions (does it exist?)")
+            self._partitions[topic] = found
+        return found
+
+    async def end_total(self, topic: str) -> int:
+        offsets = await self._consumer.end_offsets(await self.partitions(topic))
+        return int(sum(offsets.values()))
+
+    async def committed_lag(self, group: str, topic: str) -> int:
+        """Messages of ``topic`` not yet committed by ``group`` (end offsets minus committed)."""
+        partitions = await self.partitions(topic)
+        ends = await self._consumer.end_offsets(partitions)
+        committed = await self._admin.list_consumer_group_offsets(group, partitions=partitions)
+        lag = 0
+        for tp in partitions:
+            meta = committed.get(tp)
+            done = meta.offset if meta is not None and meta.offset >= 0 else 0
+            lag += ends[tp] - done
+        return int(lag)

@@ -1,0 +1,31 @@
+"""A forecast matched with the actual energy of its target slot."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """The forecast issued ``horizon_slots`` slots before the target slot, and its actual.
+
+    Values in kWh; the forecast values went through the ledger's float16 storage (relative
+    rounding at most 2**-11, about 0.05 %).
+    """
+
+    horizon_slots: int
+    point: float
+    p10: float
+    p50: float
+    p90: float
+    actual: float
+
+    @property
+    def error(self) -> float:
+        """``point - actual`` (positive: over-forecast)."""
+        return self.point - self.actual
+
+    @property
+    def covered(self) -> bool:
+        """Whether ``p10 <= actual <= p90``."""
+        return self.p10 <= self.actual <= self.p90

@@ -1,0 +1,166 @@
+"""Accuracy and drift: per-meter concept-drift events as they happen, fleet reports on a timer.
+
+Per batch (:func:`publish_batch_scores`): matched actuals feed the worker's fleet accuracy (live
+and shadow model separately); each meter whose residuals drifted gets a ``concept_drift`` record
+on ``forecast-drift``. Every ``STREAMER_DRIFT_REPORT_INTERVAL_SECONDS`` (:func:`report_fleet`):
+fleet accuracy by horizon (live, and shadow when one runs) and data drift of the model inputs
+(PSI, KS against the model card's reference histograms) go to ``forecast-drift`` (key ``fleet``)
+and to Prometheus gauges; the interval's accumulators then start again.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from streamer.accuracy.fleet_accuracy import FleetAccuracy
+from streamer.agents.runtime import WorkerRuntime
+from streamer.contract.drift_record import DriftReport
+from streamer.drift.data_drift_monitor import DataDriftMonitor
+from streamer.drift.reference_histogram import ReferenceHistogram
+from streamer.errors import StreamerError
+from streamer.pipeline.batch_processor import BatchResult
+from streamer.timeutil import now_ms
+from streamer.typed_decorators import typed
+
+log = logging.getLogger(__name__)
+
+# Calendar features move with the clock, not with the meters; is_missing has a one-bin
+# reference in cards written so far. The load is what drifts.
+MONITORED_FEATURES = ("load_scaled",)
+
+
+def worker_name(runtime: WorkerRuntime) -> str:
+    return f"{runtime.settings.web_host}:{runtime.settings.web_port}"
+
+
+def attach_data_drift_monitor(runtime: WorkerRuntime) -> None:
+    """Watch the live model's inputs against its card (no-op for models without a card)."""
+    live = runtime.router.live
+    model = getattr(live, "model", None)
+    card = getattr(model, "card", None)
+    runtime.data_drift = None
+    if card is None or not hasattr(live, "input_observer"):
+        return
+    references = {
+        ref.feature: ReferenceHistogram.from_reference(ref)
+        for ref in card.reference
+        if ref.feature in MONITORED_FEATURES
+    }
+    if not references:
+        log.warning(
+            "model %s:%s has no input reference; data drift is not monitored",
+            card.name,
+            card.version,
+        )
+        return
+    try:
+        monitor = DataDriftMonitor(
+            card.features,
+            references,
+            psi_threshold=runtime.settings.drift_psi_threshold,
+            ks_threshold=runtime.settings.drift_ks_threshold,
+        )
+    except StreamerError as exc:
+        log.warning("data drift not monitored: %s", exc)
+        return
+    runtime.data_drift = monitor
+    live.input_observer = monitor.update
+
+
+def publish_batch_scores(runtime: WorkerRuntime, result: BatchResult) -> None:
+    metrics = runtime.metrics
+    runtime.fleet_live.update_many(result.matches)
+    runtime.fleet_shadow.update_many(result.shadow_matches)
+    for role, matches in (("live", result.matches), ("shadow", result.shadow_matches)):
+        for match in matches:
+            metrics.accuracy_pairs.labels(role=role, horizon_slots=str(match.horizon_slots)).inc()
+    live = runtime.router.live
+    for drift in result.concept_drifts:
+        report = DriftReport(
+            scope="meter",
+            kind="concept_drift",
+            at_ms=drift.at_ms,
+            model_name=live.name,
+            model_version=live.version,
+            meter_id=drift.meter_id,
+            worker=worker_name(runtime),
+            direction=drift.direction,
+            metrics={
+                "residual": drift.residual,
+                "mae_kwh": drift.mae_kwh,
+                "smape_pct": drift.smape_pct,
+                "pairs": float(drift.pairs),
+                "slot_end_ms": float(drift.slot_end_ms),
+            },
+            detail=f"one-slot-ahead residuals drifted {drift.direction} (Page-Hinkley)",
+        )
+        runtime.drift_topic.send_soon(key=report.key, value=report.to_bytes())
+        metrics.concept_drifts.labels(direction=drift.direction).inc()
+
+
+def _accuracy_report(
+    runtime: WorkerRuntime, fleet: FleetAccuracy, role: str, model: Any, at_ms: int
+) -> DriftReport:
+    gauges = runtime.metrics
+    for acc in fleet.get():
+        labels = {"role": role, "horizon_slots": str(acc.horizon_slots)}
+        gauges.fleet_mae.labels(**labels).set(acc.mae_kwh)
+        gauges.fleet_smape.labels(**labels).set(acc.smape_pct)
+        gauges.fleet_pinball.labels(**labels).set(acc.pinball_kwh)
+        gauges.fleet_coverage.labels(**labels).set(acc.coverage)
+    return DriftReport(
+        scope="fleet",
+        kind="accuracy",
+        at_ms=at_ms,
+        model_name=model.name,
+        model_version=model.version,
+        worker=worker_name(runtime),
+        role="live" if role == "live" else "shadow",
+        metrics=fleet.metrics(),
+        detail=f"{role} model accuracy over the last interval, by horizon",
+    )
+
+
+def report_fleet(runtime: WorkerRuntime) -> list[DriftReport]:
+    """Fleet accuracy and data drift since the last report; resets the interval."""
+    at_ms = now_ms()
+    live = runtime.router.live
+    reports: list[DriftReport] = []
+    if runtime.fleet_live.count:
+        reports.append(_accuracy_report(runtime, runtime.fleet_live, "live", live, at_ms))
+    shadow = runtime.router.shadow
+    if shadow is not None and runtime.fleet_shadow.count:
+        reports.append(_accuracy_report(runtime, runtime.fleet_shadow, "shadow", shadow, at_ms))
+    runtime.fleet_live = FleetAccuracy()
+    runtime.fleet_shadow = FleetAccuracy()
+    monitor = runtime.data_drift
+    if monitor is not None and monitor.rows_seen:
+        drift = monitor.report(reset=True)
+        for feature in drift.features:
+            runtime.metrics.data_drift_psi.labels(feature=feature.feature).set(feature.psi)
+            runtime.metrics.data_drift_ks.labels(feature=feature.feature).set(feature.ks)
+        drifted = drift.drifted_features
+        reports.append(
+            DriftReport(
+                scope="fleet",
+                kind="data_drift",
+                at_ms=at_ms,
+                model_name=live.name,
+                model_version=live.version,
+                worker=worker_name(runtime),
+                metrics=drift.metrics(),
+                detail=(
+                    f"inputs drifted: {', '.join(drifted)}" if drifted else "inputs as in training"
+                ),
+            )
+        )
+    for report in reports:
+        runtime.drift_topic.send_soon(key=report.key, value=report.to_bytes())
+    return reports
+
+
+def register_drift_report_timer(app: Any, runtime: WorkerRuntime) -> None:
+    @typed(app.timer(runtime.settings.drift_report_interval_seconds, name="streamer.drift"))
+    async def fleet_report() -> None:
+        report_fleet(runtime)

@@ -1,0 +1,165 @@
+"""The pure parts of bench/pipeline_bench.py: workloads, settings, profile summary, report."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from datetime import datetime
+from pathlib import Path
+from types import ModuleType
+
+import orjson
+
+BENCH = Path(__file__).resolve().parents[3] / "bench"
+
+
+def bench_module(name: str) -> ModuleType:
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))
+    return importlib.import_module(f"pipelinebench.{name}")
+
+
+RES_S = 1800
+END_MS = 1_795_428_000_000  # a slot end (2026-11-23T10:00:00Z)
+
+
+def ts_ms(value: bytes) -> int:
+    """The reading's ``ts`` (RFC 3339 text or epoch milliseconds) as epoch milliseconds."""
+    ts = orjson.loads(value)["ts"]
+    if isinstance(ts, int):
+        return ts
+    return int(datetime.fromisoformat(ts).timestamp() * 1000)
+
+
+def test_slot_end_before_is_on_the_grid_and_in_the_past() -> None:
+    workload = bench_module("workload")
+    now = END_MS + 1_234_567  # 20 min 34 s after a slot end
+    assert workload.slot_end_before(now, RES_S, 0) == END_MS
+    assert workload.slot_end_before(now, RES_S, 2) == END_MS - 2 * RES_S * 1000
+
+
+def test_slot_major_sends_every_meter_once_per_slot() -> None:
+    workload = bench_module("workload")
+    messages = workload.slot_major(5, 3, END_MS, seed=1, resolution_seconds=RES_S)
+    assert len(messages) == 15
+    keys = [key for key, _ in messages]
+    assert keys[:5] == keys[5:10] == keys[10:]
+    assert len(set(keys[:5])) == 5
+    assert [ts_ms(v) for _, v in messages[::5]] == [
+        END_MS - 2 * RES_S * 1000,
+        END_MS - RES_S * 1000,
+        END_MS,
+    ]
+
+
+def test_forecast_workload_orders_history_by_meter_then_rounds_by_slot() -> None:
+    workload = bench_module("workload")
+    work = workload.forecast_workload(4, 6, 2, END_MS, seed=2, resolution_seconds=RES_S)
+    assert len(work.history) == 24
+    keys = [key for key, _ in work.history]
+    for i in range(4):  # each meter's six slots together, in time order, ending at END_MS
+        assert keys[i * 6 : (i + 1) * 6] == [keys[i * 6]] * 6
+        stamps = [ts_ms(v) for _, v in work.history[i * 6 : (i + 1) * 6]]
+        assert stamps == [END_MS - k * RES_S * 1000 for k in range(5, -1, -1)]
+    assert len(set(keys)) == 4
+    assert [len(r) for r in work.rounds] == [4, 4]
+    for n, messages in enumerate(work.rounds, 1):
+        assert {ts_ms(v) for _, v in messages} == {END_MS + n * RES_S * 1000}
+        assert {k for k, _ in messages} == set(keys)
+
+
+def test_phase_settings_give_each_phase_its_own_topics_group_and_dir(tmp_path: Path) -> None:
+    worker = bench_module("worker")
+    base = {"state_dir": tmp_path, "kafka_bootstrap": "127.0.0.1:49092"}
+    one = worker.phase_settings(base, "bench-x-ingest", forecast_every_slots=7)
+    two = worker.phase_settings(base, "bench-x-forecast")
+    assert one.app_id == "bench-x-ingest"
+    assert one.forecast_every_slots == 7
+    assert one.state_dir == tmp_path / "bench-x-ingest"
+    topics_one = {v for k, v in one.model_dump().items() if k.endswith("_topic")}
+    topics_two = {v for k, v in two.model_dump().items() if k.endswith("_topic")}
+    assert all(t.startswith("bench-x-ingest-") for t in topics_one)
+    assert not topics_one & topics_two
+    assert one.web_port != 0
+
+
+def test_metrics_total_sums_matching_labels() -> None:
+    worker = bench_module("worker")
+    metrics = worker.Metrics(
+        {
+            ("f_total", (("fallback", "false"), ("model_name", "lstm"))): 5.0,
+            ("f_total", (("fallback", "true"), ("model_name", "seasonal"))): 2.0,
+            ("g", ()): 1.0,
+        }
+    )
+    assert metrics.total("f_total") == 7.0
+    assert metrics.total("f_total", model_name="lstm") == 5.0
+    assert metrics.total("f_total", fallback="true", model_name="lstm") == 0.0
+    assert metrics.total("missing") == 0.0
+
+
+def test_profile_summary_counts_own_inclusive_and_groups(tmp_path: Path) -> None:
+    profiling = bench_module("profiling")
+    raw = tmp_path / "raw.txt"
+    raw.write_text(
+        "main (/x/streamer/cli.py:3);handle_batch (/x/streamer/agents/a.py:9);"
+        "Session.run (/v/site-packages/onnxruntime/s.py:1) 6\n"
+        "main (/x/streamer/cli.py:3);EpollSelector.select (selectors.py:4) 3\n"
+        "main (/x/streamer/cli.py:3);handle_batch (/x/streamer/agents/a.py:9) 1\n"
+    )
+    summary = profiling.summarise(raw, Path("/x"))
+    assert summary["samples"] == 10
+    own = {row["function"]: row for row in summary["self"]}
+    assert own["Session.run (onnxruntime/s.py)"]["share"] == 0.6
+    assert own["handle_batch (streamer/agents/a.py)"]["inclusive_share"] == 0.7
+    assert summary["groups"]["batch handler (readings_agent.handle_batch)"] == 0.7
+    assert summary["groups"]["      ONNX Runtime session (Session.run)"] == 0.6
+    assert summary["groups"]["event loop waiting (selector)"] == 0.3
+
+
+def test_markdown_reports_ratios_against_targets() -> None:
+    report = bench_module("report")
+    ratios: dict[str, float] = {"ingest": 0.6}
+    data: dict[str, object] = {
+        "environment": {
+            "machine": {"nproc": 2, "processor": "x86_64", "load_average_at_start": [1.0]},
+            "versions": {"python": "3.11", "kafka": "4.4.0"},
+            "code": {"commit": "abc", "uncommitted_paths": 0},
+            "command": "python bench/pipeline_bench.py --quick",
+        },
+        "load_average_at_end": [1.5],
+        "partitions": 4,
+        "ratios": ratios,
+        "ingest": {
+            "readings": 10,
+            "meters": 5,
+            "slots": 2,
+            "mean_value_bytes": 100.0,
+            "ceiling_raw_consume": {
+                "median_per_s": 1000.0,
+                "best_per_s": 1100.0,
+                "worst_per_s": 900.0,
+                "passes": 3,
+            },
+            "worker": {
+                "readings_per_s_to_lag0": 600.0,
+                "readings_per_s_processed": 650.0,
+                "first_consumed_to_lag0_seconds": 1.0,
+                "mean_batch_events": 10.0,
+                "state_writes": 10,
+                "batch_handler_busy_share": 0.5,
+                "batch_handler_us_per_reading": 100.0,
+                "worker_cores": 1.0,
+                "worker_cpu_us_per_reading": 900.0,
+                "broker_cores": 0.2,
+                "bytes_written_per_reading": 10.0,
+                "broker_bytes_by_topic": {"meter-state-changelog": 100},
+            },
+        },
+    }
+    text = report.markdown(data)
+    assert "| ingest, readings/s" in text
+    assert "60.0% | >= 50% | met |" in text
+    assert "--quick" in text
+    ratios["ingest"] = 0.25
+    assert "missed by 25.0 points" in report.markdown(data)

@@ -1,0 +1,61 @@
+"""The per-meter record: one value holding window, ledger, detector and rolling accuracy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from streamer.pipeline.config import PipelineConfig
+from streamer.pipeline.meter_record import MeterRecord
+from streamer.pipeline.scoring import score_actual
+from streamer.settings import load_settings
+from streamer.state.errors import StateDecodeError
+
+CONFIG = PipelineConfig.from_settings(load_settings()).record
+RES_MS = 1_800_000
+SLOT = 997_000
+
+
+def test_round_trip_is_byte_exact() -> None:
+    record = MeterRecord.new(CONFIG)
+    record.state.update(SLOT * RES_MS, 0.4, 1)
+    record.ledger.record(SLOT, np.full(48, 0.5), np.tile([0.3, 0.5, 0.7], (48, 1)))
+    data = record.to_bytes()
+    again = MeterRecord.from_bytes(data, CONFIG)
+    assert again.to_bytes() == data
+    assert again.state.head_slot == SLOT
+
+
+@pytest.mark.parametrize("cut", [0, 1, 5, 100, -1])
+def test_truncated_or_foreign_bytes_are_refused(cut: int) -> None:
+    data = MeterRecord.new(CONFIG).to_bytes()
+    with pytest.raises(StateDecodeError):
+        MeterRecord.from_bytes(data[:cut] if cut >= 0 else data + b"x", CONFIG)
+    with pytest.raises(StateDecodeError, match="reset"):
+        MeterRecord.from_bytes(b"XX" + data[2:], CONFIG)
+
+
+def test_an_actual_is_scored_against_the_forecasts_issued_for_it() -> None:
+    record = MeterRecord.new(CONFIG)
+    record.ledger.record(SLOT, np.full(48, 0.5), np.tile([0.3, 0.5, 0.7], (48, 1)))
+    matches, drift = score_actual(record, "m-1", SLOT + 1, 0.9, res_ms=RES_MS, now_ms=0)
+    assert [(m.horizon_slots, m.p50, m.actual) for m in matches] == [(1, 0.5, 0.9)]
+    assert drift is None  # one residual is no drift
+    assert record.accuracy.get().n == 1
+    assert record.accuracy.get().mae_kwh == pytest.approx(0.4, abs=1e-3)
+    assert record.detector.n == 1
+
+
+def test_a_sustained_shift_in_residuals_is_concept_drift() -> None:
+    record = MeterRecord.new(CONFIG)
+    rng = np.random.default_rng(3)
+    found = []
+    for k in range(400):
+        slot = SLOT + k
+        record.ledger.record(slot, np.full(48, 1.0), np.tile([0.8, 1.0, 1.2], (48, 1)))
+        actual = 1.0 + 0.156 * rng.standard_normal() + (0.6 if k >= 200 else 0.0)
+        _, drift = score_actual(record, "m-1", slot + 1, actual, res_ms=RES_MS, now_ms=k)
+        if drift is not None:
+            found.append((k, drift.direction))
+    assert found, "the shift at 200 went unnoticed"
+    assert 200 <= found[0][0] < 230 and found[0][1] == "up"
