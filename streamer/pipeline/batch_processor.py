@@ -24,6 +24,7 @@ from streamer.contract.forecast_record import ForecastRecord
 from streamer.contract.reading import Reading, ReadingLimits, parse_reading
 from streamer.contract.reasons import DlqReason
 from streamer.contract.status_record import MeterStatus, StatusEvent
+from streamer.forecast.batch import ForecastBatch
 from streamer.forecast.protocol import Forecaster
 from streamer.pipeline.config import PipelineConfig
 from streamer.pipeline.messages import InMessage
@@ -340,6 +341,39 @@ class BatchProcessor:
 
         res_ms = config.resolution_seconds * 1000
         steps = np.arange(1, config.horizon_slots + 1, dtype=np.int64) * res_ms
+        columns: dict[tuple[float, ...], list[int]] = {}  # p10/p50/p90 columns, once per model
+
+        def issue(
+            candidate: _Candidate,
+            model: Forecaster,
+            source: ForecastBatch,
+            row: int,
+            ledger: ForecastLedger,
+        ) -> ForecastRecord:
+            """Keep the forecast in ``ledger`` (to score it later) and make its record."""
+            levels = tuple(source.quantile_levels)
+            if levels not in columns:
+                columns[levels] = quantile_columns(levels)
+            ledger.record(
+                candidate.view.end_ms // res_ms,
+                source.point_kwh[row],
+                source.quantiles_kwh[row][:, columns[levels]],
+            )
+            return ForecastRecord(
+                meter_id=candidate.meter_id,
+                issued_ms=now_ms,
+                origin_ms=candidate.view.end_ms,
+                model_name=model.name,
+                model_version=model.version,
+                fallback=model is not live,
+                resolution_seconds=config.resolution_seconds,
+                observed_fraction=candidate.view.observed_fraction,
+                horizon_end_ms=candidate.view.end_ms + steps,
+                point_kwh=source.point_kwh[row],
+                quantiles_kwh=source.quantiles_kwh[row],
+                quantile_levels=source.quantile_levels,
+            )
+
         shadow = self.models.shadow
         if shadow is not None:
             started = time.perf_counter()
@@ -347,33 +381,12 @@ class BatchProcessor:
             result.inference_seconds[f"{shadow.name}:shadow"] = time.perf_counter() - started
             for i in np.flatnonzero(shadow_batch.valid).tolist():
                 candidate = candidates[i]
-                levels = shadow_batch.quantile_levels
                 ledger = self._shadow_ledgers.get(candidate.meter_id)
                 if ledger is None:
                     ledger = self._shadow_ledgers[candidate.meter_id] = ForecastLedger(
                         config.record.ledger
                     )
-                ledger.record(
-                    candidate.view.end_ms // res_ms,
-                    shadow_batch.point_kwh[i],
-                    shadow_batch.quantiles_kwh[i][:, quantile_columns(levels)],
-                )
-                result.shadow_forecasts.append(
-                    ForecastRecord(
-                        meter_id=candidate.meter_id,
-                        issued_ms=now_ms,
-                        origin_ms=candidate.view.end_ms,
-                        model_name=shadow.name,
-                        model_version=shadow.version,
-                        fallback=False,
-                        resolution_seconds=config.resolution_seconds,
-                        observed_fraction=candidate.view.observed_fraction,
-                        horizon_end_ms=candidate.view.end_ms + steps,
-                        point_kwh=shadow_batch.point_kwh[i],
-                        quantiles_kwh=shadow_batch.quantiles_kwh[i],
-                        quantile_levels=shadow_batch.quantile_levels,
-                    )
-                )
+                result.shadow_forecasts.append(issue(candidate, shadow, shadow_batch, i, ledger))
         for i, model, row in rows:
             source = batch if model is live else fallback_batch
             assert source is not None
@@ -383,27 +396,7 @@ class BatchProcessor:
                 # Drift is watched on the live model's residuals only: a meter served by the
                 # fallback starts its detector afresh when the model takes it over.
                 record.detector.reset()
-            record.ledger.record(
-                candidate.view.end_ms // res_ms,
-                source.point_kwh[row],
-                source.quantiles_kwh[row][:, quantile_columns(source.quantile_levels)],
-            )
-            result.forecasts.append(
-                ForecastRecord(
-                    meter_id=candidate.meter_id,
-                    issued_ms=now_ms,
-                    origin_ms=candidate.view.end_ms,
-                    model_name=model.name,
-                    model_version=model.version,
-                    fallback=model is not live,
-                    resolution_seconds=config.resolution_seconds,
-                    observed_fraction=candidate.view.observed_fraction,
-                    horizon_end_ms=candidate.view.end_ms + steps,
-                    point_kwh=source.point_kwh[row],
-                    quantiles_kwh=source.quantiles_kwh[row],
-                    quantile_levels=source.quantile_levels,
-                )
-            )
+            result.forecasts.append(issue(candidate, model, source, row, record.ledger))
 
     # --- dead letters --------------------------------------------------------------------------
     def _dead_letter(

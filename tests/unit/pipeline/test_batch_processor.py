@@ -8,7 +8,8 @@ import pytest
 
 from streamer.app import build_runtime
 from streamer.contract.reasons import DlqReason
-from streamer.pipeline.batch_processor import BatchProcessor
+from streamer.forecast.registry import make_forecaster
+from streamer.pipeline.batch_processor import BatchProcessor, FixedModels
 from streamer.pipeline.config import PipelineConfig
 from streamer.pipeline.messages import InMessage
 from streamer.pipeline.meter_record import MeterRecord
@@ -165,3 +166,21 @@ def test_lstm_serves_meters_with_history_and_the_baseline_the_rest() -> None:
     assert by_meter["short"].fallback is True
     assert by_meter["short"].model_name == "seasonal_naive_day"
     assert np.isfinite(by_meter["long"].point_kwh).all()
+
+
+def test_shadow_forecasts_are_kept_apart_and_scored() -> None:
+    s = settings()
+    runtime = build_runtime(s)
+    shadow = make_forecaster("seasonal_naive_day", horizon_slots=48, resolution_seconds=1800)
+    p = BatchProcessor(
+        PipelineConfig.from_settings(s), FixedModels(runtime.router.live, shadow), runtime.fallback
+    )
+    store = Store()
+    run(p, store, [msg("a", i, daily(i)) for i in range(120)])
+    result = run(p, store, [msg("a", 120, daily(120))])
+    assert [f.model_name for f in result.forecasts] == ["lstm"]
+    assert [f.model_name for f in result.shadow_forecasts] == ["seasonal_naive_day"]
+    scored = run(p, store, [msg("a", 121, daily(121))])
+    assert [m.horizon_slots for m in scored.matches] == [1]
+    assert [m.horizon_slots for m in scored.shadow_matches] == [1]
+    assert scored.shadow_matches[0].p50 != scored.matches[0].p50
