@@ -14,6 +14,7 @@ from streamer.agents.runtime import WorkerRuntime
 from streamer.agents.silence_timer import register_silence_timer
 from streamer.forecast.protocol import Forecaster
 from streamer.forecast.registry import make_forecaster
+from streamer.inference.providers import parse_providers
 from streamer.inference.registration import register_lstm
 from streamer.metrics.pipeline_metrics import PipelineMetrics
 from streamer.pipeline.batch_processor import BatchProcessor
@@ -40,7 +41,7 @@ def _raw_topic(app: Any, name: str, settings: Settings) -> Any:
 def build_runtime(settings: Settings, registry: CollectorRegistry | None = None) -> WorkerRuntime:
     """The pure parts of a worker (no faust): processor, forecasters, metrics."""
     registry = registry or CollectorRegistry()
-    register_lstm(settings.models_dir, settings.onnx_provider_list)
+    register_lstm(settings.models_dir, parse_providers(settings.onnx_providers))
 
     def build(spec: str) -> Forecaster:
         return make_forecaster(

@@ -14,14 +14,10 @@ from typing import Any
 import click
 from faust.cli import AppCommand, argument, option
 
+from streamer.cli_errors import fail
 from streamer.errors import StreamerError
 from streamer.settings import Settings, SettingsError, env_name, load_settings
 from streamer.typed_decorators import typed
-
-
-def _fail(message: str) -> None:
-    click.echo(f"streamer: {message}", err=True)
-    raise SystemExit(2)
 
 
 def register_commands(app: Any, settings: Settings) -> None:
@@ -54,7 +50,7 @@ def register_commands(app: Any, settings: Settings) -> None:
                 if not status.running:
                     raise SystemExit(1)
         except StreamerError as exc:
-            _fail(str(exc))
+            fail(str(exc))
 
     @typed(app.command())
     async def topics(self: AppCommand) -> None:
@@ -64,7 +60,7 @@ def register_commands(app: Any, settings: Settings) -> None:
         try:
             await ensure_topics(settings)
         except StreamerError as exc:
-            _fail(str(exc))
+            fail(str(exc))
         click.echo("Topics ready: " + ", ".join(_topics(settings)))
 
     _register_settings_command(app, settings)
@@ -100,8 +96,7 @@ def main() -> None:
     try:
         settings = load_settings()
     except SettingsError as exc:
-        _fail(str(exc))
-        return
+        fail(str(exc))
     from streamer.app import create_app
 
     settings.worker_dir.mkdir(parents=True, exist_ok=True)
@@ -112,7 +107,7 @@ def main() -> None:
         from streamer.localkafka.broker import port_open
 
         if settings.web_port and port_open(settings.web_host, settings.web_port):
-            _fail(
+            fail(
                 f"port {settings.web_port} on {settings.web_host} is in use (another worker?); "
                 "choose another with STREAMER_WEB_PORT"
             )
@@ -120,7 +115,7 @@ def main() -> None:
         try:
             asyncio.run(ensure_topics(settings))
         except StreamerError as exc:
-            _fail(str(exc))
+            fail(str(exc))
     app.main()
 
 

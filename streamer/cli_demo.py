@@ -22,6 +22,7 @@ import click
 from faust.cli import AppCommand, option
 from prometheus_client.parser import text_string_to_metric_families
 
+from streamer.cli_errors import fail
 from streamer.errors import StreamerError
 from streamer.settings import Settings
 from streamer.typed_decorators import typed
@@ -141,8 +142,7 @@ def register_demo_command(app: Any, settings: Settings) -> None:
                 broker.start()
             await ensure_topics(settings)
         except StreamerError as exc:
-            click.echo(f"streamer: {exc}", err=True)
-            raise SystemExit(2) from None
+            fail(str(exc))
         click.echo("[setup] topics ready")
         env = dict(os.environ)
         python = sys.executable

@@ -10,6 +10,7 @@ from typing import Any
 import click
 from faust.cli import AppCommand, argument, option
 
+from streamer.cli_errors import fail
 from streamer.errors import StreamerError
 from streamer.settings import Settings
 from streamer.typed_decorators import typed
@@ -34,12 +35,6 @@ class _Progress:
         if done >= total:
             sys.stderr.write("\n")
         sys.stderr.flush()
-
-
-def _fail(message: str) -> None:
-    """One sentence on stderr and exit 2, without a traceback."""
-    click.echo(f"streamer: {message}", err=True)
-    raise SystemExit(2)
 
 
 def _write_json(path: Path, data: object) -> None:
@@ -96,8 +91,7 @@ def register_model_commands(app: Any, settings: Settings) -> None:
         try:
             from streamer.train.main import train_main
         except ImportError as exc:
-            _fail(f"training needs PyTorch ({exc}); install the extra: pip install -e '.[train]'")
-            return
+            fail(f"training needs PyTorch ({exc}); install the extra: pip install -e '.[train]'")
         overrides: dict[str, Any] = {
             key: value
             for key, value in {
@@ -115,8 +109,7 @@ def register_model_commands(app: Any, settings: Settings) -> None:
         try:
             report = train_main(history, out, **overrides)
         except StreamerError as exc:
-            _fail(str(exc))
-            return
+            fail(str(exc))
         click.echo(
             f"Wrote {report.model_path}, {report.card_path} and {report.triton_config_path}: "
             f"{report.epochs_run} epochs on {report.device} in {report.seconds:.0f} s, best epoch "
@@ -169,10 +162,11 @@ def register_model_commands(app: Any, settings: Settings) -> None:
         from streamer.evaluate.backtest import run_backtest
         from streamer.evaluate.history import load_history
         from streamer.forecast.registry import make_forecaster
+        from streamer.inference.providers import parse_providers
         from streamer.inference.registration import register_lstm
 
         try:
-            register_lstm(settings.models_dir, settings.onnx_provider_list)
+            register_lstm(settings.models_dir, parse_providers(settings.onnx_providers))
             forecasters = [
                 make_forecaster(
                     spec.strip(),
@@ -195,8 +189,7 @@ def register_model_commands(app: Any, settings: Settings) -> None:
                 progress=_Progress("backtest"),
             )
         except StreamerError as exc:
-            _fail(str(exc))
-            return
+            fail(str(exc))
         click.echo(report.to_markdown())
         if json_out is not None:
             _write_json(json_out, report.to_json())
@@ -224,6 +217,7 @@ def register_rollout_commands(app: Any, settings: Settings) -> None:
         (STREAMER_CONTROL_TOPIC); workers swap between two micro-batches.
         """
         from streamer.forecast.registry import make_forecaster
+        from streamer.inference.providers import parse_providers
         from streamer.inference.registration import register_lstm
         from streamer.kafka_admin import ensure_topics
         from streamer.rollout.assignment import ModelAssignment
@@ -246,7 +240,7 @@ def register_rollout_commands(app: Any, settings: Settings) -> None:
                 return
             if spec is not None:
                 # refuse a spec that does not load here, before any worker sees it
-                register_lstm(settings.models_dir, settings.onnx_provider_list)
+                register_lstm(settings.models_dir, parse_providers(settings.onnx_providers))
                 make_forecaster(
                     spec,
                     horizon_slots=settings.horizon_slots,
@@ -265,8 +259,7 @@ def register_rollout_commands(app: Any, settings: Settings) -> None:
                 assignment = ModelAssignment(spec, kept, now_ms(), f"live {spec}")
             await publish(settings, assignment)
         except StreamerError as exc:
-            _fail(str(exc))
-            return
+            fail(str(exc))
         click.echo(f"Published: live {assignment.live}, shadow {assignment.shadow or '-'}")
 
     @typed(app.command())
@@ -278,11 +271,9 @@ def register_rollout_commands(app: Any, settings: Settings) -> None:
         try:
             current = await read_current(settings)
             if current is None:
-                _fail("nothing to promote: no rollout on the control topic yet")
-                return
+                fail("nothing to promote: no rollout on the control topic yet")
             assignment = current.promoted(now_ms())
             await publish(settings, assignment)
         except StreamerError as exc:
-            _fail(str(exc))
-            return
+            fail(str(exc))
         click.echo(f"Promoted: live {assignment.live} (was {current.live})")

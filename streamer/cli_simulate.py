@@ -10,6 +10,7 @@ from typing import Any
 import click
 from faust.cli import AppCommand, option
 
+from streamer.cli_errors import fail
 from streamer.errors import StreamerError
 from streamer.settings import Settings
 from streamer.typed_decorators import typed
@@ -189,5 +190,4 @@ def register_simulate_command(app: Any, settings: Settings) -> None:
             )
             click.echo(summary.describe())
         except StreamerError as exc:
-            click.echo(f"streamer: {exc}", err=True)
-            raise SystemExit(2) from None
+            fail(str(exc))

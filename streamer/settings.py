@@ -150,11 +150,6 @@ class Settings(BaseSettings):
         return env
 
     @property
-    def onnx_provider_list(self) -> list[str] | None:
-        names = [name.strip() for name in self.onnx_providers.split(",") if name.strip()]
-        return names or None
-
-    @property
     def kafka_dir(self) -> Path:
         return self.state_dir / "kafka"
 
