@@ -48,8 +48,8 @@ def scan_meter_health(
     arrivals: list[int] = []
     for meter in meters:
         try:
-            decoded = MeterRecord.from_bytes(meter.record_bytes, record)
-            arrivals.append(decoded.state.last_arrival_ms)
+            state = MeterRecord.state_from_bytes(meter.record_bytes, record)
+            arrivals.append(state.last_arrival_ms)
         except StateDecodeError:
             scan.unreadable += 1
             continue

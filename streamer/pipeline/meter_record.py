@@ -69,28 +69,7 @@ class MeterRecord:
     @classmethod
     def from_bytes(cls, data: bytes, config: RecordConfig) -> MeterRecord:
         """Decode a record; :class:`StateDecodeError` (saying how to reset) when it is not one."""
-        if len(data) < _HEADER.size:
-            raise StateDecodeError(f"meter record of {len(data)} bytes is truncated")
-        magic, version = _HEADER.unpack_from(data)
-        if magic != MAGIC or version != VERSION:
-            raise StateDecodeError(
-                f"not a version-{VERSION} meter record (magic {magic!r}, version {version}); "
-                "the state table was written by another build: reset it (delete the "
-                "<app_id>-meter-state-changelog topic) to start meters afresh"
-            )
-        offset = _HEADER.size
-        parts: list[bytes] = []
-        for _ in range(4):
-            if offset + _LENGTH.size > len(data):
-                raise StateDecodeError("meter record is truncated")
-            (length,) = _LENGTH.unpack_from(data, offset)
-            offset += _LENGTH.size
-            if offset + length > len(data):
-                raise StateDecodeError("meter record is truncated")
-            parts.append(data[offset : offset + length])
-            offset += length
-        if offset != len(data):
-            raise StateDecodeError(f"meter record has {len(data) - offset} trailing bytes")
+        parts = _sections(data)
         try:
             return cls(
                 MeterState.from_bytes(parts[0], config.window),
@@ -102,3 +81,35 @@ class MeterRecord:
             raise
         except Exception as exc:  # the parts' own decode errors
             raise StateDecodeError(f"meter record part unreadable: {exc}") from exc
+
+    @staticmethod
+    def state_from_bytes(data: bytes, config: RecordConfig) -> MeterState:
+        """Only the window of a record (for scans that need no ledger or detector)."""
+        return MeterState.from_bytes(_sections(data)[0], config.window)
+
+
+def _sections(data: bytes) -> list[bytes]:
+    """The four length-prefixed parts of a record's bytes, checked for shape."""
+    if len(data) < _HEADER.size:
+        raise StateDecodeError(f"meter record of {len(data)} bytes is truncated")
+    magic, version = _HEADER.unpack_from(data)
+    if magic != MAGIC or version != VERSION:
+        raise StateDecodeError(
+            f"not a version-{VERSION} meter record (magic {magic!r}, version {version}); "
+            "the state table was written by another build: reset it (delete the "
+            "<app_id>-meter-state-changelog topic) to start meters afresh"
+        )
+    offset = _HEADER.size
+    parts: list[bytes] = []
+    for _ in range(4):
+        if offset + _LENGTH.size > len(data):
+            raise StateDecodeError("meter record is truncated")
+        (length,) = _LENGTH.unpack_from(data, offset)
+        offset += _LENGTH.size
+        if offset + length > len(data):
+            raise StateDecodeError("meter record is truncated")
+        parts.append(data[offset : offset + length])
+        offset += length
+    if offset != len(data):
+        raise StateDecodeError(f"meter record has {len(data) - offset} trailing bytes")
+    return parts
