@@ -11,7 +11,7 @@ from tests.support.kafka import TestKafka, start_test_kafka
 
 @pytest.fixture(scope="session")
 def kafka() -> Iterator[TestKafka]:
-    """A real single-node KRaft broker on 127.0.0.1:19092, fresh for this test session."""
+    """A real single-node KRaft broker on 127.0.0.1:19092 (or STREAMER_TEST_KAFKA_PORT), fresh."""
     broker = start_test_kafka()
     try:
         yield broker

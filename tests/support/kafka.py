@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -13,8 +14,11 @@ from streamer.localkafka.broker import LocalKafka, LocalKafkaError
 from streamer.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
-TEST_PORT = 19092  # below the ephemeral port range (32768+), so no client socket holds it
-TEST_CONTROLLER_PORT = 19093
+# Below the ephemeral port range (32768+), so no client socket holds it. Parallel test sessions
+# (one per checkout or helper) can each take their own: STREAMER_TEST_KAFKA_PORT=19192 pytest ...
+TEST_PORT = int(os.environ.get("STREAMER_TEST_KAFKA_PORT", "19092"))
+TEST_CONTROLLER_PORT = TEST_PORT + 1
+TEST_STATE_DIR = REPO / ".streamer" / ("test" if TEST_PORT == 19092 else f"test-{TEST_PORT}")
 
 
 @dataclass
@@ -48,7 +52,7 @@ class TestKafka:
 
 
 def start_test_kafka() -> TestKafka:
-    state_dir = REPO / ".streamer" / "test"
+    state_dir = TEST_STATE_DIR
     settings = load_settings(
         state_dir=state_dir,
         kafka_bootstrap=f"127.0.0.1:{TEST_PORT}",
