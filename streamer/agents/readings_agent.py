@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from streamer.agents import table_value
+from streamer.agents.batch_metrics import record_batch
 from streamer.agents.drift_reporting import publish_batch_scores
 from streamer.agents.runtime import WorkerRuntime
 from streamer.pipeline.messages import InMessage
@@ -75,7 +76,6 @@ def to_in_message(event: Any) -> InMessage:
 async def handle_batch(runtime: WorkerRuntime, stream: Any, events: Sequence[Any]) -> None:
     """Process one batch of faust events and queue every output."""
     started = time.perf_counter()
-    metrics = runtime.metrics
     messages = [to_in_message(event) for event in events]
     table = runtime.state_table
     result = runtime.processor.process(
@@ -105,34 +105,12 @@ async def handle_batch(runtime: WorkerRuntime, stream: Any, events: Sequence[Any
         runtime.forecasts_topic.send_soon(key=meter_id.encode(), value=body)
     for status in result.status_events:
         runtime.status_topic.send_soon(key=status.meter_id.encode(), value=status.to_bytes())
-        metrics.status_events.labels(status=status.status.value).inc()
 
-    if result.accounted != len(messages):  # a bug, not bad input: say so loudly
-        log.error("accounting mismatch: %d messages, %d outcomes", len(messages), result.accounted)
-    metrics.readings_consumed.inc(len(messages))
-    for outcome, count in result.outcomes.items():
-        metrics.reading_outcomes.labels(outcome=outcome).inc(count)
-    for reason, count in result.dlq_reasons.items():
-        metrics.dead_letters.labels(reason=reason).inc(count)
-    for forecast in result.forecasts:
-        metrics.forecasts.labels(
-            model_name=forecast.model_name,
-            model_version=forecast.model_version,
-            fallback=str(forecast.fallback).lower(),
-        ).inc()
-    for shadow in result.shadow_forecasts:
-        metrics.shadow_forecasts.labels(
-            model_name=shadow.model_name, model_version=shadow.model_version
-        ).inc()
-    for reason, count in result.skipped.items():
-        metrics.forecasts_skipped.labels(reason=reason).inc(count)
-    for model_name, seconds in result.inference_seconds.items():
-        metrics.inference_duration.labels(model_name=model_name).observe(seconds)
+    record_batch(runtime.metrics, messages, result)
     publish_batch_scores(runtime, result)
-    metrics.state_writes.inc(len(result.state_writes))
     await deliver_outputs(runtime.app.producer)
-    metrics.batch_size.observe(len(messages))
-    metrics.batch_duration.observe(time.perf_counter() - started)
+    runtime.metrics.batch_size.observe(len(messages))
+    runtime.metrics.batch_duration.observe(time.perf_counter() - started)
 
 
 def register_readings_agent(app: Any, runtime: WorkerRuntime) -> None:
