@@ -21,7 +21,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "      ONNX Runtime session (Session.run)": ("Session.run ",),
     "  forecast JSON (ForecastRecord.to_bytes)": ("ForecastRecord.to_bytes ",),
     "  table writes (faust table __setitem__)": ("ManagedUserDict.__setitem__ ",),
-    "  waiting for delivery (readings_agent.deliver_outputs)": ("deliver_outputs ",),
+    "  waiting for delivery (delivery.deliver_outputs)": ("deliver_outputs ",),
     "faust ProducerBuffer (send_soon and changelog queue)": ("ProducerBuffer.",),
     "aiokafka producer (send, accumulator, sender)": (
         "AIOKafkaProducer.",

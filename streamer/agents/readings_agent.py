@@ -8,12 +8,11 @@ never loses (at-least-once); the pipeline makes a replay idempotent (duplicates 
 per slot).
 
 (faust's own flush before a commit gives up after 0.1 s without progress, so it cannot be
-relied on to have sent everything under load; hence :func:`deliver_outputs`.)
+relied on to have sent everything under load; hence :mod:`streamer.agents.delivery`.)
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -21,6 +20,7 @@ from typing import Any
 
 from streamer.agents import table_value
 from streamer.agents.batch_metrics import record_batch
+from streamer.agents.delivery import deliver_outputs
 from streamer.agents.drift_reporting import publish_batch_scores
 from streamer.agents.runtime import WorkerRuntime
 from streamer.pipeline.messages import InMessage
@@ -29,23 +29,6 @@ from streamer.timeutil import now_ms
 from streamer.typed_decorators import typed
 
 log = logging.getLogger(__name__)
-
-
-async def deliver_outputs(producer: Any, *, warn_after_seconds: float = 10.0) -> None:
-    """Wait until faust's producer buffer is empty and the Kafka client delivered everything.
-
-    Waits as long as it takes (a broker outage must not let the batch be acknowledged), with a
-    warning every ``warn_after_seconds``.
-    """
-    loop = asyncio.get_running_loop()
-    buffer = producer.buffer
-    warn_at = loop.time() + warn_after_seconds
-    while buffer.size:
-        if loop.time() > warn_at:
-            log.warning("%d outputs still waiting to be sent to Kafka", buffer.size)
-            warn_at = loop.time() + warn_after_seconds
-        await asyncio.sleep(0.002)
-    await producer.flush()
 
 
 def load_state(table: Any, meter_id: str) -> bytes | None:
