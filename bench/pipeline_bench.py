@@ -1,24 +1,30 @@
-"""Pipeline benchmark: the worker against the ceilings of what it is built on, in one run.
+"""streamer's benchmark suite (issue 7): the worker against measured ceilings, in one run.
 
-Run from the repository root (it starts its own local Kafka on 127.0.0.1:49092, controller
-49093, log in ``.streamer/bench/kafka``, and stops it at the end)::
+Run from the repository root; it starts its own local Kafka (127.0.0.1:19592, controller
+19593, log in ``.streamer/bench/kafka``, wiped before and after) and stops it at the end::
 
-    .venv/bin/python bench/pipeline_bench.py --quick                  # about 2 minutes
-    .venv/bin/python bench/pipeline_bench.py --json-out report.json --markdown-out report.md
-    .venv/bin/python bench/pipeline_bench.py --profile                 # + py-spy of the worker
+    .venv/bin/python bench/pipeline_bench.py --quick      # about 5 minutes
+    .venv/bin/python bench/pipeline_bench.py              # the full suite, about 10 minutes
+    .venv/bin/python bench/pipeline_bench.py --phases ingest,latency --no-profile
 
-Phases, on the same broker:
+It writes the JSON report (``--json-out``, default ``bench/reports/pipeline-bench.json``) and
+the Markdown report (``--markdown-out``, default ``BENCHMARKS.md``). Phases, on one broker:
 
-1. ceiling A: raw aiokafka consume (``getmany``, nothing decoded) of the ingest backlog;
-2. ingest: a real ``python -m streamer worker`` (forecast cadence set so that nothing is due)
-   consumes the same backlog; first consumed message to consumer-group lag 0;
-3. forecasting: a second worker preloads ``--history-slots`` of history for
-   ``--forecast-meters`` meters, then gets one new slot for every meter at a time
-   (``--rounds``); forecasts/s until all of a round's forecasts are in the forecasts topic;
-4. raw ONNX Runtime forecasts/s of the default model at the batch size the worker used.
+- ``ingest``: (1) ceilings on one backlog: raw aiokafka ``getmany`` (A) and a bare faust app
+  with the worker's faust settings that only drains and acks (B); (2) a worker's ingest of the
+  same backlog (state updates, no forecasts), py-spy profiled;
+- ``forecast``: (3) a worker preloaded with history gets one new slot per meter at a time;
+  forecasts/s against raw ONNX Runtime at the batch size the worker used;
+- ``latency``: (4) reading produced to forecast consumed, p50/p99/p99.9, at fixed offered
+  loads (1k, 5k, 20k readings/s) until the worker saturates;
+- ``memory``: (5) worker VmRSS per meter at 10k and 100k meters, and the changelog bytes of a
+  meter's state;
+- ``scaling``: (6) two workers on a 4-partition topic against one, same backlog;
+- ``gpu``: (7) ONNX Runtime on CUDA by batch size and a CUDA worker; skipped (with the reason)
+  on a machine without a GPU.
 
-Prints one JSON object and a Markdown table. The machine's load skews everything: the report
-records the load average and the CPU the worker and the broker used in each phase.
+The machine's load skews everything: the report records the load average, and for each
+process the CPU it used and the time it waited for a CPU.
 """
 
 from __future__ import annotations
@@ -30,7 +36,9 @@ import logging
 import shutil
 import sys
 import time
+import traceback
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,57 +48,107 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pipelinebench.context import RunContext, log  # noqa: E402
 from pipelinebench.environment import environment, load_average  # noqa: E402
 from pipelinebench.forecasting import forecast_phase  # noqa: E402
+from pipelinebench.gpu import gpu_phase  # noqa: E402
 from pipelinebench.ingest import ingest_phase  # noqa: E402
 from pipelinebench.kafka_io import OffsetWatcher  # noqa: E402
-from pipelinebench.report import markdown  # noqa: E402
+from pipelinebench.latency import latency_phase  # noqa: E402
+from pipelinebench.memory import memory_phase, record_bytes  # noqa: E402
+from pipelinebench.report import markdown, ratios, targets  # noqa: E402
+from pipelinebench.scaling import scaling_phase  # noqa: E402
 from pipelinebench.workload import slot_end_before  # noqa: E402
 
-from streamer.localkafka.broker import LocalKafka  # noqa: E402
-from streamer.settings import load_settings  # noqa: E402
+from streamer.localkafka.broker import LocalKafka, LocalKafkaError  # noqa: E402
+from streamer.settings import Settings, load_settings  # noqa: E402
 from streamer.timeutil import now_ms  # noqa: E402
 
-# Sizes for a 2-core machine: the worker takes in about 1-3k readings/s there, so the quick
-# run (about 2 minutes) keeps every phase to some 10-30 s of work.
-QUICK = {
+PHASES = ("ingest", "forecast", "latency", "memory", "scaling", "gpu")
+#: Ports of brokers other sessions run on this machine (tests, demo): never ours.
+RESERVED_PORTS = frozenset(
+    {9092, 9093, 39092, 39093, 19092, 19093, 19192, 19193, 19292, 19293, 19392, 19393}
+)
+
+# Sizes for a 2-core machine shared with the broker: the quick suite takes about 5 minutes.
+QUICK: dict[str, Any] = {
     "ingest_meters": 1000,
     "ingest_slots": 24,
     "forecast_meters": 1000,
     "history_slots": 96,  # 2 days: more than the LSTM's min_history_slots (84)
     "rounds": 4,
-    "profile_rounds": 2,
+    "profile_rounds": 5,
     "ceiling_repeats": 3,
+    "latency_meters": 2000,  # >= batch_max_events: no batch holds two readings of a meter
+    "latency_history_slots": 90,
+    "latency_rates": "1000,5000,20000",
+    "latency_step_seconds": 10.0,
+    "latency_drain_seconds": 15.0,
+    "memory_meters": "10000,100000",
+    "memory_slots": 1,
+    "memory_settle_seconds": 2.0,
+    "scaling_meters": 1000,
+    "scaling_slots": 24,
+    "scaling_repeats": 1,
+    "gpu_max_batch": 65536,
 }
-FULL = {
+FULL: dict[str, Any] = {
+    **QUICK,
     "ingest_meters": 4000,
-    "ingest_slots": 24,
     "forecast_meters": 2000,
     "history_slots": 144,  # 3 days
     "rounds": 6,
-    "profile_rounds": 3,
-    "ceiling_repeats": 3,
+    "profile_rounds": 8,
+    "latency_meters": 4000,
+    "latency_step_seconds": 20.0,
+    "latency_drain_seconds": 30.0,
+    "memory_slots": 2,
+    "memory_settle_seconds": 3.0,
+    "scaling_meters": 2000,
+    "scaling_repeats": 2,
 }
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, about 2 minutes")
+    parser.add_argument("--quick", action="store_true", help="small sizes, about 5 minutes")
+    parser.add_argument(
+        "--phases", default=",".join(PHASES), help=f"comma-separated, of: {', '.join(PHASES)}"
+    )
     parser.add_argument("--ingest-meters", type=int)
     parser.add_argument("--ingest-slots", type=int)
+    parser.add_argument(
+        "--faust-ceiling",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="measure the bare faust app's consume rate (ceiling B) in the ingest phase",
+    )
     parser.add_argument("--forecast-meters", type=int)
     parser.add_argument("--history-slots", type=int, help="history preloaded per meter")
     parser.add_argument("--rounds", type=int, help="measured rounds of one slot per meter")
     parser.add_argument("--profile-rounds", type=int, help="extra rounds under py-spy")
     parser.add_argument("--ceiling-repeats", type=int)
-    parser.add_argument("--phases", default="ingest,forecast", help="ingest,forecast (or one)")
+    parser.add_argument("--latency-meters", type=int)
+    parser.add_argument("--latency-history-slots", type=int)
+    parser.add_argument("--latency-rates", help="offered loads, readings/s, in order")
+    parser.add_argument("--latency-step-seconds", type=float)
+    parser.add_argument("--latency-drain-seconds", type=float)
+    parser.add_argument("--memory-meters", help="meter counts at which RSS is read")
+    parser.add_argument("--memory-slots", type=int, help="readings per meter in the memory phase")
+    parser.add_argument("--memory-settle-seconds", type=float)
+    parser.add_argument("--scaling-meters", type=int)
+    parser.add_argument("--scaling-slots", type=int)
+    parser.add_argument(
+        "--scaling-repeats", type=int, help="runs of one and of two workers, interleaved"
+    )
+    parser.add_argument("--gpu-max-batch", type=int)
     parser.add_argument("--batch-max-events", type=int, default=None)
     parser.add_argument("--batch-within-seconds", type=float, default=None)
     parser.add_argument("--partitions", type=int, default=4)
-    parser.add_argument("--kafka-port", type=int, default=49092)
-    parser.add_argument("--controller-port", type=int, default=49093)
+    parser.add_argument("--kafka-port", type=int, default=19592)
+    parser.add_argument("--controller-port", type=int, default=19593)
     parser.add_argument("--onnx-providers", default="", help="as STREAMER_ONNX_PROVIDERS")
     parser.add_argument(
         "--profile",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=True,
         help="py-spy the workers (ingest: the measured run itself; forecasting: extra rounds)",
     )
     parser.add_argument(
@@ -102,16 +160,62 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--keep-broker", action="store_true", help="leave the broker running")
     parser.add_argument("--timeout-seconds", type=float, default=600.0)
-    parser.add_argument("--json-out", type=Path)
-    parser.add_argument("--markdown-out", type=Path)
+    parser.add_argument("--json-out", type=Path, default=ROOT / "bench/reports/pipeline-bench.json")
+    parser.add_argument("--markdown-out", type=Path, default=ROOT / "BENCHMARKS.md")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     for name, value in sizes.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
-    if args.kafka_port in (9092, 39092) or args.controller_port in (9093, 39093):
-        parser.error("ports 9092/9093 and 39092/39093 belong to the demo and the tests")
+    unknown = {p.strip() for p in args.phases.split(",")} - set(PHASES)
+    if unknown:
+        parser.error(f"unknown phases {sorted(unknown)}; choose from {', '.join(PHASES)}")
+    if {args.kafka_port, args.controller_port} & RESERVED_PORTS:
+        parser.error(
+            f"ports {sorted(RESERVED_PORTS)} belong to the demo, the tests and other sessions"
+        )
     return args
+
+
+def _ints(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
+def start_broker(broker: LocalKafka, kafka_dir: Path) -> int | None:
+    """Start a fresh broker; one retry after a failed storage format (seen once in a while)."""
+    for attempt in (1, 2):
+        if broker.status().running:
+            broker.stop()
+        shutil.rmtree(kafka_dir, ignore_errors=True)  # a fresh log every run
+        started = time.perf_counter()
+        try:
+            status = broker.start()
+        except LocalKafkaError as exc:
+            if attempt == 2 or "formatting" not in str(exc):
+                raise
+            log.warning("broker start failed (%s); retrying once", str(exc).splitlines()[0])
+            continue
+        log.info("broker up in %.1f s (pid %s)", time.perf_counter() - started, status.pid)
+        return status.pid
+    return None
+
+
+async def _phase(
+    report: dict[str, Any], name: str, run: Callable[[], Awaitable[dict[str, Any]]]
+) -> None:
+    """Run one phase; a failure is recorded in the report and the suite goes on."""
+    log.info("=== phase %s", name)
+    started = time.perf_counter()
+    try:
+        report[name] = await run()
+    except Exception as exc:
+        log.exception("phase %s failed", name)
+        report[name] = {
+            "error": f"{type(exc).__name__}: {str(exc)[:2000]}",
+            "traceback": traceback.format_exc()[-4000:],
+        }
+    report[name]["phase_seconds"] = round(time.perf_counter() - started, 1)
+    report[name]["load_average_after"] = load_average()
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -125,22 +229,22 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         kafka_libs_dir=libs_dir,
         topic_partitions=args.partitions,
     )
+    suite_started = time.perf_counter()
     report: dict[str, Any] = {"environment": environment(ROOT, libs_dir)}
+    report["mode"] = "quick" if args.quick else "full"
     report["partitions"] = args.partitions
     report["worker_env"] = args.worker_env
+    report["sizes"] = {name: getattr(args, name) for name in QUICK}
     run_id = uuid.uuid4().hex[:8]
     run_dir = state_dir / "runs" / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     report["run_dir"] = str(run_dir.relative_to(ROOT))
 
     broker = LocalKafka(broker_settings)
-    if broker.status().running:
-        broker.stop()
-    shutil.rmtree(broker_settings.kafka_dir, ignore_errors=True)  # a fresh log every run
-    started = time.perf_counter()
-    status = broker.start()
-    log.info("broker up in %.1f s (pid %s)", time.perf_counter() - started, status.pid)
+    broker_pid = start_broker(broker, broker_settings.kafka_dir)
     watcher = OffsetWatcher(bootstrap)
+    phases = {p.strip() for p in args.phases.split(",")}
+    res_s = broker_settings.resolution_seconds
     try:
         await watcher.start()
         base: dict[str, object] = {
@@ -164,82 +268,154 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             bootstrap=bootstrap,
             base_settings=base,
             watcher=watcher,
-            broker_pid=status.pid,
+            broker_pid=broker_pid,
             poll_seconds=0.1,
             timeout_seconds=args.timeout_seconds,
             kafka_data_dir=broker.data_dir,
             worker_env=dict(item.split("=", 1) for item in args.worker_env),
         )
-        phases = {p.strip() for p in args.phases.split(",")}
-        res_s = broker_settings.resolution_seconds
-        if "ingest" in phases:
-            report["ingest"] = await ingest_phase(
+        report["worker_defaults"] = _worker_defaults(load_settings(**base, **overrides))
+
+        async def forecasting(name: str, extra: dict[str, object], profile: bool) -> dict[str, Any]:
+            result = await forecast_phase(
                 ctx,
-                meters=args.ingest_meters,
-                slots=args.ingest_slots,
-                end_ms=slot_end_before(now_ms(), res_s, 2),
-                ceiling_repeats=args.ceiling_repeats,
-                worker_overrides=overrides,
-                profile_out=run_dir / "ingest-worker.pyspy.txt" if args.profile else None,
-            )
-        if "forecast" in phases:
-            report["forecast"] = await forecast_phase(
-                ctx,
+                name=name,
                 meters=args.forecast_meters,
                 history_slots=args.history_slots,
                 rounds=args.rounds,
                 profile_rounds=args.profile_rounds,
                 # the rounds' slots must not lie in the future (STREAMER_FUTURE_TOLERANCE_SECONDS)
                 end_ms=slot_end_before(now_ms(), res_s, args.rounds + args.profile_rounds + 2),
-                worker_overrides=overrides,
-                profile_out=run_dir / "forecast-worker.pyspy.txt" if args.profile else None,
+                worker_overrides={**overrides, **extra},
+                profile_out=run_dir / f"{name}-worker.pyspy.txt" if profile else None,
+            )
+            result["state_bytes"] = await record_bytes(ctx, ctx.phase_name(name))
+            return result
+
+        if "ingest" in phases:
+            await _phase(
+                report,
+                "ingest",
+                lambda: ingest_phase(
+                    ctx,
+                    meters=args.ingest_meters,
+                    slots=args.ingest_slots,
+                    end_ms=slot_end_before(now_ms(), res_s, 2),
+                    ceiling_repeats=args.ceiling_repeats,
+                    faust_ceiling=args.faust_ceiling,
+                    worker_overrides=overrides,
+                    profile_out=run_dir / "ingest-worker.pyspy.txt" if args.profile else None,
+                ),
+            )
+        if "forecast" in phases:
+            await _phase(report, "forecast", lambda: forecasting("forecast", {}, args.profile))
+            if "onnx" in report["forecast"]:
+                report["onnx"] = report["forecast"].pop("onnx")
+        if "latency" in phases:
+            await _phase(
+                report,
+                "latency",
+                lambda: latency_phase(
+                    ctx,
+                    meters=args.latency_meters,
+                    history_slots=args.latency_history_slots,
+                    rates=_ints(args.latency_rates),
+                    step_seconds=args.latency_step_seconds,
+                    drain_seconds=args.latency_drain_seconds,
+                    worker_overrides=overrides,
+                ),
+            )
+        if "memory" in phases:
+            await _phase(
+                report,
+                "memory",
+                lambda: memory_phase(
+                    ctx,
+                    meter_steps=_ints(args.memory_meters),
+                    slots_per_meter=args.memory_slots,
+                    settle_seconds=args.memory_settle_seconds,
+                    worker_overrides=overrides,
+                ),
+            )
+        if "scaling" in phases:
+            await _phase(
+                report,
+                "scaling",
+                lambda: scaling_phase(
+                    ctx,
+                    meters=args.scaling_meters,
+                    slots=args.scaling_slots,
+                    worker_overrides=overrides,
+                    partitions=args.partitions,
+                    resolution_seconds=res_s,
+                    repeats=args.scaling_repeats,
+                ),
+            )
+        if "gpu" in phases:
+            await _phase(
+                report,
+                "gpu",
+                lambda: gpu_phase(
+                    version_dir=ROOT / "models" / "lstm" / "1",
+                    max_batch=args.gpu_max_batch,
+                    run_worker=lambda: forecasting(
+                        "forecast-cuda", {"onnx_providers": "cuda,cpu"}, False
+                    ),
+                ),
             )
     finally:
         await watcher.stop()
         if not args.keep_broker:
             broker.stop()
             shutil.rmtree(broker_settings.kafka_dir, ignore_errors=True)  # the log is spent
-    if "forecast" in report:
-        report["onnx"] = report["forecast"].pop("onnx")
     report["ratios"] = ratios(report)
+    report["targets"] = targets(report)
     report["load_average_at_end"] = load_average()
+    report["suite_seconds"] = round(time.perf_counter() - suite_started, 1)
     return report
 
 
-def ratios(report: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    ingest = report.get("ingest")
-    if ingest is not None:
-        out["ingest"] = ingest["ratio_to_ceiling"]
-    forecast, onnx = report.get("forecast"), report.get("onnx")
-    if forecast is not None and onnx is not None:
-        batch = max(1, round(forecast["mean_lstm_batch"]))
-        row = next(r for r in onnx["results"] if r["batch_size"] == batch)
-        out["forecast_batch_size"] = batch
-        out["onnx_session_per_s"] = row["session_forecasts_per_s"]
-        out["onnx_forecast_per_s"] = row["forecast_forecasts_per_s"]
-        out["forecast"] = round(forecast["forecasts_per_s"] / row["session_forecasts_per_s"], 4)
-        out["forecast_vs_forecast_call"] = round(
-            forecast["forecasts_per_s"] / row["forecast_forecasts_per_s"], 4
-        )
-    return out
+def _worker_defaults(settings: Settings) -> dict[str, Any]:
+    return {
+        "forecaster": settings.forecaster,
+        "fallback_forecaster": settings.fallback_forecaster,
+        "batch_max_events": settings.batch_max_events,
+        "batch_within_seconds": settings.batch_within_seconds,
+        "forecast_every_slots": settings.forecast_every_slots,
+        "processing_guarantee": settings.processing_guarantee,
+        "state_cache_meters": settings.state_cache_meters,
+        "lookback_slots": settings.lookback_slots,
+        "horizon_slots": settings.horizon_slots,
+        "onnx_providers": settings.onnx_providers or "(default: CUDA when present, then CPU)",
+    }
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     args = parse_args(argv)
     report = asyncio.run(run(args))
     text = json.dumps(report, indent=2)
-    table = markdown(report)
-    if args.json_out is not None:
-        args.json_out.write_text(text + "\n", encoding="utf-8")
-    if args.markdown_out is not None:
-        args.markdown_out.write_text(table + "\n", encoding="utf-8")
-    print(text)
-    print()
-    print(table)
+    args.json_out.parent.mkdir(parents=True, exist_ok=True)
+    args.json_out.write_text(text + "\n", encoding="utf-8")
+    report_path = _relative(args.json_out)
+    args.markdown_out.write_text(markdown(report, json_path=report_path) + "\n", encoding="utf-8")
+    log.info("wrote %s and %s", report_path, _relative(args.markdown_out))
+    failed = [
+        name for name in PHASES if isinstance(report.get(name), dict) and "error" in report[name]
+    ]
+    if failed:
+        log.error("phases failed: %s (see the report)", ", ".join(failed))
+        return 1
+    return 0
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

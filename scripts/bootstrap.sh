@@ -19,6 +19,14 @@ apt_install() {
 
 command -v java >/dev/null || apt_install openjdk-17-jre-headless
 command -v mvn >/dev/null || apt_install maven
+
+# --- Prometheus and promtool (Debian package `prometheus`) -------------------------------------
+# The observability tests run promtool and a Prometheus of their own (own config, data dir in a
+# temporary folder, free port); the package's own service, where systemd starts it, is not used.
+if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+  apt_install prometheus
+fi
+# ------------------------------------------------------------------------------------------------
 for pkg in ${STREAMER_EXTRA_DEBS:-}; do dpkg -s "$pkg" >/dev/null 2>&1 || apt_install "$pkg"; done
 
 PY="${PYTHON:-python3}"

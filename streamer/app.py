@@ -7,8 +7,10 @@ from typing import Any
 import faust
 from prometheus_client import CollectorRegistry
 
+from streamer.agents.broker_health import register_broker_health
 from streamer.agents.control_task import register_control_task
 from streamer.agents.drift_reporting import register_drift_report_timer
+from streamer.agents.metrics_task import register_metrics_timers
 from streamer.agents.readings_agent import register_readings_agent
 from streamer.agents.runtime import WorkerRuntime
 from streamer.agents.silence_timer import register_silence_timer
@@ -16,15 +18,15 @@ from streamer.forecast.protocol import Forecaster
 from streamer.forecast.registry import make_forecaster
 from streamer.inference.providers import parse_providers
 from streamer.inference.registration import register_lstm
+from streamer.inference.throttle import throttled
+from streamer.kafka_security import faust_credentials
 from streamer.metrics.pipeline_metrics import PipelineMetrics
 from streamer.pipeline.batch_processor import BatchProcessor
 from streamer.pipeline.config import PipelineConfig
 from streamer.rollout.model_router import ModelRouter
 from streamer.settings import Settings
+from streamer.tables import LATEST_FORECAST_TABLE, STATE_TABLE
 from streamer.web.views import register_views
-
-STATE_TABLE = "meter-state"
-LATEST_FORECAST_TABLE = "meter-latest-forecast"
 
 
 def _raw_topic(app: Any, name: str, settings: Settings) -> Any:
@@ -44,15 +46,21 @@ def build_runtime(settings: Settings, registry: CollectorRegistry | None = None)
     register_lstm(settings.models_dir, parse_providers(settings.onnx_providers))
 
     def build(spec: str) -> Forecaster:
-        return make_forecaster(
+        forecaster = make_forecaster(
             spec,
             horizon_slots=settings.horizon_slots,
             resolution_seconds=settings.resolution_seconds,
         )
+        return throttled(forecaster, settings.debug_inference_delay_ms)
 
     router = ModelRouter(build, settings.forecaster)
     fallback = build(settings.fallback_forecaster)
-    processor = BatchProcessor(PipelineConfig.from_settings(settings), router, fallback)
+    processor = BatchProcessor(
+        PipelineConfig.from_settings(settings),
+        router,
+        fallback,
+        cache_meters=settings.state_cache_meters,
+    )
     return WorkerRuntime(
         settings=settings,
         processor=processor,
@@ -68,6 +76,7 @@ def create_app(settings: Settings) -> tuple[Any, WorkerRuntime]:
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{server.strip()}" for server in settings.kafka_bootstrap.split(",")],
+        broker_credentials=faust_credentials(settings),
         store="memory://",
         datadir=str(settings.worker_dir),
         topic_partitions=settings.topic_partitions,
@@ -78,7 +87,8 @@ def create_app(settings: Settings) -> tuple[Any, WorkerRuntime]:
         web_bind=settings.web_host,
         consumer_auto_offset_reset="earliest",
         producer_linger_ms=5,
-        stream_buffer_maxsize=max(4096, settings.batch_max_events * 2),
+        producer_max_batch_size=settings.producer_batch_bytes,
+        stream_buffer_maxsize=max(settings.stream_buffer_events, settings.batch_max_events * 2),
         broker_commit_every=max(1000, settings.batch_max_events),
         broker_commit_interval=1.0,
         broker_session_timeout=settings.consumer_session_timeout_seconds,
@@ -111,7 +121,8 @@ def create_app(settings: Settings) -> tuple[Any, WorkerRuntime]:
     )
     register_readings_agent(app, runtime)
     register_silence_timer(app, runtime)
-    register_views(app, runtime)
+    register_views(app, runtime, register_broker_health(app, settings))
     register_control_task(app, runtime)
     register_drift_report_timer(app, runtime)
+    register_metrics_timers(app, runtime)
     return app, runtime

@@ -100,7 +100,10 @@ def main() -> None:
     from streamer.app import create_app
 
     settings.worker_dir.mkdir(parents=True, exist_ok=True)
-    app, _runtime = create_app(settings)
+    try:
+        app, _runtime = create_app(settings)
+    except StreamerError as exc:  # e.g. a TLS file that is not PEM, a model that does not load
+        fail(str(exc))
     register_commands(app, settings)
     if len(sys.argv) > 1 and sys.argv[1] == "worker":
         from streamer.kafka_admin import ensure_topics

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 from pathlib import Path
 from typing import Any
@@ -134,9 +135,11 @@ def register_simulate_command(app: Any, settings: Settings) -> None:
         no_send: bool,
     ) -> None:
         """Simulate a fleet of smart meters (households, small businesses, rooftop PV)."""
+        from streamer.kafka_security import aiokafka_security
         from streamer.simulate.faults import FaultConfig
         from streamer.simulate.fleet import FleetModel
         from streamer.simulate.history import generate_history, write_history
+        from streamer.simulate.producer import kafka_producer
         from streamer.simulate.runner import SimulationConfig, run_simulation
         from streamer.timeutil import format_ts, now_ms
 
@@ -187,6 +190,9 @@ def register_simulate_command(app: Any, settings: Settings) -> None:
                 settings.readings_topic,
                 on_progress=lambda progress: click.echo(progress.describe()),
                 stop=stop,
+                producer_factory=functools.partial(
+                    kafka_producer, security=aiokafka_security(settings)
+                ),
             )
             click.echo(summary.describe())
         except StreamerError as exc:

@@ -10,7 +10,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
 from streamer.errors import StreamerError
+from streamer.kafka_security import aiokafka_security, explain_connection_failure
 from streamer.settings import Settings
+from streamer.tables import changelog_topics
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +35,22 @@ async def _connect(settings: Settings, timeout_seconds: float) -> AIOKafkaAdminC
     deadline = asyncio.get_running_loop().time() + timeout_seconds
     while True:
         admin = AIOKafkaAdminClient(
-            bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10000
+            bootstrap_servers=settings.kafka_bootstrap,
+            request_timeout_ms=10000,
+            **aiokafka_security(settings),
         )
         try:
             await admin.start()
             return admin
         except KafkaConnectionError:
             await admin.close()
+            # Refused credentials or an untrusted certificate: say so now, retrying cannot help.
+            problem = await explain_connection_failure(settings)
+            if problem is not None and problem[1]:
+                raise TopicSetupError(problem[0]) from None
             if asyncio.get_running_loop().time() > deadline:
+                if problem is not None:
+                    raise TopicSetupError(problem[0]) from None
                 raise TopicSetupError(
                     f"no Kafka broker answers at {settings.kafka_bootstrap}; start one with "
                     "`streamer kafka start` or set STREAMER_KAFKA_BOOTSTRAP"
@@ -73,6 +83,22 @@ async def ensure_topics(settings: Settings, *, timeout_seconds: float = 60.0) ->
                         log.info("created topics %s", ", ".join(missing))
                     except TopicAlreadyExistsError:
                         pass
+                # The tables' changelogs too (compacted, co-partitioned with the readings), so
+                # that workers starting together do not race to create them.
+                changelogs = [t for t in changelog_topics(settings) if t not in existing]
+                if changelogs:
+                    with contextlib.suppress(TopicAlreadyExistsError):
+                        await admin.create_topics(
+                            [
+                                NewTopic(
+                                    name,
+                                    num_partitions=settings.topic_partitions,
+                                    replication_factor=1,
+                                    topic_configs={"cleanup.policy": "compact"},
+                                )
+                                for name in changelogs
+                            ]
+                        )
                 if settings.control_topic not in existing:
                     with contextlib.suppress(TopicAlreadyExistsError):
                         await admin.create_topics(

@@ -10,12 +10,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streamer.errors import StreamerError
 
 ENV_PREFIX = "STREAMER_"
+
+#: Why ``STREAMER_PROCESSING_GUARANTEE=exactly_once`` stops the worker (README, "Reliability").
+EXACTLY_ONCE_REFUSED = (
+    "exactly_once is not supported: faust-streaming 0.15.3 sends the outputs (forecasts, dead "
+    "letters, status) outside its Kafka transactions and lost a reading in a worker-crash test; "
+    "use at_least_once (the default) and drop re-issued forecasts by forecast_id"
+)
 
 
 class SettingsError(StreamerError):
@@ -58,7 +65,44 @@ class Settings(BaseSettings):
     consumer_session_timeout_seconds: float = Field(
         30.0, ge=6.0, description="A worker silent this long loses its partitions to the others."
     )
-    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
+        "at_least_once",
+        description="at_least_once: a crash replays, never loses; a re-issued forecast repeats "
+        "its forecast_id. exactly_once is refused (faust 0.15.3 cannot keep it; README).",
+    )
+    producer_batch_bytes: int = Field(
+        524_288,
+        ge=16_384,
+        le=1_000_000,
+        description="Largest record batch the worker sends to one partition (kept under the "
+        "broker's message.max.bytes, 1 MB by default); an output record must fit in one.",
+    )
+
+    # --- Kafka security: TLS and SASL, applied to every Kafka client (streamer/kafka_security.py)
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT",
+        description="How every Kafka client connects: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.",
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"] = Field(
+        "SCRAM-SHA-512",
+        description="SASL mechanism (PLAIN only over SASL_SSL: it sends the password as is).",
+    )
+    kafka_sasl_username: str | None = Field(None, description="SASL user (SASL_* protocols).")
+    kafka_sasl_password: SecretStr | None = Field(
+        None, description="SASL password; shown masked, never logged."
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        None, description="PEM file of the CA(s) that signed the brokers' certificates."
+    )
+    kafka_ssl_certfile: Path | None = Field(
+        None, description="PEM client certificate, for brokers that require mutual TLS."
+    )
+    kafka_ssl_keyfile: Path | None = Field(
+        None, description="PEM private key of STREAMER_KAFKA_SSL_CERTFILE."
+    )
+    kafka_ssl_check_hostname: bool = Field(
+        True, description="Check that a broker's certificate names the host connected to."
+    )
 
     # --- the slot grid and per-meter window ----------------------------------------------------
     resolution_seconds: int = Field(1800, description="Slot length; must divide one day.")
@@ -83,14 +127,33 @@ class Settings(BaseSettings):
         description="Physical bound: energy per slot above this mean power is rejected.",
     )
     future_tolerance_seconds: int = Field(300, ge=0)
-    max_message_bytes: int = Field(16384, ge=256)
+    max_message_bytes: int = Field(
+        16384,
+        ge=256,
+        le=524_288,
+        description="Larger readings are dead-lettered as oversized with a 4 KiB prefix kept.",
+    )
     flatline_slots: int = Field(12, ge=2)
     silent_slots: int = Field(6, ge=1)
     silence_check_interval_seconds: float = Field(30.0, gt=0)
 
     # --- batching and forecasting --------------------------------------------------------------
     batch_max_events: int = Field(2000, ge=1)
+    stream_buffer_events: int = Field(
+        4096,
+        ge=1,
+        description="Most readings a worker holds fetched but not processed (at least two "
+        "batches); when full it stops fetching and the backlog waits in Kafka, so memory is "
+        "bounded by about this many messages.",
+    )
     batch_within_seconds: float = Field(0.25, gt=0)
+    state_cache_meters: int = Field(
+        200_000,
+        ge=0,
+        description="Meters whose decoded window, ledger and detector a worker keeps in memory "
+        "between batches (about 3.5 KB each), so that a batch decodes only meters not seen "
+        "lately; 0 turns the cache off. The changelog-backed table stays the source of truth.",
+    )
     forecaster: str = Field(
         "lstm", description="Forecaster spec: lstm (newest version), lstm:1, seasonal_naive, ets..."
     )
@@ -105,6 +168,11 @@ class Settings(BaseSettings):
     onnx_providers: str = Field(
         "",
         description="ONNX Runtime providers, comma-separated (empty: CUDA when present, then CPU).",
+    )
+    debug_inference_delay_ms: float = Field(
+        0.0,
+        ge=0,
+        description="For tests only: sleep this long in every forecaster call (backpressure).",
     )
 
     # --- accuracy and drift -------------------------------------------------------------------
@@ -126,6 +194,13 @@ class Settings(BaseSettings):
     web_port: int = Field(6066, ge=0, le=65535)
     log_level: Literal["debug", "info", "warn", "error"] = "info"
 
+    @field_validator("processing_guarantee")
+    @classmethod
+    def _check_guarantee(cls, value: str) -> str:
+        if value == "exactly_once":
+            raise ValueError(EXACTLY_ONCE_REFUSED)
+        return value
+
     @model_validator(mode="after")
     def _check_grid(self) -> Settings:
         if self.resolution_seconds <= 0 or 86400 % self.resolution_seconds:
@@ -140,11 +215,25 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _check_kafka_security(self) -> Settings:
+        problem = _kafka_security_problem(self)
+        if problem:
+            raise ValueError(problem)
+        return self
+
     def to_env(self) -> dict[str, str]:
-        """These settings as ``STREAMER_*`` variables, to hand to a child process."""
+        """These settings as ``STREAMER_*`` variables, to hand to a child process.
+
+        Secrets are included as they are (a child cannot connect otherwise): pass the result
+        as an environment, never print or log it. ``repr``, ``str`` and ``streamer settings``
+        show secrets masked.
+        """
         env: dict[str, str] = {}
         for name in type(self).model_fields:
             value = getattr(self, name)
+            if isinstance(value, SecretStr):  # the child needs the secret itself
+                value = value.get_secret_value()
             if value is not None:
                 env[env_name(name)] = str(value)
         return env
@@ -164,6 +253,44 @@ class Settings(BaseSettings):
     @property
     def max_interval_kwh(self) -> float:
         return self.max_power_kw * self.resolution_seconds / 3600.0
+
+
+def _kafka_security_problem(settings: Settings) -> str | None:
+    """The first inconsistency of the Kafka security settings, as a sentence (None if fine)."""
+    protocol = settings.kafka_security_protocol
+    sasl = protocol.startswith("SASL_")
+    tls = protocol.endswith("SSL")
+    if sasl and not (settings.kafka_sasl_username and settings.kafka_sasl_password):
+        return (
+            f"STREAMER_KAFKA_SECURITY_PROTOCOL={protocol} needs STREAMER_KAFKA_SASL_USERNAME "
+            "and STREAMER_KAFKA_SASL_PASSWORD"
+        )
+    if not sasl and (settings.kafka_sasl_username or settings.kafka_sasl_password):
+        return (
+            "STREAMER_KAFKA_SASL_USERNAME/PASSWORD are set but "
+            f"STREAMER_KAFKA_SECURITY_PROTOCOL={protocol} does not use SASL; "
+            "set it to SASL_SSL (or SASL_PLAINTEXT)"
+        )
+    if protocol == "SASL_PLAINTEXT" and settings.kafka_sasl_mechanism == "PLAIN":
+        return (
+            "STREAMER_KAFKA_SASL_MECHANISM=PLAIN would send the password unencrypted over "
+            "SASL_PLAINTEXT; use STREAMER_KAFKA_SECURITY_PROTOCOL=SASL_SSL or a SCRAM mechanism"
+        )
+    files = {
+        "STREAMER_KAFKA_SSL_CAFILE": settings.kafka_ssl_cafile,
+        "STREAMER_KAFKA_SSL_CERTFILE": settings.kafka_ssl_certfile,
+        "STREAMER_KAFKA_SSL_KEYFILE": settings.kafka_ssl_keyfile,
+    }
+    for variable, path in files.items():
+        if path is None:
+            continue
+        if not tls:
+            return f"{variable} is set but STREAMER_KAFKA_SECURITY_PROTOCOL={protocol} is not TLS"
+        if not path.is_file():
+            return f"{variable}={path} is not a readable file"
+    if settings.kafka_ssl_keyfile is not None and settings.kafka_ssl_certfile is None:
+        return "STREAMER_KAFKA_SSL_KEYFILE is set without STREAMER_KAFKA_SSL_CERTFILE"
+    return None
 
 
 def env_name(field: str) -> str:

@@ -8,7 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelinebench.kafka_io import OffsetWatcher
-from pipelinebench.worker import Metrics, WorkerProcess, proc_cpu_seconds
+from pipelinebench.worker import (
+    Metrics,
+    WorkerProcess,
+    proc_cpu_seconds,
+    proc_runqueue_wait_seconds,
+)
 
 log = logging.getLogger("pipeline_bench")
 
@@ -26,6 +31,10 @@ class RunContext:
     timeout_seconds: float
     kafka_data_dir: Path
     worker_env: dict[str, str]
+
+    def relative(self, path: Path) -> str:
+        """``path`` relative to the repository root where it lies under it (for reports)."""
+        return str(path.relative_to(self.root)) if path.is_relative_to(self.root) else str(path)
 
     def phase_name(self, phase: str) -> str:
         return f"bench-{self.run_id}-{phase}"
@@ -51,11 +60,18 @@ class Sample:
     metrics: Metrics
     worker_cpu: float
     broker_cpu: float
+    worker_cpu_wait: float  # runnable, waiting for a CPU (schedstat)
 
     @classmethod
     def take(cls, ctx: RunContext, worker: WorkerProcess, metrics: Metrics | None = None) -> Sample:
         got = metrics if metrics is not None else worker.metrics()
-        return cls(time.perf_counter(), got, proc_cpu_seconds(worker.pid), ctx.broker_cpu())
+        return cls(
+            time.perf_counter(),
+            got,
+            proc_cpu_seconds(worker.pid),
+            ctx.broker_cpu(),
+            proc_runqueue_wait_seconds(worker.pid),
+        )
 
 
 def delta(after: Sample, before: Sample, name: str, **labels: str) -> float:
@@ -71,4 +87,8 @@ def cpu_shares(after: Sample, before: Sample, seconds: float) -> dict[str, float
         "broker_cpu_seconds": round(after.broker_cpu - before.broker_cpu, 3),
         "worker_cores": round((after.worker_cpu - before.worker_cpu) / seconds, 3),
         "broker_cores": round((after.broker_cpu - before.broker_cpu) / seconds, 3),
+        # runnable but not running: the machine's other work held the CPUs
+        "worker_waiting_for_cpu_cores": round(
+            (after.worker_cpu_wait - before.worker_cpu_wait) / seconds, 3
+        ),
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,8 @@ from pipelinebench.kafka_io import new_producer, produce, send_all
 from pipelinebench.onnx_ceiling import onnx_rates
 from pipelinebench.profiling import PySpy, py_spy_path, summarise
 from pipelinebench.worker import WorkerProcess, phase_settings
-from pipelinebench.workload import ForecastWorkload, forecast_workload
+from pipelinebench.workload import forecast_workload
+from streamer.inference.providers import parse_providers
 from streamer.kafka_admin import ensure_topics
 from streamer.settings import Settings
 from streamer.simulate.wire import Message
@@ -27,6 +29,7 @@ INFER_COUNT = "streamer_inference_duration_seconds_count"
 async def forecast_phase(
     ctx: RunContext,
     *,
+    name: str = "forecast",
     meters: int,
     history_slots: int,
     rounds: int,
@@ -35,7 +38,7 @@ async def forecast_phase(
     worker_overrides: dict[str, object],
     profile_out: Path | None,
 ) -> dict[str, Any]:
-    settings = phase_settings(ctx.base_settings, ctx.phase_name("forecast"), **worker_overrides)
+    settings = phase_settings(ctx.base_settings, ctx.phase_name(name), **worker_overrides)
     await ensure_topics(settings)
     spy_exe = py_spy_path() if profile_out is not None else None
     if profile_out is not None and spy_exe is None:
@@ -53,10 +56,10 @@ async def forecast_phase(
     log.info("forecast: %d history readings produced in %.1f s", len(work.history), produce_s)
 
     worker = WorkerProcess(
-        settings, ctx.run_dir / "worker-forecast.log", ctx.root, extra_env=ctx.worker_env
+        settings, ctx.run_dir / f"worker-{name}.log", ctx.root, extra_env=ctx.worker_env
     )
     try:
-        preload = await _preload(ctx, worker, settings, work)
+        preload = await wait_preloaded(ctx, worker, settings, work.history)
         log.info("forecast: preload done (%s readings/s)", preload["readings_per_s_processed"])
         producer = new_producer(ctx.bootstrap)
         await producer.start()
@@ -75,7 +78,7 @@ async def forecast_phase(
                 onnx_rates,
                 settings.models_dir / "lstm" / "1",
                 sizes,
-                settings.onnx_provider_list,
+                parse_providers(settings.onnx_providers),
             )
             profile: dict[str, Any] | None = None
             if spy_exe is not None and profile_out is not None:
@@ -86,7 +89,7 @@ async def forecast_phase(
                     for messages in work.rounds[rounds:]
                 ]
                 errors = spy.stop()
-                profile = {"raw_file": str(profile_out), "rounds": _aggregate(profiled)}
+                profile = {"raw_file": ctx.relative(profile_out), "rounds": _aggregate(profiled)}
                 if await asyncio.to_thread(profile_out.exists):
                     profile.update(summarise(profile_out, ctx.root))
                 else:
@@ -152,10 +155,11 @@ def _aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-async def _preload(
-    ctx: RunContext, worker: WorkerProcess, settings: Settings, work: ForecastWorkload
+async def wait_preloaded(
+    ctx: RunContext, worker: WorkerProcess, settings: Settings, history: Sequence[Message]
 ) -> dict[str, Any]:
-    total = len(work.history)
+    """Wait until the worker took in the ``history`` backlog and committed it."""
+    total = len(history)
     deadline = time.monotonic() + ctx.timeout_seconds
     first: Sample | None = None
     done: Sample | None = None

@@ -1,4 +1,7 @@
-"""Phases 1 and 2: the raw consume ceiling and the worker's ingest of the same backlog."""
+"""Phases 1 and 2: the consume ceilings (raw aiokafka, bare faust) and the worker's ingest.
+
+All three consume the same backlog from the same broker, one after the other.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from pipelinebench.context import RunContext, Sample, cpu_shares, delta, log
+from pipelinebench.faust_ceiling import faust_drain_run
 from pipelinebench.kafka_io import produce, raw_consume
 from pipelinebench.profiling import PySpy, py_spy_path, summarise
+from pipelinebench.stats import ratio
 from pipelinebench.worker import WorkerProcess, phase_settings
 from pipelinebench.workload import slot_major
 from streamer.kafka_admin import ensure_topics
@@ -29,6 +34,7 @@ async def ingest_phase(
     slots: int,
     end_ms: int,
     ceiling_repeats: int,
+    faust_ceiling: bool,
     worker_overrides: dict[str, object],
     profile_out: Path | None,
 ) -> dict[str, Any]:
@@ -74,6 +80,17 @@ async def ingest_phase(
     rates = sorted(c["per_s"] for c in ceilings)
     median = statistics.median(rates)
     log.info("ceiling A: median %.0f messages/s over %d passes", median, len(rates))
+    faust_runs = []
+    if faust_ceiling:
+        faust_runs.append(
+            await faust_drain_run(
+                ctx,
+                topic=topic,
+                total=total,
+                worker_overrides=worker_overrides,
+                profile_out=profile_out.with_name("faust.pyspy.txt") if profile_out else None,
+            )
+        )
 
     worker = WorkerProcess(
         settings, ctx.run_dir / "worker-ingest.log", ctx.root, extra_env=ctx.worker_env
@@ -88,6 +105,7 @@ async def ingest_phase(
         sum(v for k, v in written.items() if k != "readings") / total, 1
     )
     rate = result["readings_per_s_to_lag0"]
+    faust_rate: float | None = faust_runs[0]["per_s_drained"] if faust_runs else None
     return {
         "meters": meters,
         "slots": slots,
@@ -108,9 +126,13 @@ async def ingest_phase(
             "worst_per_s": rates[0],
             "runs": ceilings,
         },
+        "ceiling_faust": faust_runs,
         "worker": result,
         "ratio_to_ceiling": round(rate / median, 4),
         "target_ratio": 0.5,
+        # info: the same clock on both sides (first event to last event handled)
+        "ratio_to_faust_ceiling": ratio(result["readings_per_s_processed"], faust_rate),
+        "faust_ceiling_to_raw_ceiling": ratio(faust_rate, median),
     }
 
 
@@ -167,7 +189,7 @@ async def _watch_ingest(
     consumed_total = done.metrics.total(CONSUMED)
     profile: dict[str, Any] | None = None
     if profile_out is not None and spy is not None:
-        profile = {"raw_file": str(profile_out)}
+        profile = {"raw_file": ctx.relative(profile_out)}
         if await asyncio.to_thread(profile_out.exists):
             profile.update(summarise(profile_out, ctx.root))
     return {

@@ -123,6 +123,16 @@ class OffsetWatcher:
         offsets = await self._consumer.end_offsets(await self.partitions(topic))
         return int(sum(offsets.values()))
 
+    async def group_state(self, group: str) -> tuple[str, int]:
+        """The consumer group's state (``Stable``, ``PreparingRebalance`` ...) and member count."""
+        responses = await self._admin.describe_consumer_groups([group])
+        for response in responses:
+            for described in response.groups:
+                # (error_code, group, state, protocol_type, protocol, members, ...)
+                if described[1] == group:
+                    return str(described[2]), len(described[5])
+        return "Unknown", 0
+
     async def committed_lag(self, group: str, topic: str) -> int:
         """Messages of ``topic`` not yet committed by ``group`` (end offsets minus committed)."""
         partitions = await self.partitions(topic)
@@ -134,3 +144,34 @@ class OffsetWatcher:
             done = meta.offset if meta is not None and meta.offset >= 0 else 0
             lag += ends[tp] - done
         return int(lag)
+
+
+async def sample_values(
+    bootstrap: str, topic: str, max_records: int, timeout_seconds: float = 30.0
+) -> list[tuple[bytes | None, bytes | None]]:
+    """Up to ``max_records`` (key, value) pairs of ``topic``, from the start of its partitions."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        client_id="streamer-bench-sample",
+    )
+    await consumer.start()
+    deadline = time.monotonic() + timeout_seconds
+    try:
+        while not consumer.assignment():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no partitions of {topic} assigned (does it exist?)")
+            await asyncio.sleep(0.01)
+        ends = await consumer.end_offsets(list(consumer.assignment()))
+        want = min(max_records, int(sum(ends.values())))
+        out: list[tuple[bytes | None, bytes | None]] = []
+        while len(out) < want and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=500, max_records=want - len(out))
+            for records in batches.values():
+                out.extend((r.key, r.value) for r in records)
+        return out[:max_records]
+    finally:
+        await consumer.stop()

@@ -38,13 +38,17 @@ def onnx_rates(
     providers: Sequence[str] | None,
     *,
     min_seconds: float = 1.5,
+    max_batch_size: int | None = None,
 ) -> dict[str, Any]:
     """Per batch size: the session alone on prepared inputs, and the whole ``forecast()``.
 
     The model is loaded as the worker loads it (same providers, same chunking of
     ``max_batch_size`` rows), so that the rates compare with the worker's.
     """
-    model = OnnxModel(version_dir, providers=providers)
+    if max_batch_size is None:
+        model = OnnxModel(version_dir, providers=providers)
+    else:  # one session call per batch however large (the GPU sweep)
+        model = OnnxModel(version_dir, providers=providers, max_batch_size=max_batch_size)
     card = model.card
     forecaster = OnnxForecaster(model)
     res_ms = card.resolution_seconds * 1000

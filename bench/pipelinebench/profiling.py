@@ -20,8 +20,14 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "      forecaster call (OnnxForecaster.forecast)": ("OnnxForecaster.forecast ",),
     "      ONNX Runtime session (Session.run)": ("Session.run ",),
     "  forecast JSON (ForecastRecord.to_bytes)": ("ForecastRecord.to_bytes ",),
-    "  table writes (faust table __setitem__)": ("ManagedUserDict.__setitem__ ",),
-    "  waiting for delivery (delivery.deliver_outputs)": ("deliver_outputs ",),
+    "  accuracy and drift scoring (score_batch)": ("score_batch ",),
+    "  record batches out (BulkSender)": ("BulkSender.",),
+    "  faust table writes and send_soon (exactly-once path)": (
+        "ManagedUserDict.__setitem__ ",
+        "_send_through_faust ",
+    ),
+    "  batch metrics (record_batch)": ("record_batch ",),
+    "taking batches (faust Stream.take_events)": ("Stream.take_events ", "event_batches "),
     "faust ProducerBuffer (send_soon and changelog queue)": ("ProducerBuffer.",),
     "aiokafka producer (send, accumulator, sender)": (
         "AIOKafkaProducer.",
@@ -30,7 +36,50 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "SendProduceReqHandler.",
     ),
     "faust consumer and fetcher": ("Fetcher.", "Consumer.getmany ", "Consumer._drain"),
+    "faust offset commits (Consumer.commit)": ("Consumer.commit ", "Consumer._commit"),
+    "timers (silence, metrics, drift reports)": (
+        "register_silence_timer.",
+        "register_metrics_timers.",
+        "register_drift_report_timer.",
+    ),
+    "HTTP views (/metrics scrapes by the bench)": ("register_views.",),
     "socket writes (transport.write)": ("_SelectorSocketTransport.write ",),
+    "event loop waiting (selector)": ("EpollSelector.select ",),
+}
+
+#: Parts of the bare faust app of the faust ceiling (pipelinebench.faust_drain).
+FAUST_GROUPS: dict[str, tuple[str, ...]] = {
+    "faust consumer: fetch, drain, decode, events (Consumer, Conductor, App.create_event)": (
+        "Consumer.getmany ",
+        "Consumer._drain_messages ",
+        "Consumer._to_message ",
+        "Conductor.",
+        "App.create_event ",
+        "TopicBuffer.",
+        "Schema.",
+    ),
+    "mode Service.wait_first (faust's waits in its consumer loop)": ("Service.wait_first ",),
+    "asyncio waits and futures (wait_for, wait, create_future, call_soon)": (
+        "wait_for ",
+        "wait ",
+        "_wait ",
+        "BaseEventLoop.create_future ",
+        "BaseEventLoop.call_soon ",
+        "ensure_future ",
+        "BaseEventLoop.create_task ",
+    ),
+    "aiokafka consumer thread (faust's ServiceThread)": ("ServiceThread._start_thread ",),
+    "taking batches and counting (Stream.take_events, the agent)": (
+        "Stream.take_events ",
+        "build_app.<locals>.drain ",
+    ),
+    "acks and offset commits (Stream.ack, Consumer.commit)": (
+        "Stream.ack ",
+        "Consumer.ack ",
+        "Consumer.commit ",
+        "Consumer._commit",
+    ),
+    "socket reads (transport data_received)": ("_SelectorSocketTransport._read_ready",),
     "event loop waiting (selector)": ("EpollSelector.select ",),
 }
 
@@ -88,8 +137,18 @@ def _short(frame: str, root: Path) -> str:
     return f"{match.group('func')} ({path})"
 
 
-def summarise(raw_file: Path, root: Path, top: int = 25) -> dict[str, Any]:
-    """Self and inclusive sample shares per function from py-spy's collapsed stacks."""
+def summarise(
+    raw_file: Path,
+    root: Path,
+    top: int = 25,
+    groups_of: dict[str, tuple[str, ...]] | None = None,
+) -> dict[str, Any]:
+    """Self and inclusive sample shares per function from py-spy's collapsed stacks.
+
+    ``groups_of`` (default :data:`GROUPS`, the worker's parts) names the groups reported: the
+    share of samples with a frame whose function starts with one of the group's markers.
+    """
+    group_markers = GROUPS if groups_of is None else groups_of
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     groups: Counter[str] = Counter()
@@ -106,7 +165,7 @@ def summarise(raw_file: Path, root: Path, top: int = 25) -> dict[str, Any]:
         own[frames[-1]] += count
         for name in set(frames):
             inclusive[name] += count
-        for label, markers in GROUPS.items():
+        for label, markers in group_markers.items():
             if any(frame.startswith(markers) for frame in frames):
                 groups[label] += count
 
@@ -115,7 +174,7 @@ def summarise(raw_file: Path, root: Path, top: int = 25) -> dict[str, Any]:
 
     return {
         "samples": total,
-        "groups": {label: share(groups[label]) for label in GROUPS},
+        "groups": {label: share(groups[label]) for label in group_markers},
         "self": [
             {"function": name, "share": share(n), "inclusive_share": share(inclusive[name])}
             for name, n in own.most_common(top)

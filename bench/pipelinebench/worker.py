@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,8 +66,15 @@ class Metrics:
         )
 
 
+WORKER_COMMAND = ("-m", "streamer", "worker", "-l", "info")
+
+
 class WorkerProcess:
-    """A worker child process with ``settings`` in its environment, logging to ``log_path``."""
+    """A worker child process with ``settings`` in its environment, logging to ``log_path``.
+
+    ``command`` (the arguments after the Python executable) runs another faust app instead of
+    ``streamer worker``, e.g. the bare drain app of :mod:`pipelinebench.faust_drain`.
+    """
 
     def __init__(
         self,
@@ -73,6 +82,7 @@ class WorkerProcess:
         log_path: Path,
         cwd: Path,
         extra_env: Mapping[str, str] | None = None,
+        command: Sequence[str] = WORKER_COMMAND,
     ) -> None:
         self.settings = settings
         self.log_path = log_path
@@ -83,7 +93,7 @@ class WorkerProcess:
         env.update(extra_env or {})
         self._log = log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamer", "worker", "-l", "info"],
+            [sys.executable, *command],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -122,6 +132,21 @@ class WorkerProcess:
         except OSError:
             return None
 
+    def readiness(self) -> dict[str, object] | None:
+        """The body of ``GET /ready`` (``readings_partitions``, ``ready`` ...), None if down."""
+        try:
+            with urllib.request.urlopen(self.base_url + "/ready", timeout=5) as response:
+                body = response.read()
+        except urllib.error.HTTPError as exc:  # 503 while not ready: the body still says why
+            body = exc.read()
+        except OSError:
+            return None
+        try:
+            data: dict[str, object] = json.loads(body)
+        except ValueError:
+            return None
+        return data
+
     def wait_ready(self, timeout_seconds: float) -> float:
         """Wait until /ready answers 200; returns the seconds it took."""
         started = time.monotonic()
@@ -146,3 +171,38 @@ class WorkerProcess:
                 self.proc.kill()
                 self.proc.wait()
         self._log.close()
+
+
+def parse_vm_rss(status_text: str) -> int:
+    """Resident bytes from the text of ``/proc/<pid>/status`` (its ``VmRSS:  123 kB`` line)."""
+    for line in status_text.splitlines():
+        if line.startswith("VmRSS:"):
+            value, unit = line.split()[1:3]
+            if unit.lower() != "kb":
+                raise ValueError(f"unexpected VmRSS unit {unit!r}")
+            return int(value) * 1024
+    raise ValueError("no VmRSS line (is the process a zombie?)")
+
+
+def vm_rss_bytes(pid: int) -> int:
+    """Resident set size of a live process, from Linux /proc."""
+    return parse_vm_rss(Path(f"/proc/{pid}/status").read_text())
+
+
+def proc_runqueue_wait_seconds(pid: int) -> float:
+    """Seconds the process's threads were runnable but waiting for a CPU (Linux schedstat).
+
+    On a machine shared with other work this tells a process that waits for the CPU (the
+    machine is busy) from one that sleeps (it waits for I/O, timers, other processes).
+    """
+    total = 0
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return float("nan")
+    for task in tasks:
+        try:
+            total += int((task / "schedstat").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # a thread that ended meanwhile
+    return total / 1e9

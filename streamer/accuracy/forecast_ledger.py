@@ -159,19 +159,19 @@ class ForecastLedger:
             return 0
         self._expire(origin)
         self._head = origin
-        kept = 0
-        for h, offset in zip(self._config.horizons, self._config.offsets, strict=True):
-            if h > pt.size:
-                break
-            row = offset + origin % h
-            entry = np.array((pt[h - 1], *qs[h - 1]))
-            if np.isfinite(entry).all():
-                # + 0.0 turns -0.0 into 0.0 so that equal forecasts give equal bytes.
-                self._values[row] = np.clip(entry, -_FLOAT16_MAX, _FLOAT16_MAX) + 0.0
-                kept += 1
-            else:
-                self._values[row] = np.nan
-        return kept
+        hs, offsets, _, _ = self._config.row_arrays
+        usable = hs <= pt.size
+        if not usable.all():
+            hs, offsets = hs[usable], offsets[usable]
+        entries = np.empty((hs.size, VALUES_PER_ENTRY), dtype=np.float64)
+        entries[:, 0] = pt[hs - 1]
+        entries[:, 1:] = qs[hs - 1]
+        finite = np.isfinite(entries).all(axis=1)
+        # + 0.0 turns -0.0 into 0.0 so that equal forecasts give equal bytes.
+        entries = np.clip(entries, -_FLOAT16_MAX, _FLOAT16_MAX) + 0.0
+        entries[~finite] = np.nan
+        self._values[offsets + origin % hs] = entries
+        return int(np.count_nonzero(finite))
 
     def _expire(self, origin: int) -> None:
         """Drop the entries for targets ``head + 1 .. origin`` (see the class docstring)."""
@@ -179,11 +179,10 @@ class ForecastLedger:
         if head is None or origin <= head:
             return
         gap = origin - head
-        for h, offset in zip(self._config.horizons, self._config.offsets, strict=True):
-            if gap >= h:
-                self._values[offset : offset + h] = np.nan
-            else:
-                self._values[offset + (head + 1 + np.arange(gap)) % h] = np.nan
+        _, _, row_h, position = self._config.row_arrays
+        # a row at ring position p of horizon h holds targets t = p (mod h); one of
+        # head + 1 .. head + gap has that residue when (p - head - 1) mod h < gap
+        self._values[(position - (head + 1)) % row_h < gap] = np.nan
 
     def match(self, slot: int, actual_kwh: float) -> list[Match]:
         """The kept forecasts for target ``slot`` paired with ``actual_kwh``, by increasing
@@ -194,17 +193,18 @@ class ForecastLedger:
         if head is None or not math.isfinite(actual):
             return []
         target = int(slot)
-        out: list[Match] = []
-        for h, offset in zip(self._config.horizons, self._config.offsets, strict=True):
-            if not head < target <= head + h:
-                continue
-            row = offset + target % h
-            values = self._values[row]
-            if np.isnan(values[0]):
-                continue
-            point, p10, p50, p90 = (float(v) for v in values)
-            out.append(Match(h, point, p10, p50, p90, actual))
-            self._values[row] = np.nan
+        hs, offsets, _, _ = self._config.row_arrays
+        due = (hs >= target - head) & (target > head)
+        if not due.any():
+            return []
+        rows = (offsets + target % hs)[due]
+        values = self._values[rows]
+        full = ~np.isnan(values[:, 0])
+        out = [
+            Match(int(h), float(v[0]), float(v[1]), float(v[2]), float(v[3]), actual)
+            for h, v in zip(hs[due][full].tolist(), values[full].tolist(), strict=True)
+        ]
+        self._values[rows[full]] = np.nan
         return out
 
     def __repr__(self) -> str:

@@ -7,6 +7,8 @@ import struct
 from dataclasses import dataclass
 from functools import cached_property
 
+import numpy as np
+
 from streamer.accuracy.errors import AccuracyConfigError
 from streamer.drift.sealed import OVERHEAD, fingerprint
 
@@ -51,6 +53,16 @@ class LedgerConfig:
             out.append(start)
             start += h
         return tuple(out)
+
+    @cached_property
+    def row_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """For vectorised updates, as int64 arrays: the horizons, their offsets, and each row's
+        horizon and position in its horizon's ring."""
+        hs = np.asarray(self.horizons, dtype=np.int64)
+        offsets = np.asarray(self.offsets, dtype=np.int64)
+        row_h = np.repeat(hs, hs)
+        position = np.arange(row_h.size, dtype=np.int64) - np.repeat(offsets, hs)
+        return hs, offsets, row_h, position
 
     @property
     def entries(self) -> int:

@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer
 from streamer.accuracy.fleet_accuracy import FleetAccuracy
 from streamer.agents.drift_reporting import attach_data_drift_monitor
 from streamer.agents.runtime import WorkerRuntime
+from streamer.kafka_security import aiokafka_security
 from streamer.rollout.assignment import ControlMessageError, ModelAssignment
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ def register_control_task(app: Any, runtime: WorkerRuntime) -> None:
             group_id=None,
             auto_offset_reset="earliest",
             enable_auto_commit=False,
+            **aiokafka_security(settings),
         )
         await consumer.start()
         try:

@@ -1,6 +1,6 @@
 """Accuracy and drift: per-meter concept-drift events as they happen, fleet reports on a timer.
 
-Per batch (:func:`publish_batch_scores`): matched actuals feed the worker's fleet accuracy (live
+Per batch (:func:`score_batch`): matched actuals feed the worker's fleet accuracy (live
 and shadow model separately); each meter whose residuals drifted gets a ``concept_drift`` record
 on ``forecast-drift``. Every ``STREAMER_DRIFT_REPORT_INTERVAL_SECONDS`` (:func:`report_fleet`):
 fleet accuracy by horizon (live, and shadow when one runs) and data drift of the model inputs
@@ -16,9 +16,10 @@ from typing import Any
 from streamer.accuracy.fleet_accuracy import FleetAccuracy
 from streamer.agents.runtime import WorkerRuntime
 from streamer.contract.drift_record import DriftReport
-from streamer.drift.data_drift_monitor import DataDriftMonitor
+from streamer.drift.input_drift import InputDriftMonitor
 from streamer.drift.reference_histogram import ReferenceHistogram
 from streamer.errors import StreamerError
+from streamer.modelrepo.card import WINDOW_SCALE_FEATURE
 from streamer.pipeline.batch_processor import BatchResult
 from streamer.timeutil import now_ms
 from streamer.typed_decorators import typed
@@ -26,8 +27,9 @@ from streamer.typed_decorators import typed
 log = logging.getLogger(__name__)
 
 # Calendar features move with the clock, not with the meters; is_missing has a one-bin
-# reference in cards written so far. The load is what drifts.
-MONITORED_FEATURES = ("load_scaled",)
+# reference in cards written so far. The load is what drifts: its shape (load_scaled, per step)
+# and its level (the window's scale).
+MONITORED_FEATURES = ("load_scaled", WINDOW_SCALE_FEATURE)
 
 
 def worker_name(runtime: WorkerRuntime) -> str:
@@ -55,7 +57,7 @@ def attach_data_drift_monitor(runtime: WorkerRuntime) -> None:
         )
         return
     try:
-        monitor = DataDriftMonitor(
+        monitor = InputDriftMonitor(
             card.features,
             references,
             psi_threshold=runtime.settings.drift_psi_threshold,
@@ -68,8 +70,11 @@ def attach_data_drift_monitor(runtime: WorkerRuntime) -> None:
     live.input_observer = monitor.update
 
 
-def publish_batch_scores(runtime: WorkerRuntime, result: BatchResult) -> None:
+def score_batch(runtime: WorkerRuntime, result: BatchResult) -> list[DriftReport]:
+    """Fold a batch's matches into the fleet accuracy; its concept-drift reports, to be sent
+    with the batch's other outputs."""
     metrics = runtime.metrics
+    reports: list[DriftReport] = []
     runtime.fleet_live.update_many(result.matches)
     runtime.fleet_shadow.update_many(result.shadow_matches)
     for role, matches in (("live", result.matches), ("shadow", result.shadow_matches)):
@@ -95,8 +100,9 @@ def publish_batch_scores(runtime: WorkerRuntime, result: BatchResult) -> None:
             },
             detail=f"one-slot-ahead residuals drifted {drift.direction} (Page-Hinkley)",
         )
-        runtime.drift_topic.send_soon(key=report.key, value=report.to_bytes())
+        reports.append(report)
         metrics.concept_drifts.labels(direction=drift.direction).inc()
+    return reports
 
 
 def _accuracy_report(

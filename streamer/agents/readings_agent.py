@@ -1,46 +1,47 @@
 """The readings agent: micro-batches from ``meter-readings`` through the batch processor.
 
 Per batch: one parse pass, one state write per meter, one forecaster call, and every output
-queued with ``send_soon`` (no await per message). The batch ends by waiting until every output
-and state write of the batch is delivered (one await per batch); only then are its messages
-acknowledged, so a committed offset never covers an output still in a buffer. A crash replays,
-never loses (at-least-once); the pipeline makes a replay idempotent (duplicates are recognised
-per slot).
-
-(faust's own flush before a commit gives up after 0.1 s without progress, so it cannot be
-relied on to have sent everything under load; hence :mod:`streamer.agents.delivery`.)
+sent without an await per message: tables are updated in memory and their changelog records,
+with every output, go out as one Kafka record batch per topic partition
+(:class:`~streamer.agents.bulk_sender.BulkSender`; faust's ``send_soon`` costs a coroutine per
+message). The batch ends once Kafka acknowledged all of it (outputs first, then state writes:
+see :mod:`streamer.agents.delivery` for the semantics); only then are its messages
+acknowledged, so a committed offset never covers an output still in a buffer.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from streamer.agents import table_value
 from streamer.agents.batch_metrics import record_batch
-from streamer.agents.delivery import deliver_outputs
-from streamer.agents.drift_reporting import publish_batch_scores
+from streamer.agents.bulk_sender import BulkSender, OutRecord
+from streamer.agents.delivery import deliver
+from streamer.agents.drift_reporting import score_batch
 from streamer.agents.runtime import WorkerRuntime
+from streamer.contract.drift_record import DriftReport
+from streamer.pipeline.batch_processor import BatchResult
 from streamer.pipeline.messages import InMessage
-from streamer.state.errors import StateDecodeError
 from streamer.timeutil import now_ms
 from streamer.typed_decorators import typed
 
 log = logging.getLogger(__name__)
 
 
-def load_state(table: Any, meter_id: str) -> bytes | None:
-    """The meter's state bytes from the table (None for a meter not seen or expired)."""
-    value = table.get(meter_id.encode())
-    if value is None:
-        return None
-    try:
-        return table_value.unpack(value)[1]
-    except StateDecodeError:
-        log.warning("unreadable table value for meter %r; starting it afresh", meter_id)
-        return None
+def state_loader(table: Any) -> Callable[[str], bytes | None]:
+    """The stored record bytes of a meter (None for a meter not seen or expired).
+
+    Returns the very object the table holds: the processor's decoded-record cache relies on it.
+    """
+    get = table.data.get
+
+    def load(meter_id: str) -> bytes | None:
+        value = get(meter_id.encode())
+        return value if isinstance(value, bytes) else None
+
+    return load
 
 
 def to_in_message(event: Any) -> InMessage:
@@ -56,44 +57,59 @@ def to_in_message(event: Any) -> InMessage:
     )
 
 
-async def handle_batch(runtime: WorkerRuntime, stream: Any, events: Sequence[Any]) -> None:
-    """Process one batch of faust events and queue every output."""
+async def handle_batch(runtime: WorkerRuntime, events: Sequence[Any]) -> None:
+    """Process one batch of faust events; return once its outputs are in Kafka."""
     started = time.perf_counter()
     messages = [to_in_message(event) for event in events]
-    table = runtime.state_table
-    result = runtime.processor.process(
-        messages, lambda meter_id: load_state(table, meter_id), now_ms()
-    )
-
-    # One write per meter, attributed to that meter's last event so that the changelog record
-    # goes to the partition of the meter's readings (faust reads the partition from the
-    # current event; take_events() leaves none set).
-    latest = runtime.latest_forecast_table
-    encoded = [(forecast.meter_id, forecast.to_bytes()) for forecast in result.forecasts]
-    try:
-        for meter_id, write in result.state_writes.items():
-            event = events[write.message_index]
-            stream._set_current_event(event)
-            table[meter_id.encode()] = table_value.pack(event.message.partition, write.value)
-        for meter_id, body in encoded:
-            # a forecast follows a state change, so the meter has a write (and its event)
-            stream._set_current_event(events[result.state_writes[meter_id].message_index])
-            latest[meter_id.encode()] = body
-    finally:
-        stream._set_current_event(None)
-
-    for letter in result.dead_letters:
-        runtime.dlq_topic.send_soon(key=letter.key, value=letter.to_bytes())
-    for meter_id, body in encoded:
-        runtime.forecasts_topic.send_soon(key=meter_id.encode(), value=body)
-    for status in result.status_events:
-        runtime.status_topic.send_soon(key=status.meter_id.encode(), value=status.to_bytes())
-
+    result = runtime.processor.process(messages, state_loader(runtime.state_table), now_ms())
+    drifts = score_batch(runtime, result)
+    outputs, state_writes = batch_records(runtime, result, drifts)
+    sender = runtime.bulk_sender
+    if sender is None:
+        # faust's producer wraps one aiokafka producer, started before any agent runs
+        sender = runtime.bulk_sender = BulkSender(runtime.app.producer._ensure_producer())
+    await deliver(sender, outputs, state_writes)
     record_batch(runtime.metrics, messages, result)
-    publish_batch_scores(runtime, result)
-    await deliver_outputs(runtime.app.producer)
     runtime.metrics.batch_size.observe(len(messages))
     runtime.metrics.batch_duration.observe(time.perf_counter() - started)
+
+
+def batch_records(
+    runtime: WorkerRuntime, result: BatchResult, drifts: list[DriftReport]
+) -> tuple[list[OutRecord], list[OutRecord]]:
+    """The batch's outputs (with the latest-forecast changelog) and its state changelog
+    records; both tables are updated in memory on the way."""
+    settings = runtime.settings
+    state = runtime.state_table
+    latest = runtime.latest_forecast_table
+    state_data = state.data
+    latest_data = latest.data
+    state_changelog = state.changelog_topic.get_topic_name()
+    latest_changelog = latest.changelog_topic.get_topic_name()
+    outputs: list[OutRecord] = []
+    for forecast in result.forecasts:
+        key = forecast.meter_id.encode()
+        body = forecast.to_bytes()
+        outputs.append(OutRecord(settings.forecasts_topic, None, key, body))
+        # a forecast follows a state change, so the meter has a write (and its partition)
+        latest_data[key] = body
+        partition = result.state_writes[forecast.meter_id].partition
+        outputs.append(OutRecord(latest_changelog, partition, key, body))
+    outputs.extend(
+        OutRecord(settings.dlq_topic, None, letter.key, letter.to_bytes())
+        for letter in result.dead_letters
+    )
+    outputs.extend(
+        OutRecord(settings.status_topic, None, s.meter_id.encode(), s.to_bytes())
+        for s in result.status_events
+    )
+    outputs.extend(OutRecord(settings.drift_topic, None, d.key, d.to_bytes()) for d in drifts)
+    state_writes: list[OutRecord] = []
+    for meter_id, write in result.state_writes.items():
+        key = meter_id.encode()
+        state_data[key] = write.value
+        state_writes.append(OutRecord(state_changelog, write.partition, key, write.value))
+    return outputs, state_writes
 
 
 def register_readings_agent(app: Any, runtime: WorkerRuntime) -> None:
@@ -104,4 +120,4 @@ def register_readings_agent(app: Any, runtime: WorkerRuntime) -> None:
         async for events in stream.take_events(
             settings.batch_max_events, within=settings.batch_within_seconds
         ):
-            await handle_batch(runtime, stream, events)
+            await handle_batch(runtime, events)

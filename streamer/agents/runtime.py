@@ -8,7 +8,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from streamer.accuracy.fleet_accuracy import FleetAccuracy
-from streamer.drift.data_drift_monitor import DataDriftMonitor
+from streamer.agents.bulk_sender import BulkSender
+from streamer.drift.input_drift import InputDriftMonitor
 from streamer.forecast.protocol import Forecaster
 from streamer.metrics.pipeline_metrics import PipelineMetrics
 from streamer.pipeline.batch_processor import BatchProcessor
@@ -33,10 +34,12 @@ class WorkerRuntime:
     drift_topic: Any = None
     state_table: Any = None
     latest_forecast_table: Any = None
+    # at-least-once fast path (None: send through faust, as exactly-once needs)
+    bulk_sender: BulkSender | None = None
     silent_reported: set[str] = field(default_factory=set)
     fleet_live: FleetAccuracy = field(default_factory=FleetAccuracy)
     fleet_shadow: FleetAccuracy = field(default_factory=FleetAccuracy)
-    data_drift: DataDriftMonitor | None = None
+    data_drift: InputDriftMonitor | None = None
 
     @property
     def forecaster(self) -> Forecaster:

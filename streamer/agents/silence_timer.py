@@ -13,10 +13,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from streamer.agents import table_value
 from streamer.agents.runtime import WorkerRuntime
 from streamer.pipeline.config import PipelineConfig
 from streamer.pipeline.meter_health import HeldMeter, scan_meter_health
+from streamer.pipeline.meter_record import MeterRecord
 from streamer.state.errors import StateDecodeError
 from streamer.timeutil import now_ms
 from streamer.typed_decorators import typed
@@ -29,11 +29,12 @@ def held_meters(table: Any) -> list[HeldMeter]:
     for key, value in list(table.data.items()):
         if value is None:
             continue
+        data = bytes(value)
         try:
-            partition, state = table_value.unpack(bytes(value))
+            partition = MeterRecord.partition_of(data)
         except StateDecodeError:
             continue
-        meters.append(HeldMeter(bytes(key).decode(errors="replace"), partition, state))
+        meters.append(HeldMeter(bytes(key).decode(errors="replace"), partition, data))
     return meters
 
 
@@ -56,6 +57,7 @@ def check_meter_health(runtime: WorkerRuntime) -> None:
     for event in scan.status_events:
         runtime.status_topic.send_soon(key=event.meter_id.encode(), value=event.to_bytes())
         runtime.metrics.status_events.labels(status=event.status.value).inc()
+    runtime.processor.prune_cache(lambda meter_id: table.data.get(meter_id.encode()))
     runtime.metrics.meters_in_state.set(scan.held - len(scan.expired))
     runtime.metrics.silent_meters.set(len(scan.silent_now))
     if scan.expired:

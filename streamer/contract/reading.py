@@ -20,6 +20,7 @@ the dead-letter reason code.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +32,7 @@ from streamer.contract.errors import InvalidReading
 from streamer.contract.reasons import DlqReason
 from streamer.timeutil import format_ts
 
+log = logging.getLogger(__name__)
 MeterType = Literal["consumption", "net"]
 METER_TYPES: Final = ("consumption", "net")
 MAX_METER_ID_CHARS: Final = 128
@@ -72,6 +74,8 @@ def _loads(raw: bytes) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidReading(DlqReason.INVALID_JSON, f"not valid UTF-8 JSON ({exc})") from None
+    except RecursionError:  # e.g. 10,000 nested '[': refused, not a crash
+        raise InvalidReading(DlqReason.INVALID_JSON, "JSON nested too deeply") from None
 
 
 def _parse_ts_ms(value: object) -> int:
@@ -133,7 +137,27 @@ def _optional_str(obj: dict[str, Any], field: str, max_chars: int) -> str | None
 def parse_reading(
     raw: bytes | None, key: bytes | None, *, limits: ReadingLimits, now_ms: int
 ) -> Reading:
-    """Validate one message of the readings topic. Raises :class:`InvalidReading`."""
+    """Validate one message of the readings topic. Raises :class:`InvalidReading` only.
+
+    Whatever the bytes, the result is a reading or a classified refusal: an exception this
+    module did not foresee becomes ``processing_error`` (and is logged) rather than stopping the
+    stream. The property tests in ``tests/unit/contract`` check that it never happens.
+    """
+    try:
+        return _parse_reading(raw, key, limits, now_ms)
+    except InvalidReading:
+        raise
+    except Exception as exc:
+        log.error("unexpected %s while validating a reading: %.200s", type(exc).__name__, exc)
+        raise InvalidReading(
+            DlqReason.PROCESSING_ERROR,
+            f"unexpected {type(exc).__name__} while validating: {str(exc)[:200]}",
+        ) from None
+
+
+def _parse_reading(
+    raw: bytes | None, key: bytes | None, limits: ReadingLimits, now_ms: int
+) -> Reading:
     if raw is None:
         raise InvalidReading(DlqReason.INVALID_JSON, "empty message (tombstone)")
     if len(raw) > limits.max_message_bytes:

@@ -41,8 +41,10 @@ class OnnxForecaster:
         self.min_history_slots: int = card.min_history_slots
         self.resolution_seconds: int = card.resolution_seconds
         self.lookback_slots: int = card.lookback_slots
-        # Called with every batch of model inputs (B, L, F): the worker's data-drift monitor.
-        self.input_observer: Callable[[npt.NDArray[np.float32]], None] | None = None
+        # Called with every batch of model inputs (B, L, F) and their window scales (B,).
+        self.input_observer: (
+            Callable[[npt.NDArray[np.float32], npt.NDArray[np.float64]], None] | None
+        ) = None
 
     @property
     def providers_in_use(self) -> tuple[str, ...]:
@@ -76,7 +78,7 @@ class OnnxForecaster:
         inputs = build_inputs(history, np.asarray(end_ms, dtype=np.int64), self.model.feature_spec)
         valid = inputs.finite_slots >= self.min_history_slots
         if self.input_observer is not None and valid.any():
-            self.input_observer(inputs.values[valid])
+            self.input_observer(inputs.values[valid], inputs.scale[valid])
         quantiles = np.full((rows, self.horizon_slots, levels), np.nan)
         if valid.any():
             raw = self.model.run(inputs.values[valid])

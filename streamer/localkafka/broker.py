@@ -16,7 +16,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -86,11 +86,38 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-class LocalKafka:
-    """Install, start, stop and inspect the local broker described by ``settings``."""
+def override_properties(text: str, overrides: Mapping[str, str]) -> str:
+    """``text`` (a .properties file) with each key of ``overrides`` set: replaced or appended."""
+    lines = text.splitlines()
+    pending = dict(overrides)
+    for i, line in enumerate(lines):
+        key = line.split("=", 1)[0].strip()
+        if not line.lstrip().startswith("#") and "=" in line and key in pending:
+            lines[i] = f"{key}={pending.pop(key)}"
+    lines.extend(f"{key}={value}" for key, value in pending.items())
+    return "\n".join(lines) + "\n"
 
-    def __init__(self, settings: Settings, *, say: Callable[[str], None] | None = None) -> None:
+
+class LocalKafka:
+    """Install, start, stop and inspect the local broker described by ``settings``.
+
+    ``config_overrides`` set broker properties over the template (e.g. a SASL_SSL listener);
+    ``scram_credentials`` (``'SCRAM-SHA-256=[name=alice,password=...]'``) are written into the
+    metadata log when the storage is formatted. Both are for tests; by default the broker is the
+    template's plaintext single node.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        say: Callable[[str], None] | None = None,
+        config_overrides: Mapping[str, str] | None = None,
+        scram_credentials: Sequence[str] = (),
+    ) -> None:
         self.settings = settings
+        self.config_overrides = dict(config_overrides or {})
+        self.scram_credentials = tuple(scram_credentials)
         self.host, self.port = _split_bootstrap(settings.kafka_bootstrap)
         self.controller_port = settings.kafka_controller_port
         self.home = settings.kafka_dir
@@ -186,20 +213,23 @@ class LocalKafka:
 
     def _write_config(self) -> None:
         template = resources.files("streamer.localkafka").joinpath("server.properties").read_text()
-        self.config_file.write_text(
-            template.format(
-                host=self.host,
-                port=self.port,
-                controller_port=self.controller_port,
-                data_dir=self.data_dir.resolve(),
-                partitions=self.settings.topic_partitions,
-            )
+        text = template.format(
+            host=self.host,
+            port=self.port,
+            controller_port=self.controller_port,
+            data_dir=self.data_dir.resolve(),
+            partitions=self.settings.topic_partitions,
         )
+        if self.config_overrides:
+            text = override_properties(text, self.config_overrides)
+        self.config_file.write_text(text)
 
     def _format_storage(self) -> None:
         if (self.data_dir / "meta.properties").exists():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = "-"
+        while cluster_id.startswith("-"):  # as Kafka's Uuid: a leading '-' reads as an option
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         proc = subprocess.run(
             [
                 self._java(),
@@ -213,6 +243,7 @@ class LocalKafka:
                 "-c",
                 str(self.config_file),
                 "--standalone",
+                *[arg for credential in self.scram_credentials for arg in ("-S", credential)],
             ],
             capture_output=True,
             text=True,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 from streamer.contract.reasons import DlqReason
+from streamer.contract.status_record import MeterStatus
+from streamer.metrics.consumer_lag import ConsumerLag
 
 # Batch sizes in messages; durations in seconds with millisecond-scale buckets.
 BATCH_SIZE_BUCKETS = (1, 5, 10, 50, 100, 250, 500, 1000, 2000, 5000, 10000)
@@ -23,7 +25,33 @@ FAST_SECONDS_BUCKETS = (
     2.5,
     5.0,
 )
+# From a reading's Kafka timestamp to its forecast's publish: tens of milliseconds when the
+# worker keeps up, minutes while it catches up with a backlog.
+END_TO_END_SECONDS_BUCKETS = (
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+    600.0,
+    1800.0,
+)
 OUTCOMES = ("applied", "corrected", "duplicate", "dead_lettered")
+# Outcomes that change a meter's window (``duplicate`` leaves it as it was).
+WINDOW_UPDATE_OUTCOMES = ("applied", "corrected")
+# Why a closed slot got no forecast (streamer.pipeline.batch_processor).
+SKIP_REASONS = ("cadence", "insufficient_history", "no_valid_forecast")
+DRIFT_DIRECTIONS = ("up", "down")
+ROLLOUT_RESULTS = ("applied", "refused")
 
 
 class PipelineMetrics:
@@ -34,8 +62,10 @@ class PipelineMetrics:
     of ``streamer_dead_letters_total{reason}``.
     """
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, *, process_metrics: bool = True) -> None:
         self.registry = registry
+        if process_metrics:  # process_cpu_seconds_total, process_resident_memory_bytes, ...
+            ProcessCollector(registry=registry)
         self.readings_consumed = Counter(
             "streamer_readings_consumed_total",
             "Messages consumed from the readings topic.",
@@ -171,7 +201,70 @@ class PipelineMetrics:
             "Meters held by this worker with no reading for STREAMER_SILENT_SLOTS slots.",
             registry=registry,
         )
+        self.window_updates = Counter(
+            "streamer_window_updates_total",
+            "Readings that changed a meter's window (outcome applied or corrected).",
+            registry=registry,
+        )
+        self.end_to_end_latency = Histogram(
+            "streamer_end_to_end_latency_seconds",
+            "From the Kafka timestamp of a meter's newest reading in a batch to its forecast "
+            "being published (delivered to Kafka with the batch's other outputs).",
+            buckets=END_TO_END_SECONDS_BUCKETS,
+            registry=registry,
+        )
+        self.consumer_lag_messages = Gauge(
+            "streamer_consumer_lag_messages",
+            "Messages of an assigned readings partition not yet processed by this worker.",
+            ["topic", "partition"],
+            registry=registry,
+        )
+        self.assigned_partitions = Gauge(
+            "streamer_assigned_partitions",
+            "Readings-topic partitions assigned to this worker.",
+            registry=registry,
+        )
+        self.active_meters = Gauge(
+            "streamer_active_meters",
+            "Meters held by this worker that sent a reading within STREAMER_SILENT_SLOTS slots.",
+            registry=registry,
+        )
+        self.flatlined_meters = Gauge(
+            "streamer_flatlined_meters",
+            "Meters held by this worker whose newest STREAMER_FLATLINE_SLOTS observed values are "
+            "all the same.",
+            registry=registry,
+        )
+        self.model_cpu_fallback = Gauge(
+            "streamer_model_cpu_fallback",
+            "1 when a model's ONNX session was asked for a GPU provider but runs on CPU.",
+            ["role", "model_name", "model_version"],
+            registry=registry,
+        )
+        self.fleet_actual_energy = Counter(
+            "streamer_fleet_actual_energy_kwh_total",
+            "Actual energy of the slots matched with a forecast, by model role, horizon and "
+            "flow (import: drawn; export: fed in by net meters, counted positive).",
+            ["role", "horizon_slots", "flow"],
+            registry=registry,
+        )
+        self.fleet_forecast_energy = Counter(
+            "streamer_fleet_forecast_energy_kwh_total",
+            "Point forecasts of the same matched slots, by model role, horizon and flow.",
+            ["role", "horizon_slots", "flow"],
+            registry=registry,
+        )
+        self.consumer_lag = ConsumerLag(self.consumer_lag_messages)
+
         for outcome in OUTCOMES:
             self.reading_outcomes.labels(outcome=outcome)
         for reason in DlqReason:
             self.dead_letters.labels(reason=reason.value)
+        for skip in SKIP_REASONS:
+            self.forecasts_skipped.labels(reason=skip)
+        for status in MeterStatus:
+            self.status_events.labels(status=status.value)
+        for direction in DRIFT_DIRECTIONS:
+            self.concept_drifts.labels(direction=direction)
+        for result in ROLLOUT_RESULTS:
+            self.rollouts.labels(result=result)

@@ -38,6 +38,12 @@ PositiveInt = Annotated[int, Field(ge=1)]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
+#: The per-window scale (mean |kWh| of the lookback, what ``load_scaled`` divides by): a
+#: reference the card may keep beside those of the input features, to see level shifts.
+WINDOW_SCALE_FEATURE = "window_scale_kwh"
+DERIVED_REFERENCES = (WINDOW_SCALE_FEATURE,)
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -249,9 +255,16 @@ class ModelCard(_Frozen):
                     f"{field}[0].shape: {list(tensors[0].shape)} does not match "
                     f"{list(expected)} (batch, lookback/horizon slots, features/quantiles)"
                 )
-        unknown = [r.feature for r in self.reference if r.feature not in self.features]
+        unknown = [
+            r.feature
+            for r in self.reference
+            if r.feature not in self.features and r.feature not in DERIVED_REFERENCES
+        ]
         if unknown:
-            raise ValueError(f"reference: features {unknown} are not in features")
+            raise ValueError(
+                f"reference: features {unknown} are neither in features nor one of "
+                f"{list(DERIVED_REFERENCES)}"
+            )
         return self
 
     @property

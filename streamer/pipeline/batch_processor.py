@@ -62,14 +62,17 @@ class FixedModels:
 
 @dataclass(frozen=True, slots=True)
 class StateWrite:
-    """New state bytes of a meter and the index of its last message in the batch.
+    """New record bytes of a meter and the index of its last message in the batch.
 
-    The index tells the agent which event to attribute the table write to (the changelog
-    partition must be that of the meter's readings).
+    The bytes are tagged with the partition of that message (the changelog partition must be
+    that of the meter's readings); the index tells the agent which event the write follows.
+    The caller must store ``value`` itself (not a copy): the processor's decoded-record cache
+    recognises a stored value by identity.
     """
 
     value: bytes
     message_index: int
+    partition: int
 
 
 @dataclass(slots=True)
@@ -98,8 +101,8 @@ class BatchResult:
 class _Mark:
     """What a batch result held before one meter was applied, to undo a failed meter."""
 
-    outcomes: Counter[str]
-    dlq_reasons: Counter[str]
+    outcomes: dict[str, int]
+    dlq_reasons: dict[str, int]
     dead_letters: int
     status_events: int
     matches: int
@@ -109,8 +112,8 @@ class _Mark:
     @classmethod
     def of(cls, result: BatchResult) -> _Mark:
         return cls(
-            result.outcomes.copy(),
-            result.dlq_reasons.copy(),
+            dict(result.outcomes),  # plain dict copies: taken per meter, restored rarely
+            dict(result.dlq_reasons),
             len(result.dead_letters),
             len(result.status_events),
             len(result.matches),
@@ -119,8 +122,8 @@ class _Mark:
         )
 
     def restore(self, result: BatchResult) -> None:
-        result.outcomes = self.outcomes
-        result.dlq_reasons = self.dlq_reasons
+        result.outcomes = Counter(self.outcomes)
+        result.dlq_reasons = Counter(self.dlq_reasons)
         del result.dead_letters[self.dead_letters :]
         del result.status_events[self.status_events :]
         del result.matches[self.matches :]
@@ -146,8 +149,20 @@ class _Held:
 class BatchProcessor:
     """Turns a batch of readings-topic messages into everything the agent must publish."""
 
-    def __init__(self, config: PipelineConfig, models: LiveModels, fallback: Forecaster) -> None:
+    def __init__(
+        self,
+        config: PipelineConfig,
+        models: LiveModels,
+        fallback: Forecaster,
+        *,
+        cache_meters: int = 0,
+    ) -> None:
         self.config = config
+        # Decoded records of recent meters, with the exact bytes object they were decoded from
+        # or written as. A hit needs the store to hand back that very object, so anything that
+        # replaced the stored value (changelog recovery, a rebalance, expiry) is a miss.
+        self._cache: dict[str, tuple[bytes, MeterRecord]] = {}
+        self._cache_meters = cache_meters
         # read at every batch: a rollout swaps the models between two batches
         self.models = models
         self.fallback = fallback
@@ -194,6 +209,7 @@ class BatchProcessor:
                 log.exception("processing meter %r failed; its readings go to the DLQ", meter_id)
                 mark.restore(result)
                 held.pop(meter_id, None)
+                self._cache.pop(meter_id, None)  # it may be half-applied
                 for index, _ in readings:
                     self._dead_letter(
                         result,
@@ -209,10 +225,41 @@ class BatchProcessor:
         if candidates:
             self._forecast(candidates, now_ms, result, held)
         for meter_id, meter in held.items():
-            new_bytes = meter.record.to_bytes()
+            partition = messages[meter.last_index].partition
+            new_bytes = meter.record.to_bytes(partition)
             if new_bytes != meter.stored:
-                result.state_writes[meter_id] = StateWrite(new_bytes, meter.last_index)
+                result.state_writes[meter_id] = StateWrite(new_bytes, meter.last_index, partition)
+                self._remember(meter_id, new_bytes, meter.record)
+            elif meter.stored is not None:
+                self._remember(meter_id, meter.stored, meter.record)
         return result
+
+    # --- decoded-record cache ------------------------------------------------------------------
+    def _remember(self, meter_id: str, stored: bytes, record: MeterRecord) -> None:
+        if self._cache_meters <= 0:
+            return
+        cache = self._cache
+        cache.pop(meter_id, None)  # re-inserted last: dict order is recency
+        cache[meter_id] = (stored, record)
+        if len(cache) > self._cache_meters:
+            del cache[next(iter(cache))]
+
+    def _recall(self, meter_id: str, stored: bytes) -> MeterRecord | None:
+        entry = self._cache.get(meter_id)
+        if entry is not None and entry[0] is stored:
+            return entry[1]
+        return None
+
+    def prune_cache(self, load_state: Callable[[str], bytes | None]) -> int:
+        """Drop cached records whose stored value was replaced or removed; how many were."""
+        stale = [m for m, (stored, _) in self._cache.items() if load_state(m) is not stored]
+        for meter_id in stale:
+            del self._cache[meter_id]
+        return len(stale)
+
+    @property
+    def cached_meters(self) -> int:
+        return len(self._cache)
 
     # --- per meter -----------------------------------------------------------------------------
     def _apply_meter(
@@ -228,7 +275,10 @@ class BatchProcessor:
         config = self.config
         stored = load_state(meter_id)
         record: MeterRecord
-        if stored is None:
+        cached = None if stored is None else self._recall(meter_id, stored)
+        if cached is not None:
+            record = cached
+        elif stored is None:
             record = MeterRecord.new(config.record)
         else:
             try:
@@ -239,7 +289,7 @@ class BatchProcessor:
                 record = MeterRecord.new(config.record)
         state = record.state
         head_before = state.head_slot
-        run_before = state.flatline_run_slots()
+        run_before = state.flatline_run_slots(cap=config.flatline_slots)
         res_ms = config.resolution_seconds * 1000
         shadow_ledger = self._shadow_ledgers.get(meter_id)
 
@@ -280,7 +330,7 @@ class BatchProcessor:
                 result.outcomes[outcome.value] += 1
         held[meter_id] = _Held(record, stored, readings[-1][0])
 
-        run_after = state.flatline_run_slots()
+        run_after = state.flatline_run_slots(cap=config.flatline_slots)
         if run_before < config.flatline_slots <= run_after:
             result.status_events.append(
                 StatusEvent(

@@ -5,9 +5,13 @@ it was issued for slots still to come (:class:`~streamer.accuracy.forecast_ledge
 to score them when the actuals arrive), its concept-drift detector (Page-Hinkley on standardised
 one-slot-ahead residuals) and its rolling accuracy. Layout (little-endian)::
 
-    b"MR" | version u8 | 4 x (length u32, bytes): state, ledger, detector, accuracy
+    b"MR" | version u8 | partition u16 | 4 x (length u32, bytes): state, ledger, detector, accuracy
 
 about 2.6 KB per meter with the default window and ledger. Equal records give equal bytes.
+
+The partition is that of the meter's readings: a timer (which runs outside any event) reads it
+to write a tombstone for an expired meter to the right changelog partition, whatever
+partitioner the producers used.
 """
 
 from __future__ import annotations
@@ -24,8 +28,8 @@ from streamer.state.errors import StateDecodeError
 from streamer.state.meter_state import MeterState
 
 MAGIC = b"MR"
-VERSION = 1
-_HEADER = struct.Struct("<2sB")
+VERSION = 2
+_HEADER = struct.Struct("<2sBH")
 _LENGTH = struct.Struct("<I")
 
 
@@ -53,14 +57,15 @@ class MeterRecord:
             RollingAccuracy(half_life=config.accuracy_half_life),
         )
 
-    def to_bytes(self) -> bytes:
+    def to_bytes(self, partition: int = 0) -> bytes:
+        """The record's bytes, tagged with the readings partition the meter is on."""
         parts = [
             self.state.to_bytes(),
             self.ledger.to_bytes(),
             self.detector.to_bytes(),
             self.accuracy.to_bytes(),
         ]
-        out = [_HEADER.pack(MAGIC, VERSION)]
+        out = [_HEADER.pack(MAGIC, VERSION, partition)]
         for part in parts:
             out.append(_LENGTH.pack(len(part)))
             out.append(part)
@@ -83,22 +88,32 @@ class MeterRecord:
             raise StateDecodeError(f"meter record part unreadable: {exc}") from exc
 
     @staticmethod
+    def partition_of(data: bytes) -> int:
+        """The readings partition a record's bytes were tagged with."""
+        _check_header(data)
+        return int(_HEADER.unpack_from(data)[2])
+
+    @staticmethod
     def state_from_bytes(data: bytes, config: RecordConfig) -> MeterState:
         """Only the window of a record (for scans that need no ledger or detector)."""
         return MeterState.from_bytes(_sections(data)[0], config.window)
 
 
-def _sections(data: bytes) -> list[bytes]:
-    """The four length-prefixed parts of a record's bytes, checked for shape."""
+def _check_header(data: bytes) -> None:
     if len(data) < _HEADER.size:
         raise StateDecodeError(f"meter record of {len(data)} bytes is truncated")
-    magic, version = _HEADER.unpack_from(data)
+    magic, version, _ = _HEADER.unpack_from(data)
     if magic != MAGIC or version != VERSION:
         raise StateDecodeError(
             f"not a version-{VERSION} meter record (magic {magic!r}, version {version}); "
             "the state table was written by another build: reset it (delete the "
             "<app_id>-meter-state-changelog topic) to start meters afresh"
         )
+
+
+def _sections(data: bytes) -> list[bytes]:
+    """The four length-prefixed parts of a record's bytes, checked for shape."""
+    _check_header(data)
     offset = _HEADER.size
     parts: list[bytes] = []
     for _ in range(4):

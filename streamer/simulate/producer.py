@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, Protocol
 
 from aiokafka import AIOKafkaProducer
@@ -32,8 +32,13 @@ class MessageProducer(Protocol):
 ProducerFactory = Callable[[str], MessageProducer]
 
 
-def kafka_producer(bootstrap_servers: str) -> MessageProducer:
-    """An idempotent aiokafka producer: acks from all replicas, 20 ms linger."""
+def kafka_producer(
+    bootstrap_servers: str, *, security: Mapping[str, Any] | None = None
+) -> MessageProducer:
+    """An idempotent aiokafka producer: acks from all replicas, 20 ms linger.
+
+    ``security``: TLS/SASL keyword arguments (:func:`streamer.kafka_security.aiokafka_security`).
+    """
     producer: MessageProducer = AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
         client_id="streamer-simulate",
@@ -41,6 +46,7 @@ def kafka_producer(bootstrap_servers: str) -> MessageProducer:
         enable_idempotence=True,
         linger_ms=LINGER_MS,
         max_batch_size=MAX_BATCH_BYTES,
+        **(security or {}),
     )
     return producer
 

@@ -327,12 +327,33 @@ class MeterState:
             observed_fraction=observed / self._values.shape[0],
         )
 
-    def flatline_run_slots(self) -> int:
+    def flatline_run_slots(self, cap: int | None = None) -> int:
         """Length of the run of identical observed values ending at the newest observed slot.
 
         Observed means OBSERVED or CORRECTED (register spreads are equal by construction and do
         not count). A MISSING or spread slot ends the run. 0 when nothing is observed.
+
+        With ``cap``, the result is ``min(run, cap)``, found from the last ``cap`` slots only when
+        the newest slot is observed (the common case: a few microseconds, not a window scan).
         """
+        flags = self._flags
+        if cap is not None and cap > 0 and flags.shape[0] >= cap:
+            last = int(flags[-1])
+            if last in (_OBSERVED, _CORRECTED):
+                # a short tail: plain Python beats a handful of numpy calls here
+                tail_flags = flags[-cap:].tolist()
+                tail = self._values[-cap:].tolist()
+                newest = tail[-1]
+                run = 0
+                for i in range(cap - 1, -1, -1):
+                    if tail[i] != newest or tail_flags[i] not in (_OBSERVED, _CORRECTED):
+                        break
+                    run += 1
+                return run
+        run = self._full_flatline_run()
+        return run if cap is None else min(run, cap)
+
+    def _full_flatline_run(self) -> int:
         observed = (self._flags == _OBSERVED) | (self._flags == _CORRECTED)
         positions = np.flatnonzero(observed)
         if positions.size == 0:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import numpy as np
-import numpy.typing as npt
 import torch
 
+from streamer.inference.features import ModelInputs
 from streamer.modelrepo.card import (
     CARD_SCHEMA_VERSION,
+    WINDOW_SCALE_FEATURE,
+    FeatureReference,
     ModelCard,
     ScalingSpec,
     TensorSpec,
@@ -35,7 +37,7 @@ def build_card(
     source: str,
     device: str,
     seconds: float,
-    reference_inputs: npt.NDArray[np.float32],
+    reference_inputs: ModelInputs,
 ) -> ModelCard:
     """Everything serving needs, plus what the model was trained on and how."""
     grid = sampler.grid
@@ -87,6 +89,13 @@ def build_card(
             torch_version=str(torch.__version__),
             hyperparameters=config.hyperparameters(),
         ),
-        reference=feature_histograms(reference_inputs, features),
+        reference=card_references(reference_inputs, features),
         notes=config.notes,
+    )
+
+
+def card_references(inputs: ModelInputs, features: tuple[str, ...]) -> tuple[FeatureReference, ...]:
+    """Histograms of every input feature (per time step) and of the window scale (per window)."""
+    return feature_histograms(inputs.values, features) + feature_histograms(
+        inputs.scale.reshape(-1, 1), (WINDOW_SCALE_FEATURE,)
     )

@@ -13,7 +13,13 @@ import numpy as np
 import numpy.typing as npt
 
 from streamer.evaluate.grid import HistoryGrid
-from streamer.inference.features import FeatureSpec, build_inputs, holiday_set, scale_targets
+from streamer.inference.features import (
+    FeatureSpec,
+    ModelInputs,
+    build_inputs,
+    holiday_set,
+    scale_targets,
+)
 from streamer.train.config import TrainConfig
 from streamer.train.errors import TrainConfigError
 
@@ -164,11 +170,11 @@ class WindowSampler:
             stop = start + batch_size
             yield self.batch(meters[start:stop], origins[start:stop])
 
-    def reference_inputs(self, count: int) -> Float32Array:
-        """Inputs ``(N, L, F)`` of up to ``count`` training windows (fixed seed, no gaps cut):
-        the reference distributions of the model card."""
+    def reference_inputs(self, count: int) -> ModelInputs:
+        """Inputs ``(N, L, F)`` and window scales ``(N,)`` of up to ``count`` training windows
+        (fixed seed, no gaps cut): the reference distributions of the model card."""
         rng = np.random.default_rng(self.config.seed + 2)
         count = min(count, self.train_windows)
         meters, origins = self.sample_train(rng, count)
         history, _, end_ms = self.raw(meters, origins)
-        return build_inputs(history, end_ms, self.spec).values
+        return build_inputs(history, end_ms, self.spec)

@@ -3,7 +3,8 @@
 Read-only by design (no write path, so no authentication to get wrong):
 
 - ``GET /health``: the process is up.
-- ``GET /ready``: the worker has partitions assigned and is not recovering tables (503 if not).
+- ``GET /ready``: the worker has partitions assigned, is not recovering tables and reaches Kafka
+  (503 if not; see :mod:`streamer.agents.broker_health`).
 - ``GET /meters/{meter_id}/forecast``: the meter's newest forecast (the ``meter-forecasts``
   JSON). Any worker answers: the request is routed to the worker that owns the meter's partition.
   404 when the meter has no forecast yet.
@@ -17,6 +18,7 @@ from typing import Any
 
 from prometheus_client import generate_latest
 
+from streamer.agents.broker_health import BrokerHealth
 from streamer.agents.runtime import WorkerRuntime
 from streamer.typed_decorators import typed
 
@@ -32,18 +34,45 @@ def describe_forecaster(forecaster: Any) -> dict[str, Any]:
     return info
 
 
-def register_views(app: Any, runtime: WorkerRuntime) -> None:
+def readiness(
+    app: Any, runtime: WorkerRuntime, broker_health: BrokerHealth | None
+) -> dict[str, Any]:
+    """``GET /ready``: partitions assigned, tables recovered and (when probed) Kafka reachable.
+
+    ``readings_partitions`` lists the partitions of the readings topic this worker owns (the
+    meters it serves); ``assigned_partitions`` counts every assigned partition (changelogs too).
+    """
+    consumer = app.consumer
+    assignment = consumer.assignment() if consumer is not None else set()
+    readings = sorted(
+        tp.partition for tp in assignment if tp.topic == runtime.settings.readings_topic
+    )
+    recovering = not app.tables.recovery.completed.is_set()
+    body: dict[str, Any] = {
+        "assigned_partitions": len(assignment),
+        "readings_partitions": readings,
+        "recovering": recovering,
+    }
+    reachable = True
+    if broker_health is not None:
+        state = broker_health.get()
+        reachable = state.reachable
+        body.update(state.to_json())
+    body["ready"] = bool(assignment) and not recovering and reachable
+    return body
+
+
+def register_views(
+    app: Any, runtime: WorkerRuntime, broker_health: BrokerHealth | None = None
+) -> None:
     @typed(app.page("/health"))
     async def health(web: Any, request: Any) -> Any:
         return web.json({"status": "ok", "app_id": runtime.settings.app_id})
 
     @typed(app.page("/ready"))
     async def ready(web: Any, request: Any) -> Any:
-        assigned = len(app.consumer.assignment()) if app.consumer is not None else 0
-        recovering = not app.tables.recovery.completed.is_set()
-        is_ready = assigned > 0 and not recovering
-        body = {"ready": is_ready, "assigned_partitions": assigned, "recovering": recovering}
-        return web.json(body, status=200 if is_ready else 503)
+        body = readiness(app, runtime, broker_health)
+        return web.json(body, status=200 if body["ready"] else 503)
 
     @typed(app.page("/meters/{meter_id}/forecast"))
     @typed(app.table_route(table=runtime.latest_forecast_table, match_info="meter_id"))

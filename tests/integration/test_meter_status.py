@@ -9,8 +9,8 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from streamer.app import STATE_TABLE
 from streamer.kafka_admin import ensure_topics
+from streamer.tables import STATE_TABLE
 from streamer.timeutil import now_ms
 from tests.support.kafka import TestKafka
 from tests.support.processes import WorkerProcess, free_port

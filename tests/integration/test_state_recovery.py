@@ -9,14 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from streamer.agents.table_value import unpack
-from streamer.app import STATE_TABLE
 from streamer.kafka_admin import ensure_topics
 from streamer.pipeline.config import PipelineConfig
 from streamer.pipeline.meter_record import MeterRecord
 from streamer.simulate.faults import FaultConfig
 from streamer.simulate.fleet import FleetModel
 from streamer.simulate.slots import iter_slot_chunks
+from streamer.tables import STATE_TABLE
 from streamer.timeutil import now_ms
 from tests.support.kafka import TestKafka
 from tests.support.processes import WorkerProcess, free_port
@@ -109,7 +108,7 @@ def test_sigkill_and_restart_rebuilds_the_same_windows(kafka: TestKafka, tmp_pat
 
     def window_bytes(value: bytes | None) -> bytes:
         assert value is not None
-        return MeterRecord.from_bytes(unpack(value)[1], record).state.to_bytes()
+        return MeterRecord.from_bytes(value, record).state.to_bytes()
 
     differing = [
         key

@@ -36,14 +36,19 @@ async def read_topic(
     *,
     until: Callable[[list[Record]], bool],
     timeout_seconds: float = 60.0,
+    isolation_level: str = "read_uncommitted",
 ) -> list[Record]:
-    """Read ``topic`` from the beginning until ``until(records)`` holds or the time is up."""
+    """Read ``topic`` from the beginning until ``until(records)`` holds or the time is up.
+
+    ``isolation_level="read_committed"`` reads only committed transactions (exactly_once).
+    """
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         group_id=None,
+        isolation_level=isolation_level,
     )
     await consumer.start()
     records: list[Record] = []
@@ -95,10 +100,16 @@ async def wait_caught_up(
     raise AssertionError(f"group {group_id} still {lag} messages behind on {topic}")
 
 
-async def last_values(bootstrap: str, topic: str) -> dict[bytes, bytes | None]:
+async def last_values(
+    bootstrap: str, topic: str, *, isolation_level: str = "read_uncommitted"
+) -> dict[bytes, bytes | None]:
     """The compacted view of ``topic``: the last value per key (None for a tombstone)."""
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        isolation_level=isolation_level,
     )
     await consumer.start()
     try:
@@ -112,11 +123,13 @@ async def last_values(bootstrap: str, topic: str) -> dict[bytes, bytes | None]:
         deadline = time.monotonic() + 60
         while remaining and time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=500, max_records=10000)
-            for tp, messages in batch.items():
+            for messages in batch.values():
                 for m in messages:
                     assert m.key is not None
                     values[m.key] = m.value
-                if messages and messages[-1].offset + 1 >= ends[tp]:
+            # by position, not by the last record: transaction markers take offsets too
+            for tp in list(remaining):
+                if await consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)
         assert not remaining, f"could not read {topic} to its end"
         return values

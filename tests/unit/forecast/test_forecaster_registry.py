@@ -72,7 +72,8 @@ def test_hook_for_more_models() -> None:
     register_forecaster("lstm", factory, factories=factories)
     f = make_forecaster("lstm:3", horizon_slots=5, resolution_seconds=900, factories=factories)
     assert f.name == "lstm_3" and seen == [("3", 5, 900)]
-    assert "lstm" in available_specs(factories) and "lstm" not in available_specs()
+    assert "lstm" in available_specs(factories)
+    assert "lstm" not in available_specs(builtin_factories())  # the built-ins are untouched
     with pytest.raises(ForecasterSpecError, match="already registered"):
         register_forecaster("lstm", factory, factories=factories)
     register_forecaster("lstm", factory, factories=factories, replace=True)

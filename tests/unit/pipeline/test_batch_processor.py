@@ -184,3 +184,64 @@ def test_shadow_forecasts_are_kept_apart_and_scored() -> None:
     assert [m.horizon_slots for m in scored.matches] == [1]
     assert [m.horizon_slots for m in scored.shadow_matches] == [1]
     assert scored.shadow_matches[0].p50 != scored.matches[0].p50
+
+
+def _processor_with_cache(s: Settings, cache_meters: int) -> BatchProcessor:
+    runtime = build_runtime(s)
+    return BatchProcessor(
+        PipelineConfig.from_settings(s),
+        FixedModels(runtime.router.live),
+        runtime.fallback,
+        cache_meters=cache_meters,
+    )
+
+
+def test_the_decoded_record_cache_changes_no_output() -> None:
+    """Same batches with and without the cache (and with one too small to hold every meter):
+    byte-equal state writes and the same forecasts and matches."""
+    s = settings()
+    meters = [f"m{i}" for i in range(5)]
+    batches = [[msg(m, slot, daily(slot) + i) for i, m in enumerate(meters)] for slot in range(100)]
+    batches.append([msg("m1", 99, 7.0), msg("m2", 40, 1.0)])  # a correction, a late reading
+    outputs = []
+    for cache in (0, 2, 100):
+        p, store = _processor_with_cache(s, cache), Store()
+        seen = []
+        for batch in batches:
+            result = run(p, store, batch)
+            seen.append(
+                (
+                    {m: w.value for m, w in result.state_writes.items()},
+                    [(f.meter_id, f.point_kwh.tobytes()) for f in result.forecasts],
+                    [(m.horizon_slots, m.point, m.actual) for m in result.matches],
+                    dict(result.outcomes),
+                )
+            )
+        outputs.append(seen)
+    assert outputs[0] == outputs[1] == outputs[2]
+
+
+def test_a_replaced_stored_value_is_decoded_not_taken_from_the_cache() -> None:
+    """After a rebalance the table holds values restored from the changelog (other objects,
+    maybe another worker's newer state): the processor must use them."""
+    s = settings()
+    p, store = _processor_with_cache(s, 100), Store()
+    run(p, store, [msg("a", i, daily(i)) for i in range(50)])
+    other, other_store = _processor_with_cache(s, 0), Store()
+    run(other, other_store, [msg("a", i, daily(i)) for i in range(60)])  # 10 slots further
+    store["a"] = bytes(bytearray(other_store["a"]))  # restored: an equal copy, a new object
+    result = run(p, store, [msg("a", 60, daily(60))])
+    record = MeterRecord.from_bytes(
+        result.state_writes["a"].value, PipelineConfig.from_settings(s).record
+    )
+    assert record.state.head_slot == other_store_head(other_store) + 1
+    assert p.prune_cache(store.load) == 0
+    del store["a"]
+    assert p.prune_cache(store.load) == 1 and p.cached_meters == 0
+
+
+def other_store_head(store: Store) -> int:
+    record = MeterRecord.from_bytes(store["a"], PipelineConfig.from_settings(settings()).record)
+    head = record.state.head_slot
+    assert head is not None
+    return head

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from streamer.state import (
     EmptyStateError,
@@ -235,3 +237,19 @@ def test_repr_names_head() -> None:
     state.update(end(3), 1.0, 7)
     assert "observed=1/8" in repr(state)
     assert "last_arrival_ms=7" in repr(state)
+
+
+@given(
+    steps=st.lists(
+        st.tuples(st.integers(0, 12), st.sampled_from([0.0, 0.5, 0.5, 0.5, 1.5])),
+        min_size=0,
+        max_size=30,
+    ),
+    cap=st.integers(1, 10),
+)
+def test_capped_flatline_run_is_the_run_capped(steps: list[tuple[int, float]], cap: int) -> None:
+    """The tail shortcut gives min(run, cap) whatever the gaps, corrections and cap."""
+    state = MeterState.new(config(lookback=8, lateness=8))
+    for k, value in steps:
+        state.update(end(k), value, 0)
+        assert state.flatline_run_slots(cap=cap) == min(state.flatline_run_slots(), cap)

@@ -32,7 +32,7 @@ def test_training_writes_model_card_and_triton_config(trained: TrainReport) -> N
     assert card.output.shape == (-1, 12, 3)
     assert card.training_data is not None and card.training_data.meters == 4
     assert card.training is not None and card.training.epochs_run == 2
-    assert [r.feature for r in card.reference] == list(TINY.features)
+    assert [r.feature for r in card.reference] == [*TINY.features, "window_scale_kwh"]
     assert trained.model_path.stat().st_size < 5 * 1024 * 1024
 
 

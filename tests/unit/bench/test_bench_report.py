@@ -1,0 +1,329 @@
+"""The suite's report: targets met or missed, by how much and why, and BENCHMARKS.md."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+Bench = Callable[[str], ModuleType]
+
+
+def _profile(groups: dict[str, float]) -> dict[str, Any]:
+    return {
+        "samples": 100,
+        "groups": groups,
+        "self": [
+            {
+                "function": "BatchProcessor._apply_meter (streamer/pipeline/batch_processor.py)",
+                "share": 0.2,
+                "inclusive_share": 0.3,
+            },
+            {"function": "select (selectors.py)", "share": 0.1, "inclusive_share": 0.1},
+        ],
+        "inclusive": [
+            {"function": "Consumer._drain_messages (faust/transport/consumer.py)", "share": 0.4}
+        ],
+    }
+
+
+def _report() -> dict[str, Any]:
+    cpu = {"worker_cores": 0.9, "worker_waiting_for_cpu_cores": 0.2, "broker_cores": 0.1}
+    rnd = {
+        "forecasts": 1000,
+        "seconds": 1.0,
+        "forecasts_per_s": 1000.0,
+        "lstm_calls": 1,
+        "lstm_inference_seconds": 0.1,
+        **cpu,
+    }
+    return {
+        "environment": {
+            "machine": {
+                "nproc": 2,
+                "processor": "x86_64",
+                "platform": "Linux",
+                "memory_gb": 23.4,
+                "load_average_at_start": [2.0, 2.0, 2.0],
+            },
+            "date_utc": "2026-11-23 21:00",
+            "versions": {"python": "3.11.7", "kafka": "4.4.0", "faust-streaming": "0.15.3"},
+            "code": {"commit": "abcdef1234567", "uncommitted_paths": 3},
+            "command": ".venv/bin/python bench/pipeline_bench.py --quick",
+        },
+        "mode": "quick",
+        "suite_seconds": 300.0,
+        "run_dir": ".streamer/bench/runs/x",
+        "partitions": 4,
+        "worker_env": [],
+        "load_average_at_end": [3.0, 2.5, 2.0],
+        "ingest": {
+            "readings": 24000,
+            "meters": 1000,
+            "slots": 24,
+            "mean_value_bytes": 105.0,
+            "ceiling_raw_consume": {
+                "median_per_s": 300000.0,
+                "best_per_s": 400000.0,
+                "worst_per_s": 200000.0,
+                "passes": 30,
+            },
+            "ceiling_faust": [
+                {
+                    "mode": "take_events",
+                    "per_s_drained": 6000.0,
+                    "per_s_to_lag0": 5000.0,
+                    "app_cores": 0.95,
+                    "mean_batch_events": 1500.0,
+                    "profile": _profile({"faust consumer: fetch, drain, decode, events": 0.4}),
+                }
+            ],
+            "worker": {
+                "readings_per_s_to_lag0": 3000.0,
+                "readings_per_s_processed": 3600.0,
+                "mean_batch_events": 1363.5,
+                "state_writes": 16000,
+                "batch_handler_busy_share": 0.3,
+                "batch_handler_us_per_reading": 88.0,
+                "worker_cpu_us_per_reading": 227.0,
+                "bytes_written_per_reading": 1775.5,
+                "broker_bytes_by_topic": {"meter-state-changelog": 42_600_000},
+                "profile": _profile({"batch handler (readings_agent.handle_batch)": 0.3}),
+                **cpu,
+            },
+            "ratio_to_ceiling": 0.01,
+            "ratio_to_faust_ceiling": 0.6,
+            "faust_ceiling_to_raw_ceiling": 0.02,
+            "phase_seconds": 35.0,
+            "load_average_after": [2.1, 2.0, 2.0],
+        },
+        "forecast": {
+            "meters": 1000,
+            "history_slots": 96,
+            "rounds": 1,
+            "forecasts": 1000,
+            "seconds": 1.0,
+            "forecasts_per_s": 1000.0,
+            "median_round_forecasts_per_s": 1000.0,
+            "mean_lstm_batch": 1000.0,
+            "in_worker_forecast_call_per_s": 8000.0,
+            "inference_share_of_round": 0.13,
+            "batch_handler_share_of_round": 0.68,
+            "worker_cpu_ms_per_forecast": 0.865,
+            "broker_cpu_ms_per_forecast": 0.133,
+            "worker_settings": {
+                "forecast_every_slots": 1,
+                "batch_max_events": 2000,
+                "batch_within_seconds": 0.25,
+            },
+            "preload": {"readings": 96000, "readings_per_s_processed": 4000.0},
+            "per_round": [rnd],
+            "profile": {**_profile({"forecasting (BatchProcessor._forecast)": 0.2}), "rounds": rnd},
+            "state_bytes": {"mean_bytes": 2581.0, "latest_forecast_mean_bytes": 2400.0},
+        },
+        "onnx": {
+            "model": "lstm:1",
+            "providers_in_use": ["CPUExecutionProvider"],
+            "max_batch_size": 1024,
+            "results": [
+                {
+                    "batch_size": 1000,
+                    "session_forecasts_per_s": 15000.0,
+                    "forecast_forecasts_per_s": 14000.0,
+                }
+            ],
+        },
+        "latency": {
+            "meters": 2000,
+            "history_slots": 90,
+            "step_seconds": 10.0,
+            "drain_seconds": 15.0,
+            "method": "matched by meter and origin",
+            "worker_settings": {"batch_within_seconds": 0.25},
+            "steps": [
+                _step(1000, False, 2900.0),
+                _step(5000, True, 18000.0),
+            ],
+            "saturated_at_per_s": 5000,
+            "not_tried_per_s": [20000],
+        },
+        "memory": {
+            "forecasting": "off",
+            "slots_per_meter": 1,
+            "state_cache_meters": 200000,
+            "idle": {"rss_bytes": 116_700_000},
+            "steps": [
+                {
+                    "meters": 10000,
+                    "rss_bytes": 188_900_000,
+                    "rss_over_idle_bytes": 72_200_000,
+                    "resident_bytes_per_meter": 7220.0,
+                    "state_writes": 10000,
+                }
+            ],
+            "serialized_state": {
+                "records_sampled": 5000,
+                "mean_bytes": 2581.0,
+                "min_bytes": 2581,
+                "max_bytes": 2581,
+                "mean_bytes_by_part": {
+                    "framing": 21.0,
+                    "window": 1724.0,
+                    "forecast_ledger": 732.0,
+                    "drift_detector": 60.0,
+                    "rolling_accuracy": 44.0,
+                },
+            },
+            "target_state_bytes": 2048,
+        },
+        "scaling": {
+            "meters": 1000,
+            "slots": 24,
+            "partitions": 4,
+            "forecasting": "off",
+            "method": "balanced first",
+            "cpu_cores_on_machine": 2,
+            "speedup": 1.38,
+            "runs": [
+                _scale_run(1, 4000.0, [[0, 1, 2, 3]]),
+                _scale_run(2, 5500.0, [[0, 1], [2, 3]]),
+            ],
+        },
+        "gpu": {"skipped": "no GPU on this machine (no NVIDIA driver loaded)"},
+    }
+
+
+def _step(rate: int, saturated: bool, p99: float) -> dict[str, Any]:
+    return {
+        "offered_per_s": rate,
+        "readings": rate * 10,
+        "achieved_offer_per_s": float(rate),
+        "worker_consumed_per_s_during_step": 1100.0,
+        "forecasts_during_step_per_s": 1085.0,
+        "forecasts_matched": rate * 10 if not saturated else rate * 5,
+        "latency": {"count": 10, "p50_ms": p99 / 2, "p99_ms": p99, "p999_ms": p99, "max_ms": p99},
+        "latency_covers": "every reading of the step" if not saturated else "some",
+        "saturation": {"saturated": saturated, "reason": "backlog reason"},
+        "worker_cores": 1.0,
+        "worker_waiting_for_cpu_cores": 0.05,
+        "broker_cores": 0.1,
+    }
+
+
+def _scale_run(workers: int, rate: float, parts: list[list[int]]) -> dict[str, Any]:
+    return {
+        "workers": workers,
+        "readings_per_s": rate,
+        "worker_cores_total": 0.86 if workers == 1 else 1.33,
+        "worker_waiting_for_cpu_cores_total": 0.1 if workers == 1 else 0.47,
+        "broker_cores": 0.08,
+        "per_worker": [
+            {"readings_partitions": p, "worker_cores": 0.7, "worker_waiting_for_cpu_cores": 0.2}
+            for p in parts
+        ],
+    }
+
+
+def test_targets_say_by_how_much_and_why_each_is_missed(bench: Bench) -> None:
+    targets = bench("targets")
+    report = _report()
+    report["ratios"] = targets.ratios(report)
+    assert report["ratios"]["forecast"] == pytest.approx(1000 / 15000, abs=1e-4)
+    rows = {row["key"]: row for row in targets.targets(report)}
+    assert list(rows) == ["ingest", "forecast", "latency", "state_bytes", "scaling"]
+    assert all(row["met"] is False for row in rows.values())
+    assert rows["ingest"]["miss"].startswith("missed by 49.0 points")
+    assert "50.0x the throughput" in rows["ingest"]["miss"]
+    assert any("faust's consumer path alone already misses" in w for w in rows["ingest"]["why"])
+    assert any(
+        "faust consumer: fetch, drain, decode, events 40%" in w for w in rows["ingest"]["why"]
+    )
+    assert any("never fills a batch of 2,000" in w for w in rows["forecast"]["why"])
+    assert rows["latency"]["value"] == 18000.0
+    assert "saturated" in rows["latency"]["miss"]
+    assert "missed by 533 bytes" in rows["state_bytes"]["miss"]
+    assert any("window 1,724 B" in w for w in rows["state_bytes"]["why"])
+    assert rows["scaling"]["miss"] == "missed by 0.32 (x1.38)"
+    assert any("2 cores" in w for w in rows["scaling"]["why"])
+
+
+def test_targets_met_carry_no_reasons(bench: Bench) -> None:
+    targets = bench("targets")
+    report = _report()
+    report["ingest"]["ratio_to_ceiling"] = 0.6
+    report["scaling"]["speedup"] = 1.9
+    report["latency"]["steps"] = [_step(1000, False, 20.0), _step(5000, False, 200.0)]
+    rows = {row["key"]: row for row in targets.targets(report)}
+    for key in ("ingest", "latency", "scaling"):
+        assert rows[key]["met"] is True, key
+        assert rows[key]["why"] == [], key
+
+
+def test_latency_target_when_the_worker_saturates_below_the_target_load(bench: Bench) -> None:
+    targets = bench("targets")
+    report = _report()
+    report["latency"]["steps"] = [_step(1000, True, 9000.0)]
+    row = targets.latency_target(report)
+    assert row["met"] is False
+    assert row["miss"] == "not measurable: the worker saturated at 1,000/s, below 5,000/s"
+
+
+def test_failed_and_skipped_phases_are_reported_not_raised(bench: Bench) -> None:
+    targets = bench("targets")
+    report_module = bench("report")
+    report = _report()
+    report["scaling"] = {"error": "TimeoutError: group did not settle\nsecond line"}
+    del report["memory"]
+    rows = {row["key"]: row for row in targets.targets(report)}
+    assert rows["scaling"]["met"] is None
+    assert rows["scaling"]["miss"] == "phase failed: TimeoutError: group did not settle second line"
+    report["targets"] = list(rows.values())
+    report["ratios"] = targets.ratios(report)
+    text = report_module.markdown(report, json_path="bench/reports/pipeline-bench.json")
+    assert "**Phase failed**" in text
+    assert "Skipped: no GPU on this machine" in text
+
+
+def test_markdown_has_machine_command_figures_and_reasons(bench: Bench) -> None:
+    targets = bench("targets")
+    report_module = bench("report")
+    report = _report()
+    report["ratios"] = targets.ratios(report)
+    report["targets"] = targets.targets(report)
+    text = report_module.markdown(report, json_path="bench/reports/pipeline-bench.json")
+    assert text.startswith("# Benchmarks\n")
+    assert ".venv/bin/python bench/pipeline_bench.py --quick" in text
+    assert "2 CPUs (x86_64)" in text and "[2.0, 2.0, 2.0] at start" in text
+    assert "| ingest >= 50% of the raw aiokafka consume rate | 3,000/s | 300,000/s | 1.0% |" in text
+    assert "Why, from this run's measurements:" in text
+    assert "| B. bare faust app, worker's settings, drain + ack (`take_events`) | 6,000 |" in text
+    assert "| 5,000 | 5,000 | 1,100 | 1,085 |" in text
+    assert "| 10,000 | 188.9 | 72.2 | 7,220 |" in text
+    assert "**2,581 B**" in text
+    assert "Two workers / one: **x1.38**" in text
+    assert "](bench/reports/pipeline-bench.json)" in text
+    for line in text.splitlines():
+        if line.startswith("|"):
+            assert line.endswith("|"), line  # no cell broke the table
+
+
+def test_scaling_is_inconclusive_when_the_machine_load_changed_between_runs(
+    bench: Bench,
+) -> None:
+    targets = bench("targets")
+    report = _report()
+    report["scaling"]["speedup"] = 3.2
+    one, two = report["scaling"]["runs"]
+    one["waiting_share"], two["waiting_share"] = 0.48, 0.19
+    row = targets.scaling_target(report)
+    assert row["met"] is None
+    assert row["miss"].startswith("inconclusive: x3.20 measured, but the workers waited")
+    two["waiting_share"] = 0.40  # comparable runs: the figure stands
+    assert targets.scaling_target(report)["met"] is True
+    # two workers contending more than one is their own doing on a small machine: a real miss
+    report["scaling"]["speedup"] = 1.16
+    one["waiting_share"], two["waiting_share"] = 0.18, 0.53
+    row = targets.scaling_target(report)
+    assert row["met"] is False and row["miss"] == "missed by 0.54 (x1.16)"
