@@ -29,16 +29,23 @@ rebalance: "Invalid state transition IN_TRANSACTION -> IN_TRANSACTION").
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from streamer.agents.bulk_sender import BulkSender, OutRecord
 
 
 async def deliver(
-    sender: BulkSender, outputs: Sequence[OutRecord], state_writes: Sequence[OutRecord]
+    sender: BulkSender,
+    outputs: Sequence[OutRecord],
+    state_writes: Sequence[OutRecord],
+    *,
+    published: Callable[[], None] | None = None,
 ) -> None:
     """Outputs first, then the state writes; returns once Kafka acknowledged all of them
     (waiting, and retrying, as long as it takes: a broker outage must not let the batch be
-    acknowledged)."""
+    acknowledged). ``published`` runs once the outputs are acknowledged (the batch's metrics:
+    what a consumer of the outputs can see is counted by then)."""
     await sender.send(outputs)
+    if published is not None:
+        published()
     await sender.send(state_writes)

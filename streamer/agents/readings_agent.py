@@ -68,8 +68,12 @@ async def handle_batch(runtime: WorkerRuntime, events: Sequence[Any]) -> None:
     if sender is None:
         # faust's producer wraps one aiokafka producer, started before any agent runs
         sender = runtime.bulk_sender = BulkSender(runtime.app.producer._ensure_producer())
-    await deliver(sender, outputs, state_writes)
-    record_batch(runtime.metrics, messages, result)
+    await deliver(
+        sender,
+        outputs,
+        state_writes,
+        published=lambda: record_batch(runtime.metrics, messages, result),
+    )
     runtime.metrics.batch_size.observe(len(messages))
     runtime.metrics.batch_duration.observe(time.perf_counter() - started)
 

@@ -108,6 +108,12 @@ def test_worker_waits_out_a_broker_restart(
             sent.extend(messages)
             asyncio.run(produce(settings.kafka_bootstrap, settings.readings_topic, messages))
             wait_for_slot(settings, fleet.meter_ids, slot_end)
+        # the counters of a batch follow its outputs by a moment: wait for them
+        wait_until(
+            lambda: consumed(worker) >= len(sent),
+            timeout_seconds=30,
+            what="the worker counted every reading sent",
+        )
         total_consumed = consumed(worker)
         assert worker.alive and worker.proc.pid == pid
         log = worker.log_path.read_text(errors="replace")
