@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -28,6 +27,27 @@ def topic_names(settings: Settings) -> list[str]:
         settings.dlq_topic,
         settings.status_topic,
         settings.drift_topic,
+    ]
+
+
+def wanted_topics(settings: Settings) -> list[NewTopic]:
+    """Every topic a worker needs: its inputs and outputs, the tables' changelogs (compacted,
+    co-partitioned with the readings; created here so that workers starting together do not
+    race to create them) and the one-partition compacted control topic."""
+    compacted = {"cleanup.policy": "compact"}
+    partitions = settings.topic_partitions
+    return [
+        *(
+            NewTopic(name, num_partitions=partitions, replication_factor=1)
+            for name in topic_names(settings)
+        ),
+        *(
+            NewTopic(name, num_partitions=partitions, replication_factor=1, topic_configs=compacted)
+            for name in changelog_topics(settings)
+        ),
+        NewTopic(
+            settings.control_topic, num_partitions=1, replication_factor=1, topic_configs=compacted
+        ),
     ]
 
 
@@ -62,55 +82,18 @@ async def ensure_topics(settings: Settings, *, timeout_seconds: float = 60.0) ->
     """Create missing topics; fail clearly if the readings topic has another partition count."""
     admin = await _connect(settings, timeout_seconds)
     try:
-        wanted = topic_names(settings)
         deadline = asyncio.get_running_loop().time() + timeout_seconds
         while True:
             try:
                 existing = set(await admin.list_topics())
-                missing = [name for name in wanted if name not in existing]
+                missing = [t for t in wanted_topics(settings) if t.name not in existing]
                 if missing:
                     try:
-                        await admin.create_topics(
-                            [
-                                NewTopic(
-                                    name,
-                                    num_partitions=settings.topic_partitions,
-                                    replication_factor=1,
-                                )
-                                for name in missing
-                            ]
-                        )
-                        log.info("created topics %s", ", ".join(missing))
-                    except TopicAlreadyExistsError:
+                        await admin.create_topics(missing)
+                    except TopicAlreadyExistsError:  # another worker created some at once
                         pass
-                # The tables' changelogs too (compacted, co-partitioned with the readings), so
-                # that workers starting together do not race to create them.
-                changelogs = [t for t in changelog_topics(settings) if t not in existing]
-                if changelogs:
-                    with contextlib.suppress(TopicAlreadyExistsError):
-                        await admin.create_topics(
-                            [
-                                NewTopic(
-                                    name,
-                                    num_partitions=settings.topic_partitions,
-                                    replication_factor=1,
-                                    topic_configs={"cleanup.policy": "compact"},
-                                )
-                                for name in changelogs
-                            ]
-                        )
-                if settings.control_topic not in existing:
-                    with contextlib.suppress(TopicAlreadyExistsError):
-                        await admin.create_topics(
-                            [
-                                NewTopic(
-                                    settings.control_topic,
-                                    num_partitions=1,
-                                    replication_factor=1,
-                                    topic_configs={"cleanup.policy": "compact"},
-                                )
-                            ]
-                        )
+                    else:
+                        log.info("created topics %s", ", ".join(t.name for t in missing))
                 described = await admin.describe_topics([settings.readings_topic])
                 break
             except KafkaError as exc:  # broker still starting (no controller, no leader yet)

@@ -54,7 +54,9 @@ class BulkSender:
         for record in records:
             partition = record.partition
             if partition is None:
-                partitions = await self._partitions_of(record.topic)
+                partitions = self._partitions.get(record.topic)
+                if partitions is None:  # once per topic: no await per record
+                    partitions = await self._partitions_of(record.topic)
                 partition = self._partitioner(record.key, partitions, partitions)
             groups.setdefault((record.topic, partition), []).append((record.key, record.value))
             count += 1

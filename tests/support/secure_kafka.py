@@ -13,20 +13,18 @@ import os
 import secrets
 import shutil
 import subprocess
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from streamer.kafka_security import aiokafka_security
 from streamer.localkafka.broker import LocalKafka, LocalKafkaError
 from streamer.settings import Settings, load_settings
 from tests.support.kafka import REPO, TEST_PORT
-from tests.support.topics import Record
+from tests.support.topics import Record, read_topic
 
 # Beside the plain test broker (TEST_PORT, TEST_PORT + 1), in the same per-session port block.
 SECURE_PORT = int(os.environ.get("STREAMER_TEST_SECURE_KAFKA_PORT", str(TEST_PORT + 6)))
@@ -196,22 +194,10 @@ async def read_secure(
     settings: Settings, topic: str, *, until: Callable[[list[Record]], bool], timeout_seconds: float
 ) -> list[Record]:
     """Read ``topic`` from the beginning with the settings' security until ``until`` holds."""
-    consumer = AIOKafkaConsumer(
+    return await read_topic(
+        settings.kafka_bootstrap,
         topic,
-        bootstrap_servers=settings.kafka_bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=None,
-        **aiokafka_security(settings),
+        until=until,
+        timeout_seconds=timeout_seconds,
+        client_options=aiokafka_security(settings),
     )
-    await consumer.start()
-    records: list[Record] = []
-    deadline = time.monotonic() + timeout_seconds
-    try:
-        while time.monotonic() < deadline and not until(records):
-            batch = await consumer.getmany(timeout_ms=500, max_records=5000)
-            for messages in batch.values():
-                records.extend(Record(m.key, m.value, m.partition, m.offset) for m in messages)
-    finally:
-        await consumer.stop()
-    return records

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
@@ -37,10 +38,12 @@ async def read_topic(
     until: Callable[[list[Record]], bool],
     timeout_seconds: float = 60.0,
     isolation_level: str = "read_uncommitted",
+    client_options: Mapping[str, Any] | None = None,
 ) -> list[Record]:
     """Read ``topic`` from the beginning until ``until(records)`` holds or the time is up.
 
     ``isolation_level="read_committed"`` reads only committed transactions (exactly_once).
+    ``client_options`` go to the consumer as they are (e.g. TLS/SASL settings).
     """
     consumer = AIOKafkaConsumer(
         topic,
@@ -49,6 +52,7 @@ async def read_topic(
         enable_auto_commit=False,
         group_id=None,
         isolation_level=isolation_level,
+        **(client_options or {}),
     )
     await consumer.start()
     records: list[Record] = []
