@@ -13,8 +13,9 @@ the Markdown report (``--markdown-out``, default ``BENCHMARKS.md``). Phases, on 
 - ``ingest``: (1) ceilings on one backlog: raw aiokafka ``getmany`` (A) and a bare faust app
   with the worker's faust settings that only drains and acks (B); (2) a worker's ingest of the
   same backlog (state updates, no forecasts), py-spy profiled;
-- ``forecast``: (3) a worker preloaded with history gets one new slot per meter at a time;
-  forecasts/s against raw ONNX Runtime at the batch size the worker used;
+- ``forecast``: (3) a worker preloaded with history gets a backlog of several slots of every
+  meter at once (full batches, each reading due a forecast); forecasts/s over its batch cycles
+  against raw ONNX Runtime at the batch size the worker used;
 - ``latency``: (4) reading produced to forecast consumed, p50/p99/p99.9, at fixed offered
   loads (1k, 5k, 20k readings/s) until the worker saturates;
 - ``memory``: (5) worker VmRSS per meter at 10k and 100k meters, and the changelog bytes of a
@@ -71,10 +72,11 @@ RESERVED_PORTS = frozenset(
 QUICK: dict[str, Any] = {
     "ingest_meters": 1000,
     "ingest_slots": 24,
-    "forecast_meters": 1000,
+    # >= batch_max_events (2000): no batch holds two readings of a meter, each is forecast
+    "forecast_meters": 2000,
     "history_slots": 96,  # 2 days: more than the LSTM's min_history_slots (84)
-    "rounds": 4,
-    "profile_rounds": 5,
+    "rounds": 8,  # a backlog of 8 slots x 2,000 meters: 8 full batches
+    "profile_rounds": 4,
     "ceiling_repeats": 3,
     "latency_meters": 2000,  # >= batch_max_events: no batch holds two readings of a meter
     "latency_history_slots": 90,
@@ -92,10 +94,9 @@ QUICK: dict[str, Any] = {
 FULL: dict[str, Any] = {
     **QUICK,
     "ingest_meters": 4000,
-    "forecast_meters": 2000,
-    "history_slots": 144,  # 3 days
-    "rounds": 6,
-    "profile_rounds": 8,
+    "forecast_meters": 4000,
+    "rounds": 10,  # 20 full batches
+    "profile_rounds": 5,
     "latency_meters": 4000,
     "latency_step_seconds": 20.0,
     "latency_drain_seconds": 30.0,
@@ -122,8 +123,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--forecast-meters", type=int)
     parser.add_argument("--history-slots", type=int, help="history preloaded per meter")
-    parser.add_argument("--rounds", type=int, help="measured rounds of one slot per meter")
-    parser.add_argument("--profile-rounds", type=int, help="extra rounds under py-spy")
+    parser.add_argument(
+        "--rounds", type=int, help="forecasting: slots of every meter in the measured backlog"
+    )
+    parser.add_argument(
+        "--profile-rounds",
+        type=int,
+        help="forecasting: slots of every meter in a second backlog, under py-spy",
+    )
     parser.add_argument("--ceiling-repeats", type=int)
     parser.add_argument("--latency-meters", type=int)
     parser.add_argument("--latency-history-slots", type=int)
@@ -149,7 +156,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--profile",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="py-spy the workers (ingest: the measured run itself; forecasting: extra rounds)",
+        help="py-spy the workers (ingest: the measured run itself; forecasting: a second backlog)",
     )
     parser.add_argument(
         "--worker-env",

@@ -8,12 +8,15 @@ import faust
 from prometheus_client import CollectorRegistry
 
 from streamer.agents.broker_health import register_broker_health
+from streamer.agents.commit_watchdog import register_commit_watchdog
 from streamer.agents.control_task import register_control_task
 from streamer.agents.drift_reporting import register_drift_report_timer
+from streamer.agents.exactly_once import register_exactly_once
 from streamer.agents.metrics_task import register_metrics_timers
 from streamer.agents.readings_agent import register_readings_agent
 from streamer.agents.runtime import WorkerRuntime
 from streamer.agents.silence_timer import register_silence_timer
+from streamer.faust_fixes import restore_acks_of_failed_commits
 from streamer.forecast.protocol import Forecaster
 from streamer.forecast.registry import make_forecaster
 from streamer.inference.providers import parse_providers
@@ -73,6 +76,7 @@ def build_runtime(settings: Settings, registry: CollectorRegistry | None = None)
 
 def create_app(settings: Settings) -> tuple[Any, WorkerRuntime]:
     """The faust app with streamer's topics, state table, agents, timers and web views."""
+    restore_acks_of_failed_commits()
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{server.strip()}" for server in settings.kafka_bootstrap.split(",")],
@@ -81,7 +85,8 @@ def create_app(settings: Settings) -> tuple[Any, WorkerRuntime]:
         datadir=str(settings.worker_dir),
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=1,
-        processing_guarantee=settings.processing_guarantee,
+        # faust's own transactions are not used: exactly_once is streamer's (agents.exactly_once)
+        processing_guarantee="at_least_once",
         web_host=settings.web_host,
         web_port=settings.web_port,
         web_bind=settings.web_host,
@@ -119,7 +124,10 @@ def create_app(settings: Settings) -> tuple[Any, WorkerRuntime]:
         partitions=settings.topic_partitions,
         help="The newest forecast of each meter (forecast JSON), served over HTTP.",
     )
+    if settings.processing_guarantee == "exactly_once":
+        register_exactly_once(app, runtime)
     register_readings_agent(app, runtime)
+    register_commit_watchdog(app, runtime)
     register_silence_timer(app, runtime)
     register_views(app, runtime, register_broker_health(app, settings))
     register_control_task(app, runtime)

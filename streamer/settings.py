@@ -10,19 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streamer.errors import StreamerError
 
 ENV_PREFIX = "STREAMER_"
-
-#: Why ``STREAMER_PROCESSING_GUARANTEE=exactly_once`` stops the worker (README, "Reliability").
-EXACTLY_ONCE_REFUSED = (
-    "exactly_once is not supported: faust-streaming 0.15.3 sends the outputs (forecasts, dead "
-    "letters, status) outside its Kafka transactions and lost a reading in a worker-crash test; "
-    "use at_least_once (the default) and drop re-issued forecasts by forecast_id"
-)
 
 
 class SettingsError(StreamerError):
@@ -68,7 +61,8 @@ class Settings(BaseSettings):
     processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
         "at_least_once",
         description="at_least_once: a crash replays, never loses; a re-issued forecast repeats "
-        "its forecast_id. exactly_once is refused (faust 0.15.3 cannot keep it; README).",
+        "its forecast_id. exactly_once: each batch's outputs, state and offsets commit in one "
+        "Kafka transaction per readings partition (read outputs with read_committed).",
     )
     producer_batch_bytes: int = Field(
         524_288,
@@ -193,13 +187,6 @@ class Settings(BaseSettings):
     web_host: str = Field("127.0.0.1", description="HTTP bind address (loopback by default).")
     web_port: int = Field(6066, ge=0, le=65535)
     log_level: Literal["debug", "info", "warn", "error"] = "info"
-
-    @field_validator("processing_guarantee")
-    @classmethod
-    def _check_guarantee(cls, value: str) -> str:
-        if value == "exactly_once":
-            raise ValueError(EXACTLY_ONCE_REFUSED)
-        return value
 
     @model_validator(mode="after")
     def _check_grid(self) -> Settings:

@@ -1,4 +1,12 @@
-"""Phase 3: the forecast-heavy regime, one new slot for every meter at a time."""
+"""Phase 3: the forecast-heavy regime at saturation, every reading due a forecast.
+
+A worker preloaded with history gets a backlog of several slots of every meter, produced back
+to back (slot-major): batches are full from the first to the last, so the worker never waits
+for readings, and with at least ``batch_max_events`` meters no batch holds two readings of a
+meter, so each reading is due a forecast (cadence 1). Forecasts/s are measured over the
+worker's complete batch cycles, from the forecasts' own ``issued_at`` (the start of the batch
+that made them), not from the bench's polling.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from pipelinebench.context import RunContext, Sample, cpu_shares, delta, log
-from pipelinebench.kafka_io import new_producer, produce, send_all
+from pipelinebench.kafka_io import new_producer, produce, read_between, send_all
 from pipelinebench.onnx_ceiling import onnx_rates
 from pipelinebench.profiling import PySpy, py_spy_path, summarise
+from pipelinebench.stats import batch_cycles, forecast_issued_ms
 from pipelinebench.worker import WorkerProcess, phase_settings
 from pipelinebench.workload import forecast_workload
 from streamer.inference.providers import parse_providers
@@ -38,8 +47,17 @@ async def forecast_phase(
     worker_overrides: dict[str, object],
     profile_out: Path | None,
 ) -> dict[str, Any]:
+    """``rounds`` slots of every meter as the measured backlog; ``profile_rounds`` more as a
+    second backlog under py-spy."""
     settings = phase_settings(ctx.base_settings, ctx.phase_name(name), **worker_overrides)
     await ensure_topics(settings)
+    if meters < settings.batch_max_events:
+        log.warning(
+            "forecast: %d meters < batch_max_events %d: a full batch holds two readings of some "
+            "meters, and a meter is forecast once per batch",
+            meters,
+            settings.batch_max_events,
+        )
     spy_exe = py_spy_path() if profile_out is not None else None
     if profile_out is not None and spy_exe is None:
         log.warning("py-spy not found (.venv/bin/pip install py-spy): no profile")
@@ -64,14 +82,18 @@ async def forecast_phase(
         producer = new_producer(ctx.bootstrap)
         await producer.start()
         try:
-            measured = [
-                await _round(ctx, worker, settings, producer, messages)
-                for messages in work.rounds[:rounds]
-            ]
+            measured = await _backlog(ctx, worker, settings, producer, work.rounds[:rounds])
+            log.info(
+                "forecast: %s forecasts/s over %s batches",
+                measured["forecasts_per_s"],
+                measured["batches"],
+            )
             # the ceiling right away, under the same load from the rest of the machine (the
-            # worker idles meanwhile), at the batch size the worker used and at its largest
-            summary = _aggregate(measured)
-            batch = max(1, round(summary["mean_lstm_batch"] or 1))
+            # worker idles meanwhile), at the batch size the worker used in the measured span
+            # (the batches whose cycles were timed) and at its largest
+            used = measured["mean_batch_forecasts_in_span"] or measured["mean_lstm_batch"]
+            batch = max(1, round(used or 1))
+            measured["ceiling_batch_size"] = batch
             sizes = sorted({batch, settings.batch_max_events})
             log.info("raw ONNX Runtime at batch sizes %s", sizes)
             onnx = await asyncio.to_thread(
@@ -84,12 +106,9 @@ async def forecast_phase(
             if spy_exe is not None and profile_out is not None:
                 spy = PySpy(spy_exe, worker.pid, profile_out)
                 await asyncio.sleep(1.0)  # py-spy attaches
-                profiled = [
-                    await _round(ctx, worker, settings, producer, messages)
-                    for messages in work.rounds[rounds:]
-                ]
+                profiled = await _backlog(ctx, worker, settings, producer, work.rounds[rounds:])
                 errors = spy.stop()
-                profile = {"raw_file": ctx.relative(profile_out), "rounds": _aggregate(profiled)}
+                profile = {"raw_file": ctx.relative(profile_out), "run": profiled}
                 if await asyncio.to_thread(profile_out.exists):
                     profile.update(summarise(profile_out, ctx.root))
                 else:
@@ -107,7 +126,7 @@ async def forecast_phase(
         ),
         "meters": meters,
         "history_slots": history_slots,
-        "rounds": rounds,
+        "backlog_slots": rounds,
         "worker_settings": {
             "forecaster": settings.forecaster,
             "forecast_every_slots": settings.forecast_every_slots,
@@ -117,41 +136,9 @@ async def forecast_phase(
             "topic_partitions": settings.topic_partitions,
         },
         "preload": preload,
-        "per_round": measured,
-        **summary,
+        **measured,
         "profile": profile,
         "onnx": onnx,
-    }
-
-
-def _aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    forecasts = sum(r["forecasts"] for r in rows)
-    seconds = sum(r["seconds"] for r in rows)
-    lstm = sum(r["lstm_forecasts"] for r in rows)
-    calls = sum(r["lstm_calls"] for r in rows)
-    infer_s = sum(r["lstm_inference_seconds"] for r in rows)
-    busy = sum(r["batch_handler_seconds"] for r in rows)
-    rates = sorted(r["forecasts_per_s"] for r in rows)
-    worker_cpu = sum(r["worker_cpu_seconds"] for r in rows)
-    broker_cpu = sum(r["broker_cpu_seconds"] for r in rows)
-    return {
-        "forecasts": forecasts,
-        "seconds": round(seconds, 3),
-        "forecasts_per_s": round(forecasts / seconds, 1) if seconds else None,
-        "median_round_forecasts_per_s": rates[len(rates) // 2] if rates else None,
-        "lstm_forecasts": lstm,
-        "lstm_calls": calls,
-        "mean_lstm_batch": round(lstm / calls, 1) if calls else None,
-        "in_worker_forecast_call_per_s": round(lstm / infer_s, 1) if infer_s else None,
-        "inference_share_of_round": round(infer_s / seconds, 3) if seconds else None,
-        "batch_handler_share_of_round": round(busy / seconds, 3) if seconds else None,
-        # CPU per forecast depends far less on what else runs on the machine than the rate
-        "worker_cpu_ms_per_forecast": round(worker_cpu / forecasts * 1000, 3)
-        if forecasts
-        else None,
-        "broker_cpu_ms_per_forecast": round(broker_cpu / forecasts * 1000, 3)
-        if forecasts
-        else None,
     }
 
 
@@ -193,57 +180,91 @@ async def wait_preloaded(
     }
 
 
-async def _round(
+async def _backlog(
     ctx: RunContext,
     worker: WorkerProcess,
     settings: Settings,
     producer: Any,
-    messages: list[Message],
+    slots: Sequence[list[Message]],
 ) -> dict[str, Any]:
-    """Send one slot of every meter; time until all their forecasts are in the topic."""
-    meters = len(messages)
+    """Send ``slots`` (each one slot of every meter) back to back as one backlog; once the
+    worker took all of it in, read its forecasts back and time its batch cycles."""
+    messages = [message for slot in slots for message in slot]
+    readings = len(messages)
+    topic = settings.forecasts_topic
+    out_start = await ctx.watcher.end_offsets(topic)
     before = Sample.take(ctx, worker)
-    out_before = await ctx.watcher.end_total(settings.forecasts_topic)
     started = time.perf_counter()
     await send_all(producer, settings.readings_topic, messages)
     sent_s = time.perf_counter() - started
     deadline = time.monotonic() + ctx.timeout_seconds
-    expected: int | None = None
-    poll = 0
-    while True:
+    done: Sample | None = None
+    while done is None:  # a batch counts its readings once its outputs are acknowledged
         if time.monotonic() > deadline:
-            raise TimeoutError(f"round did not finish:\n{worker.log_tail()}")
-        out = await ctx.watcher.end_total(settings.forecasts_topic) - out_before
-        if out >= (expected if expected is not None else meters):
-            finished = time.perf_counter()
-            break
-        poll += 1
-        if expected is None and poll % 10 == 0:
-            metrics = worker.metrics()
-            consumed = metrics.total(CONSUMED) - before.metrics.total(CONSUMED)
-            made = metrics.total(FORECASTS) - before.metrics.total(FORECASTS)
-            skipped = metrics.total(SKIPPED) - before.metrics.total(SKIPPED)
-            if consumed >= meters and made + skipped >= meters:
-                expected = int(made)
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(0.3)  # the scrape after the round sees its metrics complete
+            raise TimeoutError(f"backlog not processed:\n{worker.log_tail()}")
+        if not worker.alive:
+            raise RuntimeError(f"forecast worker exited:\n{worker.log_tail()}")
+        await asyncio.sleep(ctx.poll_seconds)
+        metrics = worker.try_metrics()
+        if metrics is not None and metrics.total(CONSUMED) - before.metrics.total(CONSUMED) >= (
+            readings
+        ):
+            done = Sample.take(ctx, worker, metrics)
+    await asyncio.sleep(0.3)  # the scrape after the run sees its metrics complete
     after = Sample.take(ctx, worker)
-    seconds = finished - started
+    out_end = await ctx.watcher.end_offsets(topic)
+    records = await read_between(ctx.bootstrap, topic, out_start, out_end)
+    cycles = batch_cycles(
+        [forecast_issued_ms(value) for _, value, _ in records if value is not None]
+    )
     forecasts = int(delta(after, before, FORECASTS))
+    lstm = int(delta(after, before, FORECASTS, model_name="lstm", fallback="false"))
+    calls = int(delta(after, before, INFER_COUNT, model_name="lstm"))
+    infer_s = delta(after, before, INFER_SUM, model_name="lstm")
+    batches = int(delta(after, before, "streamer_batch_size_messages_count"))
+    events = delta(after, before, "streamer_batch_size_messages_sum")
+    busy = delta(after, before, "streamer_batch_duration_seconds_sum")
+    worker_cpu = done.worker_cpu - before.worker_cpu
+    broker_cpu = done.broker_cpu - before.broker_cpu
+    # mean time per batch in the handler and in the forecaster call, against the mean cycle
+    spanned = cycles["batches"] - cycles["ramp_up_batches"] - 1
+    cycle = cycles["seconds"] / spanned if cycles["seconds"] else None
     return {
-        "readings": meters,
-        "forecasts": forecasts,
-        "fallback_forecasts": int(delta(after, before, FORECASTS, fallback="true")),
-        "skipped": int(delta(after, before, SKIPPED)),
+        "readings": readings,
+        "order": "slot-major, produced back to back as one backlog",
         "send_seconds": round(sent_s, 3),
-        "seconds": round(seconds, 3),
-        "forecasts_per_s": round(forecasts / seconds, 1),
-        "lstm_forecasts": int(delta(after, before, FORECASTS, model_name="lstm", fallback="false")),
-        "lstm_calls": int(delta(after, before, INFER_COUNT, model_name="lstm")),
-        "lstm_inference_seconds": round(delta(after, before, INFER_SUM, model_name="lstm"), 4),
-        "batches": int(delta(after, before, "streamer_batch_size_messages_count")),
-        "batch_handler_seconds": round(
-            delta(after, before, "streamer_batch_duration_seconds_sum"), 4
-        ),
-        **cpu_shares(after, before, after.at - before.at),
+        "forecasts": forecasts,
+        "forecasts_read_back": cycles["forecasts"],
+        "fallback_forecasts": int(delta(after, before, FORECASTS, fallback="true")),
+        "skipped_forecasts": int(delta(after, before, SKIPPED)),
+        # forecasts/s over the worker's complete batch cycles (see stats.batch_cycles)
+        "forecasts_per_s": cycles["forecasts_per_s"],
+        "seconds": cycles["seconds"],
+        "forecasts_in_span": cycles["forecasts_in_span"],
+        "mean_batch_forecasts_in_span": cycles["mean_batch_forecasts_in_span"],
+        "batches": cycles["batches"],
+        "ramp_up_batches": cycles["ramp_up_batches"],
+        "forecasts_per_batch": cycles["forecasts_per_batch"],
+        "cycle_seconds": cycles["cycle_seconds"],
+        "mean_batch_events": round(events / batches, 1) if batches else None,
+        "lstm_forecasts": lstm,
+        "lstm_calls": calls,
+        "mean_lstm_batch": round(lstm / calls, 1) if calls else None,
+        "lstm_inference_seconds": round(infer_s, 4),
+        "in_worker_forecast_call_per_s": round(lstm / infer_s, 1) if infer_s else None,
+        "batch_handler_seconds": round(busy, 4),
+        "inference_share_of_cycle": round(infer_s / calls / cycle, 3) if calls and cycle else None,
+        "batch_handler_share_of_cycle": round(busy / batches / cycle, 3)
+        if batches and cycle
+        else None,
+        # CPU per forecast depends far less on what else runs on the machine than the rate
+        "worker_cpu_ms_per_forecast": round(worker_cpu / forecasts * 1000, 3)
+        if forecasts
+        else None,
+        "broker_cpu_ms_per_forecast": round(broker_cpu / forecasts * 1000, 3)
+        if forecasts
+        else None,
+        **cpu_shares(done, before, done.at - before.at),
+        "cpu_note": "CPU from just before the backlog was sent to the first scrape that saw "
+        "all of it taken in (up to one poll interval of idling included)",
     }

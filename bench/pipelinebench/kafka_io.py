@@ -123,6 +123,11 @@ class OffsetWatcher:
         offsets = await self._consumer.end_offsets(await self.partitions(topic))
         return int(sum(offsets.values()))
 
+    async def end_offsets(self, topic: str) -> dict[int, int]:
+        """The end offset of each partition of ``topic``."""
+        offsets = await self._consumer.end_offsets(await self.partitions(topic))
+        return {tp.partition: int(offset) for tp, offset in offsets.items()}
+
     async def group_state(self, group: str) -> tuple[str, int]:
         """The consumer group's state (``Stable``, ``PreparingRebalance`` ...) and member count."""
         responses = await self._admin.describe_consumer_groups([group])
@@ -173,5 +178,53 @@ async def sample_values(
             for records in batches.values():
                 out.extend((r.key, r.value) for r in records)
         return out[:max_records]
+    finally:
+        await consumer.stop()
+
+
+async def read_between(
+    bootstrap: str,
+    topic: str,
+    start: dict[int, int],
+    end: dict[int, int],
+    timeout_seconds: float = 60.0,
+) -> list[tuple[bytes | None, bytes | None, int]]:
+    """(key, value, timestamp ms) of the records of ``topic`` from offsets ``start`` to ``end``
+    (exclusive) of each partition."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        client_id="streamer-bench-read",
+    )
+    await consumer.start()
+    try:
+        wanted = {
+            TopicPartition(topic, p): (start.get(p, 0), stop)
+            for p, stop in end.items()
+            if stop > start.get(p, 0)
+        }
+        if not wanted:
+            return []
+        consumer.assign(list(wanted))
+        for tp, (first, _) in wanted.items():
+            consumer.seek(tp, first)
+        out: list[tuple[bytes | None, bytes | None, int]] = []
+        open_parts = set(wanted)
+        deadline = time.monotonic() + timeout_seconds
+        while open_parts:
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"reading {topic} back: {len(out)} records read, "
+                    f"{len(open_parts)} partitions unfinished"
+                )
+            batches = await consumer.getmany(*open_parts, timeout_ms=500)
+            for tp, records in batches.items():
+                stop = wanted[tp][1]
+                out.extend((r.key, r.value, r.timestamp) for r in records if r.offset < stop)
+            for tp in list(open_parts):
+                if await consumer.position(tp) >= wanted[tp][1]:
+                    open_parts.discard(tp)
+        return out
     finally:
         await consumer.stop()

@@ -19,7 +19,10 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "    forecasting (BatchProcessor._forecast)": ("BatchProcessor._forecast ",),
     "      forecaster call (OnnxForecaster.forecast)": ("OnnxForecaster.forecast ",),
     "      ONNX Runtime session (Session.run)": ("Session.run ",),
-    "  forecast JSON (ForecastRecord.to_bytes)": ("ForecastRecord.to_bytes ",),
+    "  forecast JSON (encode_forecasts, ForecastRecord.to_bytes)": (
+        "encode_forecasts ",
+        "ForecastRecord.to_bytes ",
+    ),
     "  accuracy and drift scoring (score_batch)": ("score_batch ",),
     "  record batches out (BulkSender)": ("BulkSender.",),
     "  faust table writes and send_soon (exactly-once path)": (

@@ -229,39 +229,71 @@ def _forecast(report: dict[str, Any]) -> list[str]:
         f"{_num(forecast['forecasts_per_s'])} | {_num(rat.get('onnx_forecast_per_s'))} "
         f"(batch {batch}) | {_pct(rat.get('forecast_vs_forecast_call'))} |",
         "",
-        f"{forecast['meters']:,} meters with {forecast['history_slots']} slots of history, "
-        f"{forecast['rounds']} rounds of one new slot per meter (each reading is due a "
-        f"forecast, cadence {forecast['worker_settings']['forecast_every_slots']}); "
-        f"{forecast['forecasts']:,} forecasts in {forecast['seconds']} s (median round "
-        f"{_num(forecast['median_round_forecasts_per_s'])}/s); mean LSTM batch "
-        f"{forecast['mean_lstm_batch']}; the forecaster call ran at "
+        f"{forecast['meters']:,} meters with {forecast['history_slots']} slots of history, then "
+        f"a backlog of {forecast['backlog_slots']} slots of every meter "
+        f"({forecast['readings']:,} readings, slot-major, produced back to back; each reading is "
+        f"due a forecast, cadence {forecast['worker_settings']['forecast_every_slots']}). "
+        f"Forecasts/s over the worker's complete batch cycles, from the start of the first "
+        f"batch after {forecast.get('ramp_up_batches', 0)} ramp-up batches (taken while the "
+        f"backlog arrived) to the last one's, by the forecasts' `issued_at`: "
+        f"{_num(forecast['forecasts_in_span'])} forecasts in {forecast['seconds']} s (mean "
+        f"{forecast.get('mean_batch_forecasts_in_span')} per batch, the ceiling's batch size); "
+        f"{forecast['batches']} batches of a mean "
+        f"{forecast['mean_batch_events']} readings (at most "
+        f"{forecast['worker_settings']['batch_max_events']:,}), "
+        f"{_per_batch(forecast)} forecasts per batch, cycle {_cycle(forecast)} s; mean LSTM "
+        f"batch {forecast['mean_lstm_batch']}; the forecaster call ran at "
         f"{_num(forecast['in_worker_forecast_call_per_s'])}/s in the worker and took "
-        f"{_pct(forecast['inference_share_of_round'])} of the round time (batch handler "
-        f"{_pct(forecast['batch_handler_share_of_round'])}); CPU per forecast: worker "
+        f"{_pct(forecast['inference_share_of_cycle'])} of a batch cycle (batch handler "
+        f"{_pct(forecast['batch_handler_share_of_cycle'])}); CPU per forecast: worker "
         f"{forecast['worker_cpu_ms_per_forecast']} ms, broker "
         f"{forecast['broker_cpu_ms_per_forecast']} ms. Preload: "
         f"{forecast['preload']['readings']:,} readings (meter-major) at "
         f"{_num(forecast['preload']['readings_per_s_processed'])}/s. {_bytes(forecast)}.",
         "",
-        "| round | forecasts | seconds | forecasts/s | LSTM calls | inference s | "
-        "worker cores | waiting for CPU | broker cores |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| backlog | readings | batches | readings/batch | forecasts/batch (min, median, max) | "
+        "cycle s (min, median, max) | forecasts/s | worker cores | waiting for CPU | "
+        "broker cores |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        _backlog_row("measured", forecast),
     ]
-    for i, row in enumerate(forecast["per_round"], 1):
-        lines.append(
-            f"| {i} | {row['forecasts']} | {row['seconds']} | {_num(row['forecasts_per_s'])} | "
-            f"{row['lstm_calls']} | {row['lstm_inference_seconds']} | {row['worker_cores']} | "
-            f"{row.get('worker_waiting_for_cpu_cores')} | {row['broker_cores']} |"
-        )
+    profile = forecast.get("profile") or {}
+    if _ok(profile.get("run")):
+        lines.append(_backlog_row("profiled (py-spy)", profile["run"]))
     lines.append("")
     if onnx is not None:
         lines += _onnx_table(onnx, "Raw ONNX Runtime")
     if forecast.get("profile"):
-        profile = forecast["profile"]
-        rounds = profile.get("rounds", {})
-        what = f"forecasting worker, {rounds.get('forecasts', 0):,} forecasts in extra rounds"
+        run = profile.get("run") or {}
+        what = (
+            f"forecasting worker, a second backlog of {run.get('readings', 0):,} readings, "
+            f"{run.get('forecasts', 0):,} forecasts"
+        )
         lines += _profile_table(what, profile)
     return lines
+
+
+def _spread(values: dict[str, Any] | None) -> str:
+    if not values:
+        return "n/a"
+    return f"{values['min']}, {values['median']}, {values['max']}"
+
+
+def _per_batch(run: dict[str, Any]) -> str:
+    return _spread(run.get("forecasts_per_batch"))
+
+
+def _cycle(run: dict[str, Any]) -> str:
+    return _spread(run.get("cycle_seconds"))
+
+
+def _backlog_row(label: str, run: dict[str, Any]) -> str:
+    return (
+        f"| {label} | {run['readings']:,} | {run['batches']} | {run['mean_batch_events']} | "
+        f"{_per_batch(run)} | {_cycle(run)} | {_num(run['forecasts_per_s'])} | "
+        f"{run.get('worker_cores')} | {run.get('worker_waiting_for_cpu_cores')} | "
+        f"{run.get('broker_cores')} |"
+    )
 
 
 def _onnx_table(onnx: dict[str, Any], title: str) -> list[str]:

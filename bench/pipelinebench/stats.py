@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -57,6 +59,82 @@ def forecast_origin(key: bytes, value: bytes) -> int:
             return int(digits)
     origin = orjson.loads(value)["origin_ts"]
     return int(datetime.fromisoformat(origin.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+_ISSUED_AT = b'"issued_at":"'
+
+
+def forecast_issued_ms(value: bytes) -> int:
+    """The ``issued_at`` (epoch ms) of a ``meter-forecasts`` record: when the worker began the
+    batch that made it (every forecast of a batch has the same)."""
+    start = value.find(_ISSUED_AT)
+    if start >= 0:
+        start += len(_ISSUED_AT)
+        end = value.find(b'"', start)
+        if end > start:
+            return _epoch_ms(value[start:end].decode())
+    return _epoch_ms(orjson.loads(value)["issued_at"])
+
+
+@lru_cache(maxsize=4096)
+def _epoch_ms(text: str) -> int:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return round(moment.timestamp() * 1000)
+
+
+def batch_cycles(issued_ms: Sequence[int]) -> dict[str, Any]:
+    """Forecasts/s over complete batch cycles at saturation, from the forecasts' ``issued_at``.
+
+    The forecasts of one batch share its start time, so the distinct times are the batches.
+    The first batches of a backlog are taken while it is still arriving: leading batches with
+    fewer than half the median batch's forecasts are the ramp-up and are left out. From the
+    first batch after them to the last batch's start, the worker made every batch but the last:
+    the rate is their forecasts over that span (a cycle: take a batch, process it, deliver its
+    outputs). Also the forecasts per batch and the cycle times of that span.
+    """
+    counts: dict[int, int] = {}
+    for at in issued_ms:
+        counts[at] = counts.get(at, 0) + 1
+    starts = sorted(counts)
+    sizes = [counts[at] for at in starts]
+    median = percentile(sorted(sizes), 0.5) if sizes else 0
+    ramp = 0
+    while ramp < len(sizes) - 1 and sizes[ramp] < median / 2:
+        ramp += 1
+    out: dict[str, Any] = {
+        "batches": len(starts),
+        "ramp_up_batches": ramp,
+        "forecasts": sum(sizes),
+        "forecasts_per_batch": {
+            "min": min(sizes, default=0),
+            "median": median,
+            "max": max(sizes, default=0),
+        },
+    }
+    span, made = starts[ramp:], sizes[ramp:-1]
+    if len(span) < 2:
+        return {
+            **out,
+            "seconds": None,
+            "forecasts_in_span": None,
+            "forecasts_per_s": None,
+            "mean_batch_forecasts_in_span": None,
+            "cycle_seconds": None,
+        }
+    seconds = (span[-1] - span[0]) / 1000
+    cycles = [(b - a) / 1000 for a, b in itertools.pairwise(span)]
+    return {
+        **out,
+        "seconds": round(seconds, 3),
+        "forecasts_in_span": sum(made),
+        "forecasts_per_s": round(sum(made) / seconds, 1) if seconds > 0 else None,
+        "mean_batch_forecasts_in_span": round(sum(made) / len(made), 1),
+        "cycle_seconds": {
+            "min": round(min(cycles), 3),
+            "median": round(percentile(sorted(cycles), 0.5), 3),
+            "max": round(max(cycles), 3),
+        },
+    }
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,10 +31,12 @@ def ratios(report: dict[str, Any]) -> dict[str, Any]:
         out["ingest_vs_faust_ceiling"] = ingest.get("ratio_to_faust_ceiling")
         out["faust_ceiling_vs_raw"] = ingest.get("faust_ceiling_to_raw_ceiling")
     forecast, onnx = report.get("forecast"), report.get("onnx")
-    if _ok(forecast) and onnx is not None and forecast.get("mean_lstm_batch"):
-        batch = max(1, round(forecast["mean_lstm_batch"]))
+    if _ok(forecast) and onnx is not None:
+        # the batch size of the measured cycles (older reports: the mean LSTM batch)
+        used = forecast.get("ceiling_batch_size") or forecast.get("mean_lstm_batch") or 0
+        batch = max(1, round(used))
         row = next((r for r in onnx["results"] if r["batch_size"] == batch), None)
-        if row is not None:
+        if used and row is not None:
             out["forecast_batch_size"] = batch
             out["onnx_session_per_s"] = row["session_forecasts_per_s"]
             out["onnx_forecast_per_s"] = row["forecast_forecasts_per_s"]
@@ -153,6 +155,47 @@ def ingest_target(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _saturation_sentence(forecast: dict[str, Any]) -> str:
+    """Whether the backlog kept the worker's batches full and every reading due a forecast."""
+    settings = forecast.get("worker_settings", {})
+    most = settings.get("batch_max_events")
+    window = settings.get("batch_within_seconds")
+    mean_events = forecast.get("mean_batch_events")
+    per_batch = forecast.get("forecasts_per_batch") or {}
+    meters = forecast["meters"]
+    text = (
+        f"the backlog of {forecast['readings']:,} readings ({forecast['backlog_slots']} slots of "
+        f"{meters:,} meters, produced back to back) took {forecast['batches']} batches of a mean "
+        f"{mean_events} readings (at most {most}) and a median {per_batch.get('median')} "
+        f"forecasts per batch; the rate is timed over the batch cycles after "
+        f"{forecast.get('ramp_up_batches', 0)} ramp-up batches (taken while the backlog arrived)"
+    )
+    # a batch holds at least as many readings as forecasts: the median forecasts bound it
+    typical = max(mean_events or 0, per_batch.get("median") or 0)
+    if most and typical < 0.9 * most:
+        text += (
+            f"; the batches were not full, so some closed on the {window} s window "
+            "(STREAMER_BATCH_WITHIN_SECONDS) or on what the consumer had fetched, not on "
+            "batch_max_events"
+        )
+    else:
+        text += (
+            "; so batches closed full, on batch_max_events, not on the "
+            f"{window} s window (STREAMER_BATCH_WITHIN_SECONDS): no waiting for readings counts"
+        )
+    if most and meters < most:
+        text += (
+            f"; with fewer meters than batch_max_events ({meters:,} < {most:,}) a batch holds "
+            "two readings of some meters, and a meter is forecast once per batch"
+        )
+    elif mean_events and per_batch.get("median") and per_batch["median"] < 0.95 * mean_events:
+        text += (
+            "; some batches held two readings of a meter (the partitions are fetched "
+            "unevenly), which it forecasts once"
+        )
+    return text
+
+
 def forecast_target(report: dict[str, Any]) -> dict[str, Any]:
     forecast = report.get("forecast")
     row: dict[str, Any] = {
@@ -164,35 +207,22 @@ def forecast_target(report: dict[str, Any]) -> dict[str, Any]:
         return {**row, "met": None, "miss": _absent(forecast), "why": []}
     r = rat["forecast"]
     session_ms = 1000.0 / rat["onnx_session_per_s"]
+    cycle = (forecast.get("cycle_seconds") or {}).get("median")
     why = [
         f"per forecast the worker spent {forecast['worker_cpu_ms_per_forecast']} ms of CPU "
         f"(and the broker {forecast['broker_cpu_ms_per_forecast']} ms) where the ONNX session "
-        f"alone needs {session_ms:.3f} ms at batch {rat['forecast_batch_size']}; in the worker "
-        f"the forecaster call took {_pct(forecast.get('inference_share_of_round'))} of the "
-        f"round time and the batch handler {_pct(forecast.get('batch_handler_share_of_round'))}"
+        f"alone needs {session_ms:.3f} ms at batch {rat['forecast_batch_size']}; in a batch "
+        f"cycle (median {cycle} s) the forecaster call took "
+        f"{_pct(forecast.get('inference_share_of_cycle'))} and the batch handler "
+        f"{_pct(forecast.get('batch_handler_share_of_cycle'))}"
     ]
-    rounds = forecast.get("per_round") or []
-    if rounds:
-        cores = sum(x["worker_cores"] for x in rounds) / len(rounds)
-        waited = sum(x.get("worker_waiting_for_cpu_cores", 0.0) for x in rounds) / len(rounds)
-        line = (
-            f"during the rounds the worker used {cores:.2f} cores on average and waited for a "
-            f"CPU {waited:.2f} cores' worth"
-        )
-        settings = forecast.get("worker_settings", {})
-        window = settings.get("batch_within_seconds")
-        most = settings.get("batch_max_events")
-        mean_round = forecast["seconds"] / max(1, len(rounds))
-        if window and most and forecast["meters"] < most:
-            line += (
-                f"; a round of {forecast['meters']:,} readings never fills a batch of "
-                f"{most:,}, so each batch closes only after the {window} s window "
-                f"(STREAMER_BATCH_WITHIN_SECONDS), against {mean_round:.2f} s per round"
-            )
-        why.append(line)
+    cpu = _cpu_sentence(forecast)
+    if cpu:
+        why.append(f"during the backlog {cpu}")
+    why.append(_saturation_sentence(forecast))
     parts = _profile_parts(forecast.get("profile") or {})
     if parts:
-        why.append(f"profile of extra rounds (share of samples): {parts}")
+        why.append(f"profile of a second backlog (share of samples): {parts}")
     top = _top_functions(forecast.get("profile"))
     if top:
         why.append(f"streamer and ONNX Runtime functions by own time: {top}")

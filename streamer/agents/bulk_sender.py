@@ -30,6 +30,9 @@ class OutRecord(NamedTuple):
     partition: int | None  # None: by key, as the default partitioner would
     key: bytes | None
     value: bytes | None
+    # the readings partition the record follows from (exactly_once: its transaction); None when
+    # it follows from no single one
+    source: int | None = None
 
 
 class BulkSender:
@@ -47,10 +50,10 @@ class BulkSender:
             self._partitions[topic] = partitions
         return partitions
 
-    async def send(self, records: Iterable[OutRecord]) -> int:
-        """Send ``records``; return when all are acknowledged. Returns how many were sent."""
+    async def _group(
+        self, records: Iterable[OutRecord]
+    ) -> dict[tuple[str, int], list[tuple[bytes | None, bytes | None]]]:
         groups: dict[tuple[str, int], list[tuple[bytes | None, bytes | None]]] = {}
-        count = 0
         for record in records:
             partition = record.partition
             if partition is None:
@@ -59,7 +62,25 @@ class BulkSender:
                     partitions = await self._partitions_of(record.topic)
                 partition = self._partitioner(record.key, partitions, partitions)
             groups.setdefault((record.topic, partition), []).append((record.key, record.value))
-            count += 1
+        return groups
+
+    async def submit(self, records: Iterable[OutRecord]) -> list[asyncio.Future[Any]]:
+        """Hand ``records`` to the producer; the futures of their record batches (no retry:
+        for a transaction, where a failed send fails the whole transaction)."""
+        futures: list[asyncio.Future[Any]] = []
+        for group in (await self._group(records)).items():
+            futures.extend(await self._submit(*group))
+        return futures
+
+    @staticmethod
+    async def wait(futures: list[asyncio.Future[Any]]) -> None:
+        """Wait for :meth:`submit`'s futures; raises the first failure."""
+        await asyncio.gather(*futures)
+
+    async def send(self, records: Iterable[OutRecord]) -> int:
+        """Send ``records``; return when all are acknowledged. Returns how many were sent."""
+        groups = await self._group(records)
+        count = sum(len(items) for items in groups.values())
         pending = list(groups.items())
         while pending:
             failed: list[tuple[tuple[str, int], list[tuple[bytes | None, bytes | None]]]] = []

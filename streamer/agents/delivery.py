@@ -14,15 +14,9 @@ state write in Kafka and its forecast not, would make the replay a duplicate tha
 nothing, so :func:`deliver` sends a batch's outputs first and its state writes only once the
 outputs are acknowledged.
 
-**exactly_once is refused** (``STREAMER_PROCESSING_GUARANTEE``, see
-:data:`streamer.settings.EXACTLY_ONCE_REFUSED`). faust-streaming 0.15.3's transaction manager
-names a record's transactional id from the *consumer's* metadata of the record's topic; the
-worker does not consume its output topics, so forecasts, dead letters and status events go
-through the plain producer, outside any transaction (measured: the forecasts topic of an
-exactly_once run holds no transaction markers, its state changelog does). Under a SIGKILL it
-also lost a reading in one run (its offset committed, its state write aborted) and stopped
-committing in another (retained transactional producers fail ``begin_transaction`` after a
-rebalance: "Invalid state transition IN_TRANSACTION -> IN_TRANSACTION").
+**exactly_once** (``STREAMER_PROCESSING_GUARANTEE=exactly_once``) does not come through here: a
+batch is committed as one transaction per readings partition, offsets included
+(:mod:`streamer.agents.exactly_once`, :mod:`streamer.agents.transactional_sender`).
 
 :func:`deliver` sends through :class:`~streamer.agents.bulk_sender.BulkSender`.
 """

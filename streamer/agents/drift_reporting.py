@@ -11,6 +11,7 @@ and to Prometheus gauges; the interval's accumulators then start again.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from typing import Any
 
 from streamer.accuracy.fleet_accuracy import FleetAccuracy
@@ -78,8 +79,9 @@ def score_batch(runtime: WorkerRuntime, result: BatchResult) -> list[DriftReport
     runtime.fleet_live.update_many(result.matches)
     runtime.fleet_shadow.update_many(result.shadow_matches)
     for role, matches in (("live", result.matches), ("shadow", result.shadow_matches)):
-        for match in matches:
-            metrics.accuracy_pairs.labels(role=role, horizon_slots=str(match.horizon_slots)).inc()
+        # one counter update per horizon, not per match (a batch has thousands of matches)
+        for horizon, count in Counter(match.horizon_slots for match in matches).items():
+            metrics.accuracy_pairs.labels(role=role, horizon_slots=str(horizon)).inc(count)
     live = runtime.router.live
     for drift in result.concept_drifts:
         report = DriftReport(

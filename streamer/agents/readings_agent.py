@@ -20,9 +20,11 @@ from streamer.agents.batch_metrics import record_batch
 from streamer.agents.bulk_sender import BulkSender, OutRecord
 from streamer.agents.delivery import deliver
 from streamer.agents.drift_reporting import score_batch
+from streamer.agents.exactly_once import deliver_exactly_once, next_offsets
 from streamer.agents.runtime import WorkerRuntime
 from streamer.contract.drift_record import DriftReport
-from streamer.pipeline.batch_processor import BatchResult
+from streamer.contract.forecast_record import encode_forecasts
+from streamer.pipeline.batch_processor import BatchResult, StateWrite
 from streamer.pipeline.messages import InMessage
 from streamer.timeutil import now_ms
 from streamer.typed_decorators import typed
@@ -64,16 +66,20 @@ async def handle_batch(runtime: WorkerRuntime, events: Sequence[Any]) -> None:
     result = runtime.processor.process(messages, state_loader(runtime.state_table), now_ms())
     drifts = score_batch(runtime, result)
     outputs, state_writes = batch_records(runtime, result, drifts)
+    published = lambda: record_batch(runtime.metrics, messages, result)  # noqa: E731
+    if runtime.transactional_sender is not None:
+        offsets = next_offsets((m.partition, m.offset) for m in messages)
+        await deliver_exactly_once(
+            runtime.transactional_sender, [*outputs, *state_writes], offsets, published=published
+        )
+        runtime.metrics.batch_size.observe(len(messages))
+        runtime.metrics.batch_duration.observe(time.perf_counter() - started)
+        return
     sender = runtime.bulk_sender
     if sender is None:
         # faust's producer wraps one aiokafka producer, started before any agent runs
         sender = runtime.bulk_sender = BulkSender(runtime.app.producer._ensure_producer())
-    await deliver(
-        sender,
-        outputs,
-        state_writes,
-        published=lambda: record_batch(runtime.metrics, messages, result),
-    )
+    await deliver(sender, outputs, state_writes, published=published)
     runtime.metrics.batch_size.observe(len(messages))
     runtime.metrics.batch_duration.observe(time.perf_counter() - started)
 
@@ -90,30 +96,54 @@ def batch_records(
     latest_data = latest.data
     state_changelog = state.changelog_topic.get_topic_name()
     latest_changelog = latest.changelog_topic.get_topic_name()
+    writes = result.state_writes
     outputs: list[OutRecord] = []
-    for forecast in result.forecasts:
+    forecasts_topic = settings.forecasts_topic
+    # the batch's forecast JSON in one pass (the bytes of each record's to_bytes)
+    bodies = encode_forecasts(result.forecasts)
+    for forecast, body in zip(result.forecasts, bodies, strict=True):
         key = forecast.meter_id.encode()
-        body = forecast.to_bytes()
-        outputs.append(OutRecord(settings.forecasts_topic, None, key, body))
         # a forecast follows a state change, so the meter has a write (and its partition)
+        partition = writes[forecast.meter_id].partition
+        outputs.append(OutRecord(forecasts_topic, None, key, body, partition))
         latest_data[key] = body
-        partition = result.state_writes[forecast.meter_id].partition
-        outputs.append(OutRecord(latest_changelog, partition, key, body))
+        outputs.append(OutRecord(latest_changelog, partition, key, body, partition))
     outputs.extend(
-        OutRecord(settings.dlq_topic, None, letter.key, letter.to_bytes())
+        OutRecord(settings.dlq_topic, None, letter.key, letter.to_bytes(), letter.source.partition)
         for letter in result.dead_letters
     )
     outputs.extend(
-        OutRecord(settings.status_topic, None, s.meter_id.encode(), s.to_bytes())
+        OutRecord(
+            settings.status_topic,
+            None,
+            s.meter_id.encode(),
+            s.to_bytes(),
+            _source(writes.get(s.meter_id)),
+        )
         for s in result.status_events
     )
-    outputs.extend(OutRecord(settings.drift_topic, None, d.key, d.to_bytes()) for d in drifts)
+    outputs.extend(
+        OutRecord(
+            settings.drift_topic,
+            None,
+            d.key,
+            d.to_bytes(),
+            _source(None if d.meter_id is None else writes.get(d.meter_id)),
+        )
+        for d in drifts
+    )
     state_writes: list[OutRecord] = []
-    for meter_id, write in result.state_writes.items():
+    for meter_id, write in writes.items():
         key = meter_id.encode()
         state_data[key] = write.value
-        state_writes.append(OutRecord(state_changelog, write.partition, key, write.value))
+        state_writes.append(
+            OutRecord(state_changelog, write.partition, key, write.value, write.partition)
+        )
     return outputs, state_writes
+
+
+def _source(write: StateWrite | None) -> int | None:
+    return None if write is None else write.partition
 
 
 def register_readings_agent(app: Any, runtime: WorkerRuntime) -> None:

@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry
 
 from streamer.accuracy.fleet_accuracy import FleetAccuracy
 from streamer.agents.bulk_sender import BulkSender
+from streamer.agents.transactional_sender import TransactionalSender
 from streamer.drift.input_drift import InputDriftMonitor
 from streamer.forecast.protocol import Forecaster
 from streamer.metrics.pipeline_metrics import PipelineMetrics
@@ -34,8 +35,10 @@ class WorkerRuntime:
     drift_topic: Any = None
     state_table: Any = None
     latest_forecast_table: Any = None
-    # at-least-once fast path (None: send through faust, as exactly-once needs)
+    # at_least_once: record batches through faust's producer (made at the first batch)
     bulk_sender: BulkSender | None = None
+    # exactly_once: one transaction per readings partition and batch
+    transactional_sender: TransactionalSender | None = None
     silent_reported: set[str] = field(default_factory=set)
     fleet_live: FleetAccuracy = field(default_factory=FleetAccuracy)
     fleet_shadow: FleetAccuracy = field(default_factory=FleetAccuracy)

@@ -48,14 +48,21 @@ class ForecastBatch:
             )
         if valid.shape != (rows,) or valid.dtype != np.bool_:
             raise ForecastError(f"valid must be ({rows},) bool, got {valid.shape} {valid.dtype}")
-        finite_ok = np.isfinite(point[valid]).all() and np.isfinite(quant[valid]).all()
-        nan_ok = np.isnan(point[~valid]).all() and np.isnan(quant[~valid]).all()
+        if valid.all():  # the usual batch: no copies of the valid rows
+            point_ok, quant_ok = point, quant
+            finite_ok = bool(np.isfinite(point).all() and np.isfinite(quant).all())
+            nan_ok = True
+        else:
+            point_ok, quant_ok = point[valid], quant[valid]
+            finite_ok = bool(np.isfinite(point_ok).all() and np.isfinite(quant_ok).all())
+            nan_ok = bool(np.isnan(point[~valid]).all() and np.isnan(quant[~valid]).all())
         if not (finite_ok and nan_ok):
             raise ForecastError(
                 "a ForecastBatch row must be all finite when valid and all NaN when not; "
                 "mark the row invalid instead of returning partial values"
             )
-        if levels > 1 and (np.diff(quant[valid], axis=-1) < 0).any():
+        # level by level: numpy is slow along a short last axis
+        if any((quant_ok[..., j] < quant_ok[..., j - 1]).any() for j in range(1, levels)):
             raise ForecastError("quantiles_kwh must be non-decreasing along the quantile axis")
 
     @property
@@ -85,10 +92,16 @@ class ForecastBatch:
         quant = np.array(quantiles_kwh, dtype=np.float64, copy=True)
         ok = np.asarray(valid, dtype=np.bool_).copy()
         ok &= np.isfinite(point).all(axis=1) & np.isfinite(quant).all(axis=(1, 2))
-        point[~ok] = np.nan
-        quant[~ok] = np.nan
-        if quant.shape[-1] > 1:
-            quant[ok] = np.maximum.accumulate(quant[ok], axis=-1)
+        if ok.all():  # the usual batch: no copies of the rows
+            # a running maximum along Q, level by level (the same values as
+            # np.maximum.accumulate, which is slow along a short last axis)
+            for j in range(1, quant.shape[-1]):
+                np.maximum(quant[..., j - 1], quant[..., j], out=quant[..., j])
+        else:
+            point[~ok] = np.nan
+            quant[~ok] = np.nan
+            if quant.shape[-1] > 1:
+                quant[ok] = np.maximum.accumulate(quant[ok], axis=-1)
         return cls(point, quant, tuple(float(q) for q in quantile_levels), ok)
 
     @classmethod

@@ -154,6 +154,8 @@ def build_inputs(
             values[:, :, k] = np.where(missing, 0.0, window / scale[:, None])
         elif name == "is_missing":
             values[:, :, k] = missing
+        elif distinct.size == 1:  # one origin for the whole batch (usual): broadcast its row
+            values[:, :, k] = _calendar(name, times, spec)[0]
         else:
             values[:, :, k] = _calendar(name, times, spec)[inverse.reshape(-1)]
     return ModelInputs(values=values, scale=scale, finite_slots=counts)

@@ -77,11 +77,20 @@ class OnnxForecaster:
             return ForecastBatch.all_invalid(0, self.horizon_slots, self.quantile_levels)
         inputs = build_inputs(history, np.asarray(end_ms, dtype=np.int64), self.model.feature_spec)
         valid = inputs.finite_slots >= self.min_history_slots
-        if self.input_observer is not None and valid.any():
-            self.input_observer(inputs.values[valid], inputs.scale[valid])
-        quantiles = np.full((rows, self.horizon_slots, levels), np.nan)
-        if valid.any():
-            raw = self.model.run(inputs.values[valid])
-            quantiles[valid] = unscale(raw[:, : self.horizon_slots, :], inputs.scale[valid])
+        if valid.all():  # the usual case: no (B, L, F) copy of the inputs
+            values, scale = inputs.values, inputs.scale
+        elif valid.any():
+            values, scale = inputs.values[valid], inputs.scale[valid]
+        else:
+            return ForecastBatch.all_invalid(rows, self.horizon_slots, self.quantile_levels)
+        if self.input_observer is not None:
+            self.input_observer(values, scale)
+        raw = self.model.run(values)
+        scaled = unscale(raw[:, : self.horizon_slots, :], scale)
+        if values is inputs.values:
+            quantiles = scaled
+        else:
+            quantiles = np.full((rows, self.horizon_slots, levels), np.nan)
+            quantiles[valid] = scaled
         point = quantiles[:, :, self.model.card.point_index]
         return ForecastBatch.from_rows(point, quantiles, self.quantile_levels, valid)

@@ -83,6 +83,12 @@ class PipelineMetrics:
             ["reason"],
             registry=registry,
         )
+        self.commit_rewinds = Counter(
+            "streamer_commit_rewinds_total",
+            "Readings partitions read again from their committed offset because faust's offset "
+            "commits had stalled (streamer.faust_fixes).",
+            registry=registry,
+        )
         self.forecasts = Counter(
             "streamer_forecasts_total",
             "Forecasts published, by model and whether a fallback baseline made them.",

@@ -30,8 +30,9 @@ from streamer.pipeline.config import PipelineConfig
 from streamer.pipeline.messages import InMessage
 from streamer.pipeline.meter_record import MeterRecord
 from streamer.pipeline.scoring import ConceptDrift, match_shadow, score_actual
+from streamer.pipeline.window_batch import impute_stored, stack_stored
 from streamer.state.errors import StateDecodeError
-from streamer.state.meter_state import MeterState, WindowView
+from streamer.state.meter_state import MeterState
 from streamer.state.outcome import Outcome
 
 log = logging.getLogger(__name__)
@@ -97,23 +98,14 @@ class BatchResult:
         return sum(self.outcomes.values())
 
 
-@dataclass(frozen=True, slots=True)
 class _Mark:
-    """What a batch result held before one meter was applied, to undo a failed meter."""
+    """The lengths of a batch result's lists before one meter was applied, to undo a failed
+    meter (its outcome counts and dead letters are added only once it succeeded)."""
 
-    outcomes: dict[str, int]
-    dlq_reasons: dict[str, int]
-    dead_letters: int
-    status_events: int
-    matches: int
-    shadow_matches: int
-    concept_drifts: int
+    __slots__ = ("_lengths",)
 
-    @classmethod
-    def of(cls, result: BatchResult) -> _Mark:
-        return cls(
-            dict(result.outcomes),  # plain dict copies: taken per meter, restored rarely
-            dict(result.dlq_reasons),
+    def __init__(self, result: BatchResult) -> None:
+        self._lengths = (
             len(result.dead_letters),
             len(result.status_events),
             len(result.matches),
@@ -122,19 +114,12 @@ class _Mark:
         )
 
     def restore(self, result: BatchResult) -> None:
-        result.outcomes = Counter(self.outcomes)
-        result.dlq_reasons = Counter(self.dlq_reasons)
-        del result.dead_letters[self.dead_letters :]
-        del result.status_events[self.status_events :]
-        del result.matches[self.matches :]
-        del result.shadow_matches[self.shadow_matches :]
-        del result.concept_drifts[self.concept_drifts :]
-
-
-@dataclass(slots=True)
-class _Candidate:
-    meter_id: str
-    view: WindowView
+        dead_letters, status_events, matches, shadow_matches, concept_drifts = self._lengths
+        del result.dead_letters[dead_letters:]
+        del result.status_events[status_events:]
+        del result.matches[matches:]
+        del result.shadow_matches[shadow_matches:]
+        del result.concept_drifts[concept_drifts:]
 
 
 @dataclass(slots=True)
@@ -144,6 +129,79 @@ class _Held:
     record: MeterRecord
     stored: bytes | None
     last_index: int
+
+
+_IssueRow = Callable[[int, str, int, ForecastLedger], ForecastRecord]
+
+
+class _Issuer:
+    """Makes the forecast records of one batch and keeps each forecast in a ledger.
+
+    What the rows share is worked out once per batch: the horizon timestamps (one read-only
+    array per distinct origin), the ledger's p10/p50/p90 columns of each model's quantiles, the
+    candidates' origins and observed fractions as Python numbers.
+    """
+
+    __slots__ = ("_config", "_ends", "_fractions", "_horizons", "_live", "_now_ms", "_steps")
+
+    def __init__(
+        self,
+        config: PipelineConfig,
+        live: Forecaster,
+        now_ms: int,
+        ends: list[int],
+        fractions: list[float],
+    ) -> None:
+        res_ms = config.resolution_seconds * 1000
+        self._config = config
+        self._live = live
+        self._now_ms = now_ms
+        self._ends = ends
+        self._fractions = fractions
+        self._steps = np.arange(1, config.horizon_slots + 1, dtype=np.int64) * res_ms
+        self._horizons: dict[int, np.ndarray] = {}
+
+    def _horizon(self, end_ms: int) -> np.ndarray:
+        horizon = self._horizons.get(end_ms)
+        if horizon is None:
+            horizon = self._horizons[end_ms] = end_ms + self._steps
+            horizon.setflags(write=False)  # shared by the records of this origin
+        return horizon
+
+    def rows_of(self, model: Forecaster, source: ForecastBatch) -> _IssueRow:
+        """``issue(i, meter_id, row, ledger)``: the record of candidate ``i`` from ``row`` of
+        ``source``, its forecast kept in ``ledger``."""
+        config = self._config
+        res_ms = config.resolution_seconds * 1000
+        resolution_seconds = config.resolution_seconds
+        levels = source.quantile_levels
+        point = source.point_kwh
+        quantiles = source.quantiles_kwh
+        kept: list[np.ndarray] = []  # p10, p50, p90 for the ledgers, taken at the first row
+        name, version, fallback = model.name, model.version, model is not self._live
+        now_ms, ends, fractions, horizon = self._now_ms, self._ends, self._fractions, self._horizon
+
+        def issue(i: int, meter_id: str, row: int, ledger: ForecastLedger) -> ForecastRecord:
+            if not kept:  # raises for a model without those levels, as recording one would
+                kept.append(quantiles[:, :, quantile_columns(levels)])
+            end = ends[i]
+            ledger.record(end // res_ms, point[row], kept[0][row])
+            return ForecastRecord(
+                meter_id,
+                now_ms,
+                end,
+                name,
+                version,
+                fallback,
+                resolution_seconds,
+                fractions[i],
+                horizon(end),
+                point[row],
+                quantiles[row],
+                levels,
+            )
+
+        return issue
 
 
 class BatchProcessor:
@@ -197,12 +255,12 @@ class BatchProcessor:
         if shadow is not self._shadow_model:
             self._shadow_ledgers.clear()
             self._shadow_model = shadow
-        candidates: list[_Candidate] = []
+        candidates: list[str] = []  # meters due a forecast, in batch order
         held: dict[str, _Held] = {}
         for meter_id, readings in by_meter.items():
-            mark = _Mark.of(result)
+            mark = _Mark(result)
             try:
-                candidate = self._apply_meter(
+                due = self._apply_meter(
                     meter_id, readings, messages, load_state, now_ms, result, held
                 )
             except Exception as exc:  # never let one meter's data stop the stream
@@ -219,8 +277,8 @@ class BatchProcessor:
                         now_ms,
                     )
                 continue
-            if candidate is not None:
-                candidates.append(candidate)
+            if due:
+                candidates.append(meter_id)
 
         if candidates:
             self._forecast(candidates, now_ms, result, held)
@@ -271,7 +329,9 @@ class BatchProcessor:
         now_ms: int,
         result: BatchResult,
         held: dict[str, _Held],
-    ) -> _Candidate | None:
+    ) -> bool:
+        """Apply one meter's readings; whether the meter is due a forecast (its head advanced
+        to a new cadence tick; its history is checked with the batch's other candidates)."""
         config = self.config
         stored = load_state(meter_id)
         record: MeterRecord
@@ -292,6 +352,8 @@ class BatchProcessor:
         run_before = state.flatline_run_slots(cap=config.flatline_slots)
         res_ms = config.resolution_seconds * 1000
         shadow_ledger = self._shadow_ledgers.get(meter_id)
+        counts: dict[str, int] = {}  # outcomes, added to the result once the meter succeeded
+        late: list[tuple[InMessage, DlqReason, str]] = []
 
         for index, reading in readings:
             message = messages[index]
@@ -304,7 +366,8 @@ class BatchProcessor:
                         record, meter_id, slot, reading.kwh, res_ms=res_ms, now_ms=now_ms
                     )
                     result.matches.extend(matches)
-                    result.shadow_matches.extend(match_shadow(shadow_ledger, slot, reading.kwh))
+                    if shadow_ledger is not None:
+                        result.shadow_matches.extend(match_shadow(shadow_ledger, slot, reading.kwh))
                     if drift is not None:
                         result.concept_drifts.append(drift)
             else:
@@ -323,11 +386,9 @@ class BatchProcessor:
                     )
             reason = _DLQ_OUTCOMES.get(outcome)
             if reason is not None:
-                self._dead_letter(
-                    result, message, reason, _late_detail(outcome, reading, state), now_ms
-                )
+                late.append((message, reason, _late_detail(outcome, reading, state)))
             else:
-                result.outcomes[outcome.value] += 1
+                counts[outcome.value] = counts.get(outcome.value, 0) + 1
         held[meter_id] = _Held(record, stored, readings[-1][0])
 
         run_after = state.flatline_run_slots(cap=config.flatline_slots)
@@ -343,110 +404,94 @@ class BatchProcessor:
             )
 
         head_after = state.head_slot
-        if head_after is None or head_after == head_before:
-            return None
-        every = config.forecast_every_slots
-        previous_tick = -1 if head_before is None else head_before // every
-        if head_after // every <= previous_tick:
-            result.skipped["cadence"] += 1
-            return None
-        view = state.get()
-        if view.observed_fraction < config.min_observed_fraction:
-            result.skipped["insufficient_history"] += 1
-            return None
-        return _Candidate(meter_id, view)
+        due = head_after is not None and head_after != head_before
+        if head_after is not None and due:
+            every = config.forecast_every_slots
+            previous_tick = -1 if head_before is None else head_before // every
+            if head_after // every <= previous_tick:
+                result.skipped["cadence"] += 1
+                due = False
+        # nothing can fail any more: the meter's outcomes count
+        for message, reason, detail in late:
+            self._dead_letter(result, message, reason, detail, now_ms)
+        outcomes = result.outcomes
+        for outcome_name, count in counts.items():
+            outcomes[outcome_name] += count
+        return due
 
     # --- forecasting ---------------------------------------------------------------------------
     def _forecast(
         self,
-        candidates: list[_Candidate],
+        candidates: list[str],
         now_ms: int,
         result: BatchResult,
         held: dict[str, _Held],
     ) -> None:
+        """Forecast the batch's candidates together: their windows are read and imputed as one
+        ``(B, L)`` array, each model is called once, and the records are made from the rows."""
         config = self.config
+        stored = stack_stored([held[meter_id].record.state for meter_id in candidates])
+        fraction = stored.observed_fraction
+        enough = fraction >= config.min_observed_fraction
+        if not enough.all():
+            result.skipped["insufficient_history"] += int(np.count_nonzero(~enough))
+            rows = np.flatnonzero(enough)
+            if rows.size == 0:
+                return
+            candidates = [candidates[i] for i in rows.tolist()]
+            stored = stored.take(rows)
+            fraction = fraction[rows]
+        windows = impute_stored(stored, config.window)
+        history, end_ms = windows.values_kwh, windows.end_ms
         live = self.models.live
-        history = np.stack([c.view.values_kwh for c in candidates]).astype(np.float64)
-        end_ms = np.array([c.view.end_ms for c in candidates], dtype=np.int64)
         started = time.perf_counter()
         batch = live.forecast(history, end_ms, config.resolution_seconds)
         result.inference_seconds[live.name] = time.perf_counter() - started
-        rows: list[tuple[int, Forecaster, int]] = []  # candidate index, model, row in its batch
         fallback_rows = np.flatnonzero(~batch.valid)
         fallback_batch = None
+        fallback_valid: list[bool] = []
         if fallback_rows.size:
             started = time.perf_counter()
             fallback_batch = self.fallback.forecast(
                 history[fallback_rows], end_ms[fallback_rows], config.resolution_seconds
             )
             result.inference_seconds[self.fallback.name] = time.perf_counter() - started
-        fallback_pos = {int(row): pos for pos, row in enumerate(fallback_rows)}
-        for i in range(len(candidates)):
-            if batch.valid[i]:
-                rows.append((i, live, i))
-            elif fallback_batch is not None and fallback_batch.valid[fallback_pos[i]]:
-                rows.append((i, self.fallback, fallback_pos[i]))
-            else:
-                result.skipped["no_valid_forecast"] += 1
+            fallback_valid = fallback_batch.valid.tolist()
 
-        res_ms = config.resolution_seconds * 1000
-        steps = np.arange(1, config.horizon_slots + 1, dtype=np.int64) * res_ms
-        columns: dict[tuple[float, ...], list[int]] = {}  # p10/p50/p90 columns, once per model
-
-        def issue(
-            candidate: _Candidate,
-            model: Forecaster,
-            source: ForecastBatch,
-            row: int,
-            ledger: ForecastLedger,
-        ) -> ForecastRecord:
-            """Keep the forecast in ``ledger`` (to score it later) and make its record."""
-            levels = tuple(source.quantile_levels)
-            if levels not in columns:
-                columns[levels] = quantile_columns(levels)
-            ledger.record(
-                candidate.view.end_ms // res_ms,
-                source.point_kwh[row],
-                source.quantiles_kwh[row][:, columns[levels]],
-            )
-            return ForecastRecord(
-                meter_id=candidate.meter_id,
-                issued_ms=now_ms,
-                origin_ms=candidate.view.end_ms,
-                model_name=model.name,
-                model_version=model.version,
-                fallback=model is not live,
-                resolution_seconds=config.resolution_seconds,
-                observed_fraction=candidate.view.observed_fraction,
-                horizon_end_ms=candidate.view.end_ms + steps,
-                point_kwh=source.point_kwh[row],
-                quantiles_kwh=source.quantiles_kwh[row],
-                quantile_levels=source.quantile_levels,
-            )
-
+        issue = _Issuer(config, live, now_ms, end_ms.tolist(), fraction.tolist())
         shadow = self.models.shadow
         if shadow is not None:
             started = time.perf_counter()
             shadow_batch = shadow.forecast(history, end_ms, config.resolution_seconds)
             result.inference_seconds[f"{shadow.name}:shadow"] = time.perf_counter() - started
+            rows_of = issue.rows_of(shadow, shadow_batch)
             for i in np.flatnonzero(shadow_batch.valid).tolist():
-                candidate = candidates[i]
-                ledger = self._shadow_ledgers.get(candidate.meter_id)
+                meter_id = candidates[i]
+                ledger = self._shadow_ledgers.get(meter_id)
                 if ledger is None:
-                    ledger = self._shadow_ledgers[candidate.meter_id] = ForecastLedger(
-                        config.record.ledger
-                    )
-                result.shadow_forecasts.append(issue(candidate, shadow, shadow_batch, i, ledger))
-        for i, model, row in rows:
-            source = batch if model is live else fallback_batch
-            assert source is not None
-            candidate = candidates[i]
-            record = held[candidate.meter_id].record
-            if model is not live:
+                    ledger = self._shadow_ledgers[meter_id] = ForecastLedger(config.record.ledger)
+                result.shadow_forecasts.append(rows_of(i, meter_id, i, ledger))
+
+        live_rows = issue.rows_of(live, batch)
+        fallback_rows_of = (
+            None if fallback_batch is None else issue.rows_of(self.fallback, fallback_batch)
+        )
+        forecasts = result.forecasts
+        position = 0  # of the next invalid row among fallback_rows
+        for i, valid in enumerate(batch.valid.tolist()):
+            meter_id = candidates[i]
+            if valid:
+                forecasts.append(live_rows(i, meter_id, i, held[meter_id].record.ledger))
+                continue
+            pos, position = position, position + 1
+            if fallback_rows_of is not None and fallback_valid[pos]:
+                record = held[meter_id].record
                 # Drift is watched on the live model's residuals only: a meter served by the
                 # fallback starts its detector afresh when the model takes it over.
                 record.detector.reset()
-            result.forecasts.append(issue(candidate, model, source, row, record.ledger))
+                forecasts.append(fallback_rows_of(i, meter_id, pos, record.ledger))
+            else:
+                result.skipped["no_valid_forecast"] += 1
 
     # --- dead letters --------------------------------------------------------------------------
     def _dead_letter(

@@ -82,3 +82,80 @@ def impute(
         out_flags[take] = flag
         pending = pending[~usable]
     return out_values, out_flags
+
+
+def impute_rows(
+    values_kwh: np.ndarray,
+    flags: np.ndarray,
+    slots_per_day: int,
+    interpolate_max_gap_slots: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`impute` of every row of ``(B, L)`` windows at once; pure, inputs not modified.
+
+    Row ``i`` of the result is exactly ``impute(values_kwh[i], flags[i], ...)`` (same values to
+    the bit, same flags): the same steps on the flattened windows, the neighbours of a gap
+    found among the real slots of all rows and kept only when in the gap's own row. Costs a
+    few passes over the array plus work per gap slot, not numpy calls per row.
+
+    Returns ``(values, flags)``: new ``(B, L)`` float64 and uint8 arrays.
+
+    >>> import numpy as np
+    >>> v, f = impute_rows(np.array([[1.0, np.nan, 3.0], [1.0, 2.0, 3.0]]),
+    ...                    np.array([[1, 0, 1], [1, 1, 1]]), 48, 4)
+    >>> v.tolist(), f.tolist()
+    ([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]], [[1, 4, 1], [1, 1, 1]])
+    """
+    out_values = np.array(values_kwh, dtype=np.float64, order="C")  # a copy, filled in place
+    out_flags = np.array(flags, dtype=np.uint8, order="C")
+    if out_values.shape != out_flags.shape or out_values.ndim != 2:
+        raise ValueError(
+            f"impute_rows needs two 2-D arrays of one shape (rows, slots), got values "
+            f"{out_values.shape} and flags {out_flags.shape}; stack the windows' values and flags."
+        )
+    if slots_per_day <= 0:
+        raise ValueError(f"slots_per_day={slots_per_day} must be > 0 (86400 / resolution).")
+    size = out_values.shape[1]
+    values = out_values.reshape(-1)  # views: row r, slot s is flat index r * size + s
+    flat_flags = out_flags.reshape(-1)
+    known = real_mask(flat_flags) & np.isfinite(values)
+    unknown = np.flatnonzero(~known)
+    if unknown.size == 0:
+        return out_values, out_flags
+    # only real values are sources, and only the slots they fill are written: reading a
+    # source from the array being filled is reading the input
+    values[unknown] = np.nan
+    flat_flags[unknown] = _MISSING
+    known_idx = np.flatnonzero(known)
+    if known_idx.size == 0:
+        return out_values, out_flags
+
+    row = unknown // size
+    after = np.searchsorted(known_idx, unknown)  # position in known_idx of the next real
+    previous = known_idx[np.maximum(after - 1, 0)]
+    following = known_idx[np.minimum(after, known_idx.size - 1)]
+    short = (
+        (after > 0)
+        & (previous // size == row)  # a real slot before the gap, in its row
+        & (after < known_idx.size)
+        & (following // size == row)  # and one after it
+        & (following - previous - 1 <= interpolate_max_gap_slots)
+    )
+    if short.any():
+        slots = unknown[short]
+        left, right = previous[short], following[short]
+        weight = (slots - left) / (right - left)  # the row's own slot differences
+        values[slots] = values[left] + (values[right] - values[left]) * weight
+        flat_flags[slots] = _INTERPOLATED
+
+    pending = unknown[~short]
+    column = pending - row[~short] * size
+    for lag, flag in ((slots_per_day, _DAY), (DAYS_PER_WEEK * slots_per_day, _WEEK)):
+        if pending.size == 0 or lag >= size:
+            break
+        inside = column >= lag
+        usable = inside & known[np.where(inside, pending - lag, 0)]
+        take = pending[usable]
+        values[take] = values[take - lag]
+        flat_flags[take] = flag
+        pending, column = pending[~usable], column[~usable]
+    return out_values, out_flags

@@ -6,8 +6,10 @@ slot sent live is forecast for every meter (with the full-history model: the sta
 partitions), and duplicates are bounded and identifiable: only in the partitions that moved,
 each forecast at most twice, always with the same ``forecast_id``.
 
-Only at_least_once is tested: ``STREAMER_PROCESSING_GUARANTEE=exactly_once`` is refused at start
-(faust 0.15.3 keeps the outputs out of its transactions; README, "Reliability").
+With ``STREAMER_PROCESSING_GUARANTEE=exactly_once`` each batch commits its outputs, state and
+offsets in one transaction per readings partition, and the victim's open transactions are
+aborted when the survivor takes its partitions: a read-committed consumer sees no forecast
+twice.
 """
 
 from __future__ import annotations
@@ -47,14 +49,18 @@ LIVE_SLOTS = 3
 PARTITIONS = 4
 
 
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
 def test_sigkill_one_of_two_workers_loses_nothing(
-    kafka: TestKafka, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    kafka: TestKafka, tmp_path: Path, capsys: pytest.CaptureFixture[str], guarantee: str
 ) -> None:
+    exactly_once = guarantee == "exactly_once"
+    isolation = "read_committed" if exactly_once else "read_uncommitted"
     first = kafka.settings(
         web_port=free_port(),
         consumer_session_timeout_seconds=6.0,
         topic_partitions=PARTITIONS,
         batch_max_events=500,
+        processing_guarantee=guarantee,
     )
     second = first.model_copy(update={"web_port": free_port()})
     asyncio.run(ensure_topics(first))
@@ -105,7 +111,11 @@ def test_sigkill_one_of_two_workers_loses_nothing(
         )
         asyncio.run(
             wait_caught_up(
-                first.kafka_bootstrap, first.app_id, first.readings_topic, timeout_seconds=180
+                first.kafka_bootstrap,
+                first.app_id,
+                first.readings_topic,
+                timeout_seconds=150,
+                stall_seconds=60,
             )
         )
         caught_up_s = time.monotonic() - killed_at
@@ -117,7 +127,9 @@ def test_sigkill_one_of_two_workers_loses_nothing(
             messages = fleet.messages(slot_end - res_ms, slot_end)
             sent.extend(messages)
             asyncio.run(produce(first.kafka_bootstrap, first.readings_topic, messages))
-            live_records = wait_for_slot(first, fleet.meter_ids, slot_end)
+            live_records = wait_for_slot(
+                first, fleet.meter_ids, slot_end, isolation_level=isolation
+            )
         asyncio.run(
             wait_caught_up(
                 first.kafka_bootstrap, first.app_id, first.readings_topic, timeout_seconds=120
@@ -131,7 +143,7 @@ def test_sigkill_one_of_two_workers_loses_nothing(
             victim.stop()
         survivor.stop()
 
-    records = read_forecasts(first, timeout_seconds=5)
+    records = read_forecasts(first, timeout_seconds=5, isolation_level=isolation)
     assert len(records) >= len(live_records)
     tally = tally_forecasts(records)
     state = check_state(first, sent)
@@ -143,7 +155,7 @@ def test_sigkill_one_of_two_workers_loses_nothing(
     ]
     report(
         capsys,
-        "worker crash (at_least_once, 2 workers, SIGKILL one)",
+        f"worker crash ({guarantee}, 2 workers, SIGKILL one)",
         {
             "readings sent": len(sent),
             "accounted": state.accounted,
@@ -161,6 +173,8 @@ def test_sigkill_one_of_two_workers_loses_nothing(
     assert state.lost == []
     assert tally.missing(fleet.meter_ids, live_origins) == []
     assert fallbacks == []  # the moved meters kept their history
+    if exactly_once:
+        assert tally.duplicates == 0, "exactly_once: no forecast may be read twice"
     # duplicates: only from replaying the dead worker's uncommitted tail, each re-issued once
     assert tally.repeated_partitions <= set(moved)
     assert all(copies == 2 for copies in tally.repeated.values())

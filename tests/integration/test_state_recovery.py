@@ -12,6 +12,7 @@ import pytest
 from streamer.kafka_admin import ensure_topics
 from streamer.pipeline.config import PipelineConfig
 from streamer.pipeline.meter_record import MeterRecord
+from streamer.settings import Settings
 from streamer.simulate.faults import FaultConfig
 from streamer.simulate.fleet import FleetModel
 from streamer.simulate.slots import iter_slot_chunks
@@ -29,6 +30,28 @@ DAYS = 8
 
 def changelog(app_id: str) -> str:
     return f"{app_id}-{STATE_TABLE}-changelog"
+
+
+def caught_up(worker: WorkerProcess, settings: Settings, total: int) -> None:
+    """Wait for the worker's group to commit every reading; on timeout, say what it did."""
+    try:
+        asyncio.run(
+            wait_caught_up(
+                settings.kafka_bootstrap,
+                settings.app_id,
+                settings.readings_topic,
+                timeout_seconds=420,
+                stall_seconds=90,
+            )
+        )
+    except AssertionError as exc:
+        consumed = (
+            worker.metrics().get("streamer_readings_consumed_total") if worker.alive() else None
+        )
+        raise AssertionError(
+            f"{exc}\nworker {settings.app_id} consumed {consumed} of {total} readings "
+            f"(since it started); its log ends:\n{worker.log_tail(60)}"
+        ) from exc
 
 
 def test_sigkill_and_restart_rebuilds_the_same_windows(kafka: TestKafka, tmp_path: Path) -> None:
@@ -70,23 +93,9 @@ def test_sigkill_and_restart_rebuilds_the_same_windows(kafka: TestKafka, tmp_pat
         started = time.monotonic()
         restarted = WorkerProcess(crashy, tmp_path / "crashy-2.log")
         try:
-            asyncio.run(
-                wait_caught_up(
-                    crashy.kafka_bootstrap,
-                    crashy.app_id,
-                    crashy.readings_topic,
-                    timeout_seconds=180,
-                )
-            )
+            caught_up(restarted, crashy, total)
             recovery_seconds = time.monotonic() - started
-            asyncio.run(
-                wait_caught_up(
-                    steady.kafka_bootstrap,
-                    steady.app_id,
-                    steady.readings_topic,
-                    timeout_seconds=180,
-                )
-            )
+            caught_up(steady_worker, steady, total)
         finally:
             restarted.stop()
         steady_worker.stop()

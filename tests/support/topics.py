@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,8 @@ async def read_topic(
     return records
 
 
-async def group_lag(bootstrap: str, group_id: str, topic: str) -> int:
-    """Messages of ``topic`` not yet committed by consumer group ``group_id``."""
+async def group_lag_by_partition(bootstrap: str, group_id: str, topic: str) -> dict[int, int]:
+    """Messages of each partition of ``topic`` not yet committed by consumer group ``group_id``."""
     from aiokafka import TopicPartition
 
     consumer = AIOKafkaConsumer(
@@ -82,26 +83,66 @@ async def group_lag(bootstrap: str, group_id: str, topic: str) -> int:
             partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         ends = await consumer.end_offsets(tps)
-        lag = 0
+        lags = {}
         for tp in tps:
             committed = await consumer.committed(tp)
-            lag += ends[tp] - (committed or 0)
-        return lag
+            lags[tp.partition] = ends[tp] - (committed or 0)
+        return lags
     finally:
         await consumer.stop()
 
 
+async def group_lag(bootstrap: str, group_id: str, topic: str) -> int:
+    """Messages of ``topic`` not yet committed by consumer group ``group_id``."""
+    return sum((await group_lag_by_partition(bootstrap, group_id, topic)).values())
+
+
 async def wait_caught_up(
-    bootstrap: str, group_id: str, topic: str, *, timeout_seconds: float = 120.0
+    bootstrap: str,
+    group_id: str,
+    topic: str,
+    *,
+    timeout_seconds: float = 120.0,
+    stall_seconds: float | None = None,
 ) -> None:
-    deadline = time.monotonic() + timeout_seconds
-    lag = -1
+    """Wait until ``group_id`` has committed all of ``topic``.
+
+    Gives up after ``timeout_seconds``, or sooner when ``stall_seconds`` is given and the lag
+    has not fallen for that long (a loaded machine is slow, a stalled commit does not move). The
+    error shows the lag per partition and how it moved.
+    """
+    started = time.monotonic()
+    deadline = started + timeout_seconds
+    lags: dict[int, int] = {}
+    history: list[str] = []
+    next_sample = started
+    lowest: int | None = None
+    progressed = started
+    why = f"after {timeout_seconds:.0f} s"
     while time.monotonic() < deadline:
-        lag = await group_lag(bootstrap, group_id, topic)
+        try:
+            lags = await group_lag_by_partition(bootstrap, group_id, topic)
+        except KafkaError as exc:  # e.g. a broker just restarted: ask again
+            history.append(f"{time.monotonic() - started:.0f}s: {type(exc).__name__}")
+            await asyncio.sleep(1.0)
+            continue
+        lag = sum(lags.values())
         if lag == 0:
             return
+        now = time.monotonic()
+        if lowest is None or lag < lowest:
+            lowest, progressed = lag, now
+        elif stall_seconds is not None and now - progressed > stall_seconds:
+            why = f"with no progress for {stall_seconds:.0f} s ({now - started:.0f} s in all)"
+            break
+        if now >= next_sample:
+            history.append(f"{now - started:.0f}s: {lag}")
+            next_sample += 10.0
         await asyncio.sleep(1.0)
-    raise AssertionError(f"group {group_id} still {lag} messages behind on {topic}")
+    raise AssertionError(
+        f"group {group_id} still {sum(lags.values())} messages behind on {topic} {why}; "
+        f"by partition {lags}; lag every 10 s: {', '.join(history)}"
+    )
 
 
 async def last_values(

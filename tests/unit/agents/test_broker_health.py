@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 import pytest
 
 from streamer.agents.broker_health import BrokerHealth
-from streamer.settings import SettingsError, load_settings
+from streamer.settings import load_settings
 from streamer.web.views import readiness
 
 
@@ -75,13 +75,3 @@ def test_readiness(reachable: bool, recovered: bool, assigned: bool, ready: bool
     assert body["broker_reachable"] is reachable
     assert body["readings_partitions"] == ([0, 2] if assigned else [])
     assert body["assigned_partitions"] == (3 if assigned else 0)
-
-
-def test_exactly_once_is_refused_with_the_reason_and_the_fix() -> None:
-    with pytest.raises(SettingsError) as refused:
-        load_settings(processing_guarantee="exactly_once")
-    message = str(refused.value)
-    assert "STREAMER_PROCESSING_GUARANTEE" in message
-    assert "outside its Kafka transactions" in message
-    assert "use at_least_once" in message and "forecast_id" in message
-    assert load_settings().processing_guarantee == "at_least_once"

@@ -32,11 +32,11 @@ def _profile(groups: dict[str, float]) -> dict[str, Any]:
 def _report() -> dict[str, Any]:
     cpu = {"worker_cores": 0.9, "worker_waiting_for_cpu_cores": 0.2, "broker_cores": 0.1}
     rnd = {
-        "forecasts": 1000,
-        "seconds": 1.0,
+        "forecasts": 4000,
+        "seconds": 3.0,
         "forecasts_per_s": 1000.0,
-        "lstm_calls": 1,
-        "lstm_inference_seconds": 0.1,
+        "forecasts_per_batch": {"min": 1000, "median": 1000, "max": 1000},
+        "cycle_seconds": {"min": 0.9, "median": 1.0, "max": 1.1},
         **cpu,
     }
     return {
@@ -102,15 +102,23 @@ def _report() -> dict[str, Any]:
         "forecast": {
             "meters": 1000,
             "history_slots": 96,
-            "rounds": 1,
-            "forecasts": 1000,
-            "seconds": 1.0,
+            "backlog_slots": 6,
+            "readings": 6000,
+            "forecasts": 6000,
+            "forecasts_in_span": 5000,
+            "seconds": 5.0,
             "forecasts_per_s": 1000.0,
-            "median_round_forecasts_per_s": 1000.0,
+            "batches": 6,
+            "ramp_up_batches": 0,
+            "mean_batch_forecasts_in_span": 1000.0,
+            "ceiling_batch_size": 1000,
+            "mean_batch_events": 1000.0,
+            "forecasts_per_batch": {"min": 1000, "median": 1000, "max": 1000},
+            "cycle_seconds": {"min": 0.9, "median": 1.0, "max": 1.1},
             "mean_lstm_batch": 1000.0,
             "in_worker_forecast_call_per_s": 8000.0,
-            "inference_share_of_round": 0.13,
-            "batch_handler_share_of_round": 0.68,
+            "inference_share_of_cycle": 0.13,
+            "batch_handler_share_of_cycle": 0.68,
             "worker_cpu_ms_per_forecast": 0.865,
             "broker_cpu_ms_per_forecast": 0.133,
             "worker_settings": {
@@ -119,8 +127,11 @@ def _report() -> dict[str, Any]:
                 "batch_within_seconds": 0.25,
             },
             "preload": {"readings": 96000, "readings_per_s_processed": 4000.0},
-            "per_round": [rnd],
-            "profile": {**_profile({"forecasting (BatchProcessor._forecast)": 0.2}), "rounds": rnd},
+            **cpu,
+            "profile": {
+                **_profile({"forecasting (BatchProcessor._forecast)": 0.2}),
+                "run": {**rnd, "readings": 4000, "batches": 4, "mean_batch_events": 1000.0},
+            },
             "state_bytes": {"mean_bytes": 2581.0, "latest_forecast_mean_bytes": 2400.0},
         },
         "onnx": {
@@ -240,7 +251,10 @@ def test_targets_say_by_how_much_and_why_each_is_missed(bench: Bench) -> None:
     assert any(
         "faust consumer: fetch, drain, decode, events 40%" in w for w in rows["ingest"]["why"]
     )
-    assert any("never fills a batch of 2,000" in w for w in rows["forecast"]["why"])
+    forecast_why = rows["forecast"]["why"]
+    assert any("fewer meters than batch_max_events (1,000 < 2,000)" in w for w in forecast_why)
+    assert any("not on batch_max_events" in w for w in forecast_why)
+    assert any("in a batch cycle (median 1.0 s)" in w for w in forecast_why)
     assert rows["latency"]["value"] == 18000.0
     assert "saturated" in rows["latency"]["miss"]
     assert "missed by 533 bytes" in rows["state_bytes"]["miss"]
@@ -327,3 +341,32 @@ def test_scaling_is_inconclusive_when_the_machine_load_changed_between_runs(
     one["waiting_share"], two["waiting_share"] = 0.18, 0.53
     row = targets.scaling_target(report)
     assert row["met"] is False and row["miss"] == "missed by 0.54 (x1.16)"
+
+
+def test_forecast_reasons_follow_how_full_the_batches_were(bench: Bench) -> None:
+    targets = bench("targets")
+    report = _report()
+    forecast = report["forecast"]
+    forecast["meters"], forecast["mean_batch_events"] = 2000, 1990.0
+    forecast["forecasts_per_batch"] = {"min": 1500, "median": 1800, "max": 2000}
+    report["ratios"] = targets.ratios(report)
+    why = " ".join(targets.forecast_target(report)["why"])
+    assert "batches closed full, on batch_max_events, not on the 0.25 s window" in why
+    assert "some batches held two readings of a meter" in why
+    assert "fewer meters than batch_max_events" not in why
+    forecast["forecasts_per_batch"]["median"] = 1990
+    why = " ".join(targets.forecast_target(report)["why"])
+    assert "two readings" not in why
+
+
+def test_markdown_shows_the_measured_and_the_profiled_backlog(bench: Bench) -> None:
+    targets = bench("targets")
+    report_module = bench("report")
+    report = _report()
+    report["ratios"] = targets.ratios(report)
+    report["targets"] = targets.targets(report)
+    text = report_module.markdown(report, json_path="bench/reports/pipeline-bench.json")
+    assert "| measured | 6,000 | 6 | 1000.0 | 1000, 1000, 1000 | 0.9, 1.0, 1.1 | 1,000 |" in text
+    assert "| profiled (py-spy) | 4,000 | 4 | 1000.0 |" in text
+    assert "5,000 forecasts in 5.0 s" in text
+    assert "0.25 s window" not in text.split("## 3. Forecasting")[1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from types import ModuleType
 
@@ -112,11 +113,13 @@ def test_saturation_allows_the_sawtooth_of_a_worker_taking_full_batches(bench: B
 def test_record_sections_split_a_real_meter_record(bench: Bench) -> None:
     stats = bench("stats")
     config = PipelineConfig.from_settings(load_settings()).record
-    value = MeterRecord.new(config).to_bytes(partition=3)
+    record = MeterRecord.new(config)
+    value = record.to_bytes(partition=3)
     parts = stats.record_sections(value)
     assert sum(parts.values()) == len(value)
     assert parts["framing"] == 5 + 4 * 4
-    assert parts["window"] > 336 * 5  # float32 value and uint8 flag per slot, and a header
+    assert parts["window"] == len(record.state.to_bytes())  # whatever the window's encoding
+    assert parts["forecast_ledger"] == len(record.ledger.to_bytes())
     assert set(parts) == {"framing", *stats.RECORD_PARTS}
     with pytest.raises(ValueError, match="not a meter record"):
         stats.record_sections(b"XX" + value[2:])
@@ -129,3 +132,45 @@ def test_ratio_is_none_without_a_ceiling(bench: Bench) -> None:
     assert stats.ratio(50.0, 200.0) == 0.25
     assert stats.ratio(None, 200.0) is None
     assert stats.ratio(50.0, 0.0) is None
+
+
+def test_forecast_issued_ms_reads_the_real_forecast_bytes(bench: Bench) -> None:
+    stats = bench("stats")
+    assert stats.forecast_issued_ms(_forecast("m-1").to_bytes()) == ORIGIN_MS + 1234
+    whole_second = dataclasses.replace(_forecast("m-1"), issued_ms=ORIGIN_MS + 5000)
+    assert stats.forecast_issued_ms(whole_second.to_bytes()) == ORIGIN_MS + 5000
+    other_layout = orjson.dumps({"issued_at": "2026-11-23T10:00:01.234Z"})
+    assert stats.forecast_issued_ms(other_layout) == ORIGIN_MS + 1234
+
+
+def test_batch_cycles_time_complete_batches(bench: Bench) -> None:
+    stats = bench("stats")
+    # four batches starting 0.5 s apart: 100, 200, 200 and a last, partial one of 50
+    issued = [1000] * 100 + [1500] * 200 + [2000] * 200 + [2500] * 50
+    cycles = stats.batch_cycles(list(reversed(issued)))
+    assert cycles["batches"] == 4 and cycles["forecasts"] == 550
+    assert cycles["ramp_up_batches"] == 0  # 100 is not under half the median (100)
+    # the first three batches were made between the first start and the last start
+    assert cycles["forecasts_in_span"] == 500 and cycles["seconds"] == 1.5
+    assert cycles["forecasts_per_s"] == pytest.approx(500 / 1.5, abs=0.1)
+    assert cycles["forecasts_per_batch"] == {"min": 50, "median": 100, "max": 200}
+    assert cycles["cycle_seconds"] == {"min": 0.5, "median": 0.5, "max": 0.5}
+    assert cycles["mean_batch_forecasts_in_span"] == pytest.approx(500 / 3, abs=0.1)
+
+
+def test_batch_cycles_leave_out_the_ramp_up(bench: Bench) -> None:
+    stats = bench("stats")
+    # a small first batch taken while the backlog arrived, then full ones 0.8 s apart
+    issued = [0] * 79 + [300] * 1934 + [1100] * 1934 + [1900] * 1934 + [2700] * 400
+    cycles = stats.batch_cycles(issued)
+    assert cycles["ramp_up_batches"] == 1
+    assert cycles["forecasts_in_span"] == 3 * 1934 and cycles["seconds"] == 2.4
+    assert cycles["mean_batch_forecasts_in_span"] == 1934.0
+    assert cycles["cycle_seconds"]["median"] == 0.8
+
+
+def test_batch_cycles_of_one_batch_have_no_rate(bench: Bench) -> None:
+    stats = bench("stats")
+    cycles = stats.batch_cycles([7] * 10)
+    assert cycles["batches"] == 1 and cycles["forecasts_per_s"] is None
+    assert stats.batch_cycles([])["forecasts"] == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from datetime import UTC, datetime
 from typing import Any
@@ -12,7 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from streamer.contract.forecast_record import ForecastRecord, round_kwh
+from streamer.contract.forecast_record import (
+    ForecastRecord,
+    _round_blocks,
+    encode_forecasts,
+    round_kwh,
+)
 
 RES_MS = 1_800_000
 
@@ -140,3 +146,76 @@ def test_round_kwh_keeps_the_shape() -> None:
     values = np.full((3, 4), 0.1234567)
     assert round_kwh(values).shape == (3, 4)
     assert round_kwh(np.empty(0)).shape == (0,)
+
+
+@st.composite
+def batches(draw: st.DrawFn) -> list[ForecastRecord]:
+    """Records as a batch has them: some share a horizon, levels and issue time, some not."""
+    recs = draw(st.lists(records(), min_size=1, max_size=6))
+    shared = recs[0]
+    out = []
+    for i, rec in enumerate(recs):
+        variant = draw(st.sampled_from(["own", "same_origin", "other_model"]))
+        if variant == "same_origin" and rec.point_kwh.shape == shared.point_kwh.shape:
+            rec = dataclasses.replace(
+                rec,
+                meter_id=draw(st.sampled_from(["m-1", 'we"ird\\m\u00e9', "\u2603 m", ""])),
+                origin_ms=shared.origin_ms,
+                issued_ms=shared.issued_ms,
+                horizon_end_ms=shared.horizon_end_ms,  # the very array, as the processor shares it
+                quantile_levels=shared.quantile_levels,
+                quantiles_kwh=rec.quantiles_kwh
+                if rec.quantiles_kwh.shape == shared.quantiles_kwh.shape
+                else shared.quantiles_kwh,
+            )
+        elif variant == "other_model":
+            rec = dataclasses.replace(
+                rec,
+                model_name="seasonal_naive_day",
+                model_version=str(i),
+                fallback=True,
+                observed_fraction=draw(st.floats(0.0, 1.0)),
+            )
+        out.append(rec)
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(batches())
+def test_a_batch_encodes_to_the_bytes_of_each_record(recs: list[ForecastRecord]) -> None:
+    assert encode_forecasts(recs) == [r.to_bytes() for r in recs]
+
+
+def test_a_real_batch_encodes_to_the_bytes_of_each_record() -> None:
+    rng = np.random.default_rng(5)
+    origin = 1_795_430_000_000 - 1_795_430_000_000 % RES_MS
+    horizon = origin + np.arange(1, 49, dtype=np.int64) * RES_MS
+    recs = []
+    for i in range(500):
+        quantiles = np.sort(rng.gamma(2.0, 0.2, size=(48, 3)), axis=1)
+        if i == 7:
+            quantiles[3, 1] = 0.0000005  # an exact tie: this record is rounded by Python
+        rec = record(quantiles[:, 1].copy(), quantiles, origin, origin + 1_250, (0.1, 0.5, 0.9))
+        recs.append(dataclasses.replace(rec, meter_id=f"m-{i:06d}", horizon_end_ms=horizon))
+    assert encode_forecasts(recs) == [r.to_bytes() for r in recs]
+
+
+def test_encoding_odd_records_falls_back_to_each_record() -> None:
+    empty = record(np.empty(0), np.empty((0, 3)), 0, 0, (0.1, 0.5, 0.9))
+    plain = record(np.full(2, 0.5), np.full((2, 3), 0.5), 0, 0, (0.1, 0.5, 0.9))
+    assert encode_forecasts([]) == []
+    assert encode_forecasts([empty, plain]) == [empty.to_bytes(), plain.to_bytes()]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    arrays(
+        np.float64,
+        st.tuples(st.integers(1, 5), st.integers(1, 4), st.integers(1, 9)),
+        elements=AWKWARD,
+    )
+)
+def test_rounding_blocks_together_rounds_each_as_round_kwh(block: np.ndarray) -> None:
+    got = _round_blocks(block.copy())
+    for one, out in zip(block, got, strict=True):
+        assert round_kwh(one).tobytes() == out.tobytes()  # to the bit: signed zeros, NaN

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streamer.state import SlotFlag, impute
+from streamer.state.imputation import impute_rows
 
 # short names keep the hand-made windows readable
 M = SlotFlag.MISSING
@@ -179,3 +180,87 @@ def test_real_values_are_kept_and_imputed_values_come_from_real_ones(
         lo, hi = values[known].min(), values[known].max()
         interp = out_v[out_f == IN]
         assert ((interp >= lo - 1e-9) & (interp <= hi + 1e-9)).all()
+
+
+@st.composite
+def window_rows(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Several windows of one length: gaps of every kind, NaN under a real flag, rows with no
+    gap and rows with no real value, slots_per_day below, within and beyond the window."""
+    n = draw(st.integers(1, 80))
+    rows = draw(st.integers(1, 6))
+    kind = st.sampled_from(["mixed", "gappy", "full", "empty"])
+    values = np.empty((rows, n), dtype=np.float32)
+    flags = np.empty((rows, n), dtype=np.uint8)
+    for r in range(rows):
+        choice = draw(kind)
+        palette = {"mixed": [0, 0, 1, 2, 3], "gappy": [0, 0, 0, 0, 1], "full": [1, 2, 3]}
+        row_flags = (
+            [0] * n
+            if choice == "empty"
+            else draw(st.lists(st.sampled_from(palette[choice]), min_size=n, max_size=n))
+        )
+        flags[r] = row_flags
+        values[r] = draw(
+            st.lists(
+                st.one_of(st.floats(-5.0, 50.0, width=32), st.just(float("nan"))),
+                min_size=n,
+                max_size=n,
+            )
+        )
+    values[flags == 0] = np.nan
+    return values, flags, draw(st.integers(1, 30)), draw(st.integers(0, 6))
+
+
+@settings(max_examples=300, deadline=None)
+@given(window_rows())
+def test_rows_imputed_together_equal_each_row_imputed_alone(
+    case: tuple[np.ndarray, np.ndarray, int, int],
+) -> None:
+    values, flags, per_day, max_gap = case
+    before_v, before_f = values.copy(), flags.copy()
+    out_v, out_f = impute_rows(values, flags, per_day, max_gap)
+    assert out_v.dtype == np.float64 and out_f.dtype == np.uint8
+    assert out_v.shape == out_f.shape == values.shape
+    for i in range(values.shape[0]):
+        row_v, row_f = impute(values[i], flags[i], per_day, max_gap)
+        assert out_v[i].tobytes() == row_v.tobytes()  # the same doubles, NaN included
+        np.testing.assert_array_equal(out_f[i], row_f)
+    np.testing.assert_array_equal(values, before_v)
+    np.testing.assert_array_equal(flags, before_f)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_rows_imputed_together_on_week_long_windows(seed: int) -> None:
+    """336-slot windows (a week of 30 minutes) with random gaps, as the worker reads them."""
+    rng = np.random.default_rng(seed)
+    rows, n = 64, 336
+    values = rng.gamma(2.0, 0.2, size=(rows, n)).astype(np.float32)
+    flags = rng.choice(np.array([1, 2, 3], dtype=np.uint8), size=(rows, n), p=[0.9, 0.05, 0.05])
+    for r in range(rows):
+        for _ in range(rng.integers(0, 6)):  # gaps of 1 to 100 slots
+            start = int(rng.integers(0, n))
+            flags[r, start : start + int(rng.integers(1, 100))] = 0
+    values[flags == 0] = np.nan
+    out_v, out_f = impute_rows(values, flags, 48, 4)
+    for i in range(rows):
+        row_v, row_f = impute(values[i], flags[i], 48, 4)
+        assert out_v[i].tobytes() == row_v.tobytes()
+        np.testing.assert_array_equal(out_f[i], row_f)
+
+
+def test_rows_need_two_dimensions_of_one_shape() -> None:
+    with pytest.raises(ValueError, match="2-D"):
+        impute_rows(np.zeros(3), np.zeros(3, dtype=np.uint8), 1, 4)
+    with pytest.raises(ValueError, match="one shape"):
+        impute_rows(np.zeros((2, 3)), np.zeros((2, 4), dtype=np.uint8), 1, 4)
+    with pytest.raises(ValueError, match="slots_per_day"):
+        impute_rows(np.zeros((2, 3)), np.zeros((2, 3), dtype=np.uint8), 0, 4)
+
+
+def test_rows_given_as_strided_views_are_read_not_written() -> None:
+    values = np.asfortranarray(np.array([[1.0, np.nan, 3.0], [np.nan, 2.0, np.nan]]))
+    flags = np.asfortranarray(np.array([[1, 0, 1], [0, 1, 0]], dtype=np.uint8))
+    out_v, out_f = impute_rows(values.T.T, flags, 48, 4)
+    assert out_v.tolist()[0] == [1.0, 2.0, 3.0]
+    assert out_f.tolist() == [[1, 4, 1], [0, 1, 0]]
+    assert np.isnan(values[0, 1])  # the input is untouched
