@@ -4,9 +4,13 @@ Run from the repository root::
 
     .venv/bin/python bench/state_bench.py                # 100k meters, lookback 336, 30 min
     .venv/bin/python bench/state_bench.py --meters 10000 --updates 50000   # quicker
+    .venv/bin/python bench/state_bench.py --record-only  # the worker's per-meter record only
 
 Prints one JSON object, then a one-line summary. Single-threaded, pure CPU; no Kafka. Rates are
 best-of-5; the JSON records the load average because other processes on the machine skew them.
+The ``record`` section is the whole table value the worker keeps per meter (window, forecast
+ledger, drift detector, rolling accuracy) with default settings, after a week of readings and
+forecasts: its bytes by part, and its encode/decode rates.
 """
 
 from __future__ import annotations
@@ -169,6 +173,53 @@ def measure_updates(config: WindowConfig, updates: int, rng: np.random.Generator
     }
 
 
+def full_record() -> tuple[Any, Any]:
+    """(record, RecordConfig): a meter after a week of readings, each slot forecast and scored,
+    built as the worker builds it with default settings."""
+    from streamer.pipeline.config import PipelineConfig
+    from streamer.pipeline.meter_record import MeterRecord
+    from streamer.pipeline.scoring import score_actual
+    from streamer.settings import Settings
+
+    pipeline = PipelineConfig.from_settings(Settings())
+    config = pipeline.record
+    res_ms = pipeline.resolution_seconds * 1000
+    rng = np.random.default_rng(5)
+    record = MeterRecord.new(config)
+    first = T0_MS // res_ms
+    for k in range(config.window.lookback_slots + pipeline.horizon_slots):
+        slot = first + k
+        kwh = round(float(rng.gamma(2.0, 0.15)), 3)
+        record.state.update(slot * res_ms, kwh, slot * res_ms + 30_000)
+        score_actual(record, "m", slot, kwh, res_ms=res_ms, now_ms=slot * res_ms)
+        point = rng.gamma(2.0, 0.15, pipeline.horizon_slots)
+        quantiles = np.stack([point * 0.6, point * 1.05, point * 1.5], axis=1)
+        record.ledger.record(slot, point, quantiles)
+    return record, config
+
+
+def measure_record(count: int) -> dict[str, Any]:
+    from streamer.pipeline.meter_record import MeterRecord
+
+    record, config = full_record()
+    data = record.to_bytes(0)
+    parts = {
+        "window": len(record.state.to_bytes()),
+        "forecast_ledger": len(record.ledger.to_bytes()),
+        "drift_detector": len(record.detector.to_bytes()),
+        "rolling_accuracy": len(record.accuracy.to_bytes()),
+    }
+    return {
+        "bytes": len(data),
+        "parts": parts,
+        "framing": len(data) - sum(parts.values()),
+        "to_bytes_per_s": round(rate(count, lambda: [record.to_bytes(0) for _ in range(count)])),
+        "from_bytes_per_s": round(
+            rate(count, lambda: [MeterRecord.from_bytes(data, config) for _ in range(count)])
+        ),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--meters", type=int, default=100_000)
@@ -176,10 +227,18 @@ def main() -> None:
     parser.add_argument("--lookback", type=int, default=336)
     parser.add_argument("--resolution", type=int, default=1800)
     parser.add_argument("--lateness", type=int, default=48)
+    parser.add_argument(
+        "--record-only", action="store_true", help="measure only the default per-meter record"
+    )
     args = parser.parse_args()
     config = WindowConfig(args.resolution, args.lookback, args.lateness)
     rng = np.random.default_rng(7)
     load_before = round(os.getloadavg()[0], 2)
+    record = measure_record(min(args.updates, 20_000))
+    if args.record_only:
+        print(json.dumps({"record": record}, indent=2))
+        print(f"record per meter: {record['bytes']} B ({record['parts']})")
+        return
     mem = measure_memory(config, args.meters, rng)
     thr = measure_updates(config, args.updates, rng)
     result = {
@@ -194,6 +253,7 @@ def main() -> None:
         "numpy": np.__version__,
         "memory": mem,
         "throughput": thr,
+        "record": record,
     }
     print(json.dumps(result, indent=2))
     print(
@@ -204,7 +264,7 @@ def main() -> None:
         f"messy {thr['single_update_messy_per_s']}, apply_batch(48) "
         f"{thr['apply_batch_size_48_per_s']}, apply_batch(1) {thr['apply_batch_size_1_per_s']}, "
         f"decode+update+encode {thr['decode_update_encode_per_s']}/s, "
-        f"get() {thr['get_with_imputation_per_s']}/s"
+        f"get() {thr['get_with_imputation_per_s']}/s; whole record per meter {record['bytes']} B"
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Sequence
+from math import isfinite
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +21,12 @@ _HAS_HEAD = 1
 _HEAD = struct.Struct("<q")
 _VALUE_DTYPE = np.dtype("<f2")
 _FLOAT16_MAX = float(np.finfo(np.float16).max)
+#: One entry: point, p10, p50, p90 as little-endian float16 (struct rounds like numpy).
+_ENTRY = struct.Struct("<4e")
+_ENTRY_SIZE = _ENTRY.size
+#: An empty entry: four float16 NaN (the canonical quiet NaN, 0x7E00).
+_EMPTY = np.full(VALUES_PER_ENTRY, np.nan, dtype=_VALUE_DTYPE).tobytes()
+_EMPTY_WORD = int.from_bytes(_EMPTY, "little")
 #: The quantile levels a ledger stores, in the column order of ``record``'s ``quantiles``.
 LEDGER_LEVELS = (0.1, 0.5, 0.9)
 
@@ -47,7 +54,8 @@ class ForecastLedger:
     position ``t mod h``; an entry is (point, p10, p50, p90) as float16, NaN when empty. With
     forecasts every slot, the ring of ``h`` holds exactly the targets ``head + 1 .. head + h``
     (``head``: the newest origin recorded). Bytes: :attr:`LedgerConfig.encoded_size`, 732 with
-    the default horizons (1, 4, 12, 24, 48).
+    the default horizons (1, 4, 12, 24, 48). ``point`` is kept beside p50: the fallback
+    seasonal-naive model's median is the point plus its median error, not the point.
 
     Order of calls: the actual of a slot must be matched before a forecast from that slot (or
     a later one) is recorded, since recording origin ``o`` drops every entry whose target is
@@ -57,7 +65,9 @@ class ForecastLedger:
     neither is a correction (an entry is matched once). With a forecast cadence of ``k``
     slots, a horizon ``h`` entry exists for the targets whose origin was a forecast slot.
 
-    Values are stored as float16 (3 significant digits, clamped to +-65504 kWh).
+    Values are stored as float16 (3 significant digits, clamped to +-65504 kWh). The entries
+    live in a ``bytearray`` in their stored layout, read and written a few at a time with
+    :mod:`struct` (a handful per call: cheaper than numpy's per-call overhead).
 
     >>> ledger = ForecastLedger()
     >>> ledger.record(100, np.arange(1.0, 49.0), np.repeat(np.arange(1.0, 49.0)[:, None], 3, 1))
@@ -68,26 +78,27 @@ class ForecastLedger:
     [(4, 4.0)]
     """
 
-    __slots__ = ("_config", "_head", "_values")
+    __slots__ = ("_config", "_entries", "_head")
 
     def __init__(self, config: LedgerConfig | None = None) -> None:
         self._config = config if config is not None else LedgerConfig()
         self._head: int | None = None
-        self._values = np.full((self._config.entries, VALUES_PER_ENTRY), np.nan, _VALUE_DTYPE)
+        self._entries = bytearray(_EMPTY * self._config.entries)
 
     # ------------------------------------------------------------------ bytes
 
     def to_bytes(self) -> bytes:
         """``config.encoded_size`` bytes; equal ledgers give equal bytes."""
-        flags = 0 if self._head is None else _HAS_HEAD
-        body = _HEAD.pack(0 if self._head is None else self._head) + self._values.tobytes()
-        return seal(MAGIC, VERSION, flags, self._config.fingerprint(), body)
+        head = self._head
+        body = _HEAD.pack(0 if head is None else head) + self._entries
+        return seal(
+            MAGIC, VERSION, 0 if head is None else _HAS_HEAD, self._config.fingerprint(), body
+        )
 
     @classmethod
     def from_bytes(cls, data: bytes, config: LedgerConfig | None = None) -> ForecastLedger:
         """Read :meth:`to_bytes` output; raises AccuracyStateDecodeError when it does not fit."""
-        ledger = cls(config)
-        cfg = ledger._config
+        cfg = config if config is not None else LedgerConfig()
         flags, body = unseal(
             data,
             magic=MAGIC,
@@ -96,25 +107,30 @@ class ForecastLedger:
             what="forecast ledger state",
             error=AccuracyStateDecodeError,
         )
-        expected = _HEAD.size + cfg.entries * VALUES_PER_ENTRY * _VALUE_DTYPE.itemsize
-        if flags not in (0, _HAS_HEAD) or len(body) != expected:
+        entries = cfg.entries
+        if flags not in (0, _HAS_HEAD) or len(body) != _HEAD.size + entries * _ENTRY_SIZE:
             raise AccuracyStateDecodeError(
                 f"forecast ledger state has flags {flags:#x} and {len(body)} body bytes, "
-                f"expected {expected}; start this meter's ledger afresh"
+                f"expected {_HEAD.size + entries * _ENTRY_SIZE}; start this meter's ledger afresh"
             )
-        values = np.frombuffer(body, _VALUE_DTYPE, offset=_HEAD.size).reshape(-1, VALUES_PER_ENTRY)
-        empty = np.isnan(values)
-        if np.isinf(values).any() or (empty.any(axis=1) != empty.all(axis=1)).any():
+        # Every entry is empty (four canonical NaN) or holds four finite values: the float16
+        # with an all-ones exponent (NaN, infinity) are exactly those of the empty entries.
+        empty = int(np.count_nonzero(np.frombuffer(body, "<u8", offset=_HEAD.size) == _EMPTY_WORD))
+        halves = np.frombuffer(body, "<u2", offset=_HEAD.size)
+        special = int(np.count_nonzero((halves & 0x7C00) == 0x7C00))
+        if special != VALUES_PER_ENTRY * empty:
             raise AccuracyStateDecodeError(
                 "forecast ledger state holds partial or infinite entries; start this meter's "
                 "ledger afresh"
             )
-        if flags == 0 and not empty.all():
+        if flags == 0 and empty != entries:
             raise AccuracyStateDecodeError(
                 "forecast ledger state has entries but no head slot; start this meter's ledger "
                 "afresh"
             )
-        ledger._values = values.copy()
+        ledger = cls.__new__(cls)
+        ledger._config = cfg
+        ledger._entries = bytearray(memoryview(body)[_HEAD.size :])
         ledger._head = _HEAD.unpack_from(body)[0] if flags else None
         return ledger
 
@@ -133,7 +149,8 @@ class ForecastLedger:
     @property
     def pending(self) -> int:
         """Forecast entries waiting for their actual."""
-        return int(np.count_nonzero(~np.isnan(self._values[:, 0])))
+        words = np.frombuffer(self._entries, "<u8")
+        return int(np.count_nonzero(words != _EMPTY_WORD))
 
     # ------------------------------------------------------------------ updates
 
@@ -159,19 +176,29 @@ class ForecastLedger:
             return 0
         self._expire(origin)
         self._head = origin
-        hs, offsets, _, _ = self._config.row_arrays
-        usable = hs <= pt.size
-        if not usable.all():
-            hs, offsets = hs[usable], offsets[usable]
-        entries = np.empty((hs.size, VALUES_PER_ENTRY), dtype=np.float64)
-        entries[:, 0] = pt[hs - 1]
-        entries[:, 1:] = qs[hs - 1]
-        finite = np.isfinite(entries).all(axis=1)
-        # + 0.0 turns -0.0 into 0.0 so that equal forecasts give equal bytes.
-        entries = np.clip(entries, -_FLOAT16_MAX, _FLOAT16_MAX) + 0.0
-        entries[~finite] = np.nan
-        self._values[offsets + origin % hs] = entries
-        return int(np.count_nonzero(finite))
+        config = self._config
+        rings = config.rings
+        if rings[-1][0] > pt.size:
+            rings = tuple(ring for ring in rings if ring[0] <= pt.size)
+            if not rings:
+                return 0
+        lead = config.lead_index if len(rings) == len(config.rings) else [h - 1 for h, _ in rings]
+        points = pt[lead].tolist()
+        rows = qs[lead].tolist()
+        entries = self._entries
+        kept = 0
+        for (h, offset), p, (p10, p50, p90) in zip(rings, points, rows, strict=True):
+            at = (offset + origin % h) * _ENTRY_SIZE
+            if isfinite(p) and isfinite(p10) and isfinite(p50) and isfinite(p90):
+                # + 0.0 turns -0.0 into 0.0 so that equal forecasts give equal bytes
+                try:
+                    _ENTRY.pack_into(entries, at, p + 0.0, p10 + 0.0, p50 + 0.0, p90 + 0.0)
+                except OverflowError:  # beyond float16: clamp
+                    _ENTRY.pack_into(entries, at, *(_clamp(v) for v in (p, p10, p50, p90)))
+                kept += 1
+            else:
+                entries[at : at + _ENTRY_SIZE] = _EMPTY
+        return kept
 
     def _expire(self, origin: int) -> None:
         """Drop the entries for targets ``head + 1 .. origin`` (see the class docstring)."""
@@ -179,10 +206,19 @@ class ForecastLedger:
         if head is None or origin <= head:
             return
         gap = origin - head
-        _, _, row_h, position = self._config.row_arrays
-        # a row at ring position p of horizon h holds targets t = p (mod h); one of
-        # head + 1 .. head + gap has that residue when (p - head - 1) mod h < gap
-        self._values[(position - (head + 1)) % row_h < gap] = np.nan
+        entries = self._entries
+        for h, offset in self._config.rings:
+            if gap >= h:
+                entries[offset * _ENTRY_SIZE : (offset + h) * _ENTRY_SIZE] = _EMPTY * h
+                continue
+            # ring positions (head + 1) % h onwards, gap of them, wrapping at h
+            start = (head + 1) % h
+            first = min(gap, h - start)
+            at = (offset + start) * _ENTRY_SIZE
+            entries[at : at + first * _ENTRY_SIZE] = _EMPTY * first
+            if first < gap:
+                at = offset * _ENTRY_SIZE
+                entries[at : at + (gap - first) * _ENTRY_SIZE] = _EMPTY * (gap - first)
 
     def match(self, slot: int, actual_kwh: float) -> list[Match]:
         """The kept forecasts for target ``slot`` paired with ``actual_kwh``, by increasing
@@ -190,21 +226,23 @@ class ForecastLedger:
         finite (nothing is dropped then)."""
         head = self._head
         actual = float(actual_kwh)
-        if head is None or not math.isfinite(actual):
+        if head is None or not isfinite(actual):
             return []
         target = int(slot)
-        hs, offsets, _, _ = self._config.row_arrays
-        due = (hs >= target - head) & (target > head)
-        if not due.any():
+        lead = target - head
+        if lead <= 0:
             return []
-        rows = (offsets + target % hs)[due]
-        values = self._values[rows]
-        full = ~np.isnan(values[:, 0])
-        out = [
-            Match(int(h), float(v[0]), float(v[1]), float(v[2]), float(v[3]), actual)
-            for h, v in zip(hs[due][full].tolist(), values[full].tolist(), strict=True)
-        ]
-        self._values[rows[full]] = np.nan
+        entries = self._entries
+        out = []
+        for h, offset in self._config.rings:
+            if h < lead:
+                continue
+            at = (offset + target % h) * _ENTRY_SIZE
+            point, p10, p50, p90 = _ENTRY.unpack_from(entries, at)
+            if point != point:  # NaN: empty
+                continue
+            entries[at : at + _ENTRY_SIZE] = _EMPTY
+            out.append(Match(h, point, p10, p50, p90, actual))
         return out
 
     def __repr__(self) -> str:
@@ -212,3 +250,7 @@ class ForecastLedger:
             f"ForecastLedger(head_origin_slot={self._head}, pending={self.pending}, "
             f"horizons={self._config.horizons})"
         )
+
+
+def _clamp(value: float) -> float:
+    return min(max(value, -_FLOAT16_MAX), _FLOAT16_MAX) + 0.0

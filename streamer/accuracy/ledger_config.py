@@ -43,7 +43,16 @@ class LedgerConfig:
 
     def fingerprint(self) -> int:
         """Identifies the horizons (they shape the stored bytes)."""
+        return self._fingerprint
+
+    @cached_property
+    def _fingerprint(self) -> int:
         return fingerprint(struct.pack(f"<{len(self.horizons)}H", *self.horizons))
+
+    @cached_property
+    def rings(self) -> tuple[tuple[int, int], ...]:
+        """``(horizon, first row)`` of each horizon's ring, by increasing horizon."""
+        return tuple(zip(self.horizons, self.offsets, strict=True))
 
     @cached_property
     def offsets(self) -> tuple[int, ...]:
@@ -55,14 +64,9 @@ class LedgerConfig:
         return tuple(out)
 
     @cached_property
-    def row_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """For vectorised updates, as int64 arrays: the horizons, their offsets, and each row's
-        horizon and position in its horizon's ring."""
-        hs = np.asarray(self.horizons, dtype=np.int64)
-        offsets = np.asarray(self.offsets, dtype=np.int64)
-        row_h = np.repeat(hs, hs)
-        position = np.arange(row_h.size, dtype=np.int64) - np.repeat(offsets, hs)
-        return hs, offsets, row_h, position
+    def lead_index(self) -> np.ndarray:
+        """``horizon - 1`` of each horizon: the rows of a forecast that the ledger keeps."""
+        return np.asarray(self.horizons, dtype=np.intp) - 1
 
     @property
     def entries(self) -> int:

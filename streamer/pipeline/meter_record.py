@@ -7,7 +7,10 @@ one-slot-ahead residuals) and its rolling accuracy. Layout (little-endian)::
 
     b"MR" | version u8 | partition u16 | 4 x (length u32, bytes): state, ledger, detector, accuracy
 
-about 2.6 KB per meter with the default window and ledger. Equal records give equal bytes.
+1,757 bytes per meter with the default window and ledger (900 + 732 + 60 + 44 + 21 of framing;
+2,581 with the window's format version 1). Equal records give equal bytes. The layout has not
+changed with the window's format (each part carries its own version), so the record version is
+still 2: a record written with a version-1 window is read, and written back in version 2.
 
 The partition is that of the meter's readings: a timer (which runs outside any event) reads it
 to write a tombstone for an expired meter to the right changelog partition, whatever
@@ -31,6 +34,7 @@ MAGIC = b"MR"
 VERSION = 2
 _HEADER = struct.Struct("<2sBH")
 _LENGTH = struct.Struct("<I")
+_HEADER_AND_LENGTH = struct.Struct("<2sBHI")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,17 +63,23 @@ class MeterRecord:
 
     def to_bytes(self, partition: int = 0) -> bytes:
         """The record's bytes, tagged with the readings partition the meter is on."""
-        parts = [
-            self.state.to_bytes(),
-            self.ledger.to_bytes(),
-            self.detector.to_bytes(),
-            self.accuracy.to_bytes(),
-        ]
-        out = [_HEADER.pack(MAGIC, VERSION, partition)]
-        for part in parts:
-            out.append(_LENGTH.pack(len(part)))
-            out.append(part)
-        return b"".join(out)
+        state = self.state.to_bytes()
+        ledger = self.ledger.to_bytes()
+        detector = self.detector.to_bytes()
+        accuracy = self.accuracy.to_bytes()
+        pack = _LENGTH.pack
+        return b"".join(
+            (
+                _HEADER_AND_LENGTH.pack(MAGIC, VERSION, partition, len(state)),
+                state,
+                pack(len(ledger)),
+                ledger,
+                pack(len(detector)),
+                detector,
+                pack(len(accuracy)),
+                accuracy,
+            )
+        )
 
     @classmethod
     def from_bytes(cls, data: bytes, config: RecordConfig) -> MeterRecord:
@@ -114,17 +124,18 @@ def _check_header(data: bytes) -> None:
 def _sections(data: bytes) -> list[bytes]:
     """The four length-prefixed parts of a record's bytes, checked for shape."""
     _check_header(data)
+    size = len(data)
+    unpack = _LENGTH.unpack_from
     offset = _HEADER.size
     parts: list[bytes] = []
     for _ in range(4):
-        if offset + _LENGTH.size > len(data):
+        start = offset + 4
+        if start > size:
             raise StateDecodeError("meter record is truncated")
-        (length,) = _LENGTH.unpack_from(data, offset)
-        offset += _LENGTH.size
-        if offset + length > len(data):
+        offset = start + unpack(data, start - 4)[0]
+        if offset > size:
             raise StateDecodeError("meter record is truncated")
-        parts.append(data[offset : offset + length])
-        offset += length
-    if offset != len(data):
-        raise StateDecodeError(f"meter record has {len(data) - offset} trailing bytes")
+        parts.append(data[start:offset])
+    if offset != size:
+        raise StateDecodeError(f"meter record has {size - offset} trailing bytes")
     return parts

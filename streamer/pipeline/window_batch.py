@@ -57,13 +57,9 @@ class ImputedWindows:
 
 
 def stored_arrays(state: MeterState) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.uint8]]:
-    """The state's stored values and flags, oldest..newest (its own arrays: do not modify).
-
-    MeterState has no public accessor for its raw window (``get()`` imputes, ``to_bytes()``
-    encodes); this is the one place that reads its two arrays, and the unit tests check that
-    :func:`read_windows` stays equal to ``get()``.
-    """
-    return state._values, state._flags
+    """The state's stored values and flags, oldest..newest (read-only views of its arrays);
+    the unit tests check that :func:`read_windows` stays equal to ``get()``."""
+    return state.stored_window()
 
 
 def stack_stored(states: Sequence[MeterState]) -> StoredWindows:

@@ -9,8 +9,9 @@ Where things are:
 * ``slots``: the grid; a reading at ``ts_ms`` belongs to slot ``ceil(ts_ms / resolution_ms)``.
 * ``config``: :class:`WindowConfig` (resolution, lookback, lateness, imputation and register
   bounds); only resolution and lookback shape the bytes (``fingerprint``).
-* ``meter_state``: :class:`MeterState`, the window itself; ``codec``: its byte layout (1724 bytes
-  at 336 slots: 40-byte header, float32 values, uint8 flags, CRC-32).
+* ``meter_state``: :class:`MeterState`, the window itself; ``codec``: its byte layout (900 bytes
+  at 336 slots and lateness 48: 44-byte header, settled slots as 2-byte decimal codes, recent
+  ones as float32, 2-bit flags, CRC-32).
 * ``imputation``: :func:`impute`, pure gap filling used by ``get``.
 * ``register``: cumulative-register steps (advance, reset, rollover) and :class:`RegisterEvent`.
 * ``batch``: :func:`apply_batch`; ``expiry``: :func:`is_expired`, :func:`silent_meters`.

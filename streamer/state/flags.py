@@ -1,4 +1,4 @@
-"""Per-slot quality flags, stored as one ``uint8`` per slot."""
+"""Per-slot quality flags: one ``uint8`` per slot in memory, 2 bits per slot in the state bytes."""
 
 from __future__ import annotations
 

@@ -5,8 +5,17 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import numpy.typing as npt
 
-from streamer.state.codec import StateFields, decode_state, encode_state
+from streamer.state.codec import (
+    SettledSlots,
+    StateFields,
+    decode_state,
+    encode_window,
+    flag_words,
+    settle,
+    settle_slots,
+)
 from streamer.state.config import WindowConfig
 from streamer.state.errors import EmptyStateError, InvalidReadingError, StateError
 from streamer.state.flags import SlotFlag, real_mask
@@ -38,9 +47,11 @@ def _as_float32(kwh: float) -> float:
 class MeterState:
     """The last ``lookback_slots`` slots of one meter, ending at the head slot.
 
-    Stored per slot: a float32 energy (NaN when missing) and a uint8 :class:`SlotFlag`
-    (MISSING, OBSERVED, CORRECTED or REGISTER_SPREAD). Plus the head slot, the newest arrival time
-    of an accepted reading, and the baseline of a cumulative register.
+    Stored per slot: a float32 energy (NaN when missing) and a :class:`SlotFlag` (MISSING,
+    OBSERVED, CORRECTED or REGISTER_SPREAD). Plus the head slot, the newest arrival time of an
+    accepted reading, and the baseline of a cumulative register. Settled slots (at least
+    ``allowed_lateness_slots`` behind the head) are rounded to 2-byte decimal codes by
+    :meth:`to_bytes` (see :mod:`streamer.state.codec` for the error bound).
 
     Readings may come late (up to ``allowed_lateness_slots`` back, counting the head as one),
     duplicated or out of order; the result does not depend on the order as long as every reading
@@ -58,11 +69,13 @@ class MeterState:
 
     __slots__ = (
         "_config",
+        "_flag_words",
         "_flags",
         "_head",
         "_last_arrival_ms",
         "_register_kwh",
         "_register_slot",
+        "_settled",
         "_values",
     )
 
@@ -75,11 +88,17 @@ class MeterState:
             )
         self._config = config
         self._values: np.ndarray = fields.values_kwh.astype(np.float32, copy=False)
-        self._flags: np.ndarray = fields.flags.astype(np.uint8, copy=False)
+        self._flags: np.ndarray = np.ascontiguousarray(fields.flags, dtype=np.uint8)
+        # _flags as uint32 words for the encoder: a view that follows it, kept because making it
+        # at each encoding is a measurable share of to_bytes; None when the lookback is not a
+        # multiple of 4 (the encoder pads a copy then)
+        self._flag_words: np.ndarray | None = None if lookback & 3 else self._flags.view(np.uint32)
         self._head: int | None = fields.head_slot
         self._last_arrival_ms: int = fields.last_arrival_ms
         self._register_kwh: float | None = fields.register_kwh
         self._register_slot: int | None = fields.register_slot
+        # the settled slots as last encoded (or decoded), to encode only newly settled ones
+        self._settled: SettledSlots | None = fields.settled
 
     # ------------------------------------------------------------------ construction / bytes
 
@@ -100,23 +119,47 @@ class MeterState:
         )
 
     def to_bytes(self) -> bytes:
-        """The state as bytes (layout in :mod:`streamer.state.codec`); equal states, equal bytes."""
-        return encode_state(self._fields(), self._config.fingerprint())
+        """The state as bytes (layout in :mod:`streamer.state.codec`); equal states, equal bytes.
+
+        The settled slots (``allowed_lateness_slots`` or more behind the head, which no reading
+        can change any more) are stored rounded (:func:`~streamer.state.codec.settle`: by at most
+        0.05 Wh or 0.061 %, whichever is larger; whole Wh up to 8.185 kWh exactly), and are
+        rounded here in memory too, so that this state and one read back from the bytes are the
+        same.
+        """
+        config = self._config
+        recent = config.allowed_lateness_slots
+        settled = settle_slots(self._values, self._head, recent, self._settled)
+        self._settled = settled
+        words = self._flag_words
+        return encode_window(
+            self._head,
+            self._last_arrival_ms,
+            self._register_kwh,
+            self._register_slot,
+            self._values,
+            flag_words(self._flags) if words is None else words,
+            config.fingerprint(),
+            recent,
+            settled,
+        )
 
     @classmethod
     def from_bytes(cls, data: bytes, config: WindowConfig) -> MeterState:
         """Read bytes from :meth:`to_bytes`; raises StateDecodeError when they do not fit."""
-        return cls(config, decode_state(data, config))
-
-    def _fields(self) -> StateFields:
-        return StateFields(
-            head_slot=self._head,
-            last_arrival_ms=self._last_arrival_ms,
-            register_kwh=self._register_kwh,
-            register_slot=self._register_slot,
-            values_kwh=self._values,
-            flags=self._flags,
-        )
+        fields = decode_state(data, config)
+        # what __init__ checks and converts, decode_state guarantees: skip it (a hot path)
+        state = cls.__new__(cls)
+        state._config = config
+        state._values = fields.values_kwh
+        state._flags = flags = fields.flags
+        state._flag_words = None if config.lookback_slots & 3 else flags.view(np.uint32)
+        state._head = fields.head_slot
+        state._last_arrival_ms = fields.last_arrival_ms
+        state._register_kwh = fields.register_kwh
+        state._register_slot = fields.register_slot
+        state._settled = fields.settled
+        return state
 
     # ------------------------------------------------------------------ read-only properties
 
@@ -160,8 +203,8 @@ class MeterState:
         APPLIED: new head slot, or a MISSING slot within lateness filled. DUPLICATE: the slot
         holds the same float32 value already (state unchanged). CORRECTED: it held another value;
         this one replaces it. TOO_LATE: older than ``allowed_lateness_slots`` (state unchanged),
-        unless the slot is still in the window and holds this very value: then DUPLICATE (a
-        replay).
+        unless the slot is still in the window and holds this very value (as settled slots are
+        stored: :func:`~streamer.state.codec.settle` of both equal): then DUPLICATE (a replay).
         """
         value = _as_float32(kwh)
         slot = -(-int(ts_ms) // self._config.resolution_ms)
@@ -178,12 +221,12 @@ class MeterState:
         if lag >= self._config.allowed_lateness_slots:
             # A redelivered reading (a replay after a crash) of a slot still in the window is a
             # duplicate, not a late one: it changes nothing and must not be dead-lettered twice.
-            if (
-                lag < lookback
-                and self._flags.item(index) != _MISSING
-                and self._values.item(index) == value
-            ):
-                return Outcome.DUPLICATE
+            # The slot is settled: compare as stored (a value kept in memory and the same value
+            # read back from bytes must give the same outcome).
+            if lag < lookback and self._flags.item(index) != _MISSING:
+                held = self._values.item(index)
+                if held == value or settle(held) == settle(value):
+                    return Outcome.DUPLICATE
             return Outcome.TOO_LATE
         if self._flags.item(index) == _MISSING:
             self._values[index] = value
@@ -257,6 +300,13 @@ class MeterState:
         if last < 0:
             return  # entirely before the window (a mixed meter whose head ran ahead)
         slots = slot - previous_slot
+        settled = self._settled
+        if settled is not None and (
+            settled.head_slot is None
+            or min(slot, previous_slot + 1)
+            <= settled.head_slot - self._config.allowed_lateness_slots
+        ):
+            self._settled = None  # it writes a slot whose code is kept: encode afresh
         if slots == 0:
             if self._flags.item(last) != _MISSING:
                 self._values[last] = _as_float32(self._values.item(last) + delta_kwh)
@@ -303,6 +353,15 @@ class MeterState:
         self._touch(arrival_ms)
 
     # ------------------------------------------------------------------ reads
+
+    def stored_window(self) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.uint8]]:
+        """The stored values (NaN where missing) and flags, oldest..newest, not imputed: the
+        state's own arrays, read-only views (batched imputation stacks them for many meters)."""
+        values = self._values.view()
+        flags = self._flags.view()
+        values.setflags(write=False)
+        flags.setflags(write=False)
+        return values, flags
 
     def get(self) -> WindowView:
         """The window, oldest..newest, with gaps imputed (see :func:`~.imputation.impute`)."""

@@ -181,6 +181,35 @@ def test_round_trip_resumes_identically() -> None:
     assert len(out_a) > 200
 
 
+def test_layout_is_head_then_float16_entries() -> None:
+    """The stored layout (format version 1, unchanged): head slot, then per horizon ring the
+    (point, p10, p50, p90) float16 entries, rounded as numpy rounds float64 to float16."""
+    rng = np.random.default_rng(5)
+    point = rng.standard_normal(H) * np.logspace(-6, 5, H)
+    quantiles = np.stack([point * 0.9, point, point * 1.1], axis=1)
+    ledger = ForecastLedger()
+    ledger.record(1000, point, quantiles)
+    config = LedgerConfig()
+    values = np.full((config.entries, 4), np.nan, dtype="<f2")
+    for h, offset in zip(config.horizons, config.offsets, strict=True):
+        entry = np.array([point[h - 1], *quantiles[h - 1]])
+        values[offset + 1000 % h] = np.clip(entry, -65504, 65504) + 0.0
+    body = (1000).to_bytes(8, "little", signed=True) + values.tobytes()
+    assert ledger.to_bytes() == seal(MAGIC, VERSION, 1, config.fingerprint(), body)
+
+
+def test_gaps_drop_the_right_entries() -> None:
+    # gaps of every length across the rings' wrap-around, against the naive model
+    for gap in range(1, 60):
+        ledger, naive = ForecastLedger(), _NaiveLedger((1, 4, 12, 24, 48))
+        point, quantiles = _forecast()
+        for led in (ledger, naive):
+            led.record(45, point, quantiles)
+            led.record(45 + gap, point, quantiles)
+        for slot in range(46, 45 + gap + 50):
+            assert ledger.match(slot, 1.0) == naive.match(slot, 1.0), (gap, slot)
+
+
 def test_equal_ledgers_equal_bytes() -> None:
     point, quantiles = _forecast()
     point[0] = 0.0
@@ -219,6 +248,10 @@ def test_bad_bytes_are_rejected() -> None:
     body = (0).to_bytes(8, "little") + values.tobytes()
     with pytest.raises(AccuracyStateDecodeError, match="no head"):
         ForecastLedger.from_bytes(seal(MAGIC, VERSION, 0, config.fingerprint(), body))
+    values[0, 3] = np.inf  # an infinite value
+    body = (7).to_bytes(8, "little") + values.tobytes()
+    with pytest.raises(AccuracyStateDecodeError, match="infinite"):
+        ForecastLedger.from_bytes(seal(MAGIC, VERSION, 1, config.fingerprint(), body))
 
 
 # ----------------------------------------------------------------------------- model check

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
+
 import numpy as np
 import pytest
 
@@ -9,6 +12,7 @@ from streamer.pipeline.config import PipelineConfig
 from streamer.pipeline.meter_record import MeterRecord
 from streamer.pipeline.scoring import score_actual
 from streamer.settings import load_settings
+from streamer.state.codec import decode_state
 from streamer.state.errors import StateDecodeError
 
 CONFIG = PipelineConfig.from_settings(load_settings()).record
@@ -59,3 +63,63 @@ def test_a_sustained_shift_in_residuals_is_concept_drift() -> None:
             found.append((k, drift.direction))
     assert found, "the shift at 200 went unnoticed"
     assert 200 <= found[0][0] < 230 and found[0][1] == "up"
+
+
+def full_record() -> MeterRecord:
+    """A meter as the worker leaves it after a week: every slot read (bar a few), every slot
+    forecast (48 horizons) and scored."""
+    record = MeterRecord.new(CONFIG)
+    rng = np.random.default_rng(7)
+    for k in range(CONFIG.window.lookback_slots + 60):
+        slot = SLOT + k
+        if k % 50 == 7:
+            continue
+        kwh = round(float(rng.gamma(2.0, 0.15)), 3)
+        record.state.update(slot * RES_MS, kwh, slot * RES_MS + 5_000)
+        score_actual(record, "m-1", slot, kwh, res_ms=RES_MS, now_ms=0)
+        point = rng.gamma(2.0, 0.15, 48)
+        record.ledger.record(slot, point, np.stack([point * 0.6, point * 1.05, point * 1.5], 1))
+    return record
+
+
+def test_a_full_default_record_is_at_most_2_kb() -> None:
+    record = full_record()
+    assert record.ledger.pending >= 85  # of 1 + 4 + 12 + 24 + 48 (a slot skipped: none from it)
+    parts = [
+        record.state.to_bytes(),
+        record.ledger.to_bytes(),
+        record.detector.to_bytes(),
+        record.accuracy.to_bytes(),
+    ]
+    assert [len(p) for p in parts] == [900, 732, 60, 44]
+    data = record.to_bytes(3)
+    assert len(data) == 5 + 4 * 4 + 900 + 732 + 60 + 44 == 1757 <= 2048
+    again = MeterRecord.from_bytes(data, CONFIG)
+    assert again.to_bytes(3) == data
+    assert MeterRecord.partition_of(data) == 3
+
+
+def test_a_record_with_a_version_1_window_is_read() -> None:
+    record = full_record()
+    data = record.to_bytes()
+    state = record.state
+    baseline = state.register_baseline
+    fields = decode_state(state.to_bytes(), CONFIG.window)
+    body = struct.pack(
+        "<2sBBIqqdq",
+        b"MS",
+        1,
+        1 | (baseline is not None) << 1,
+        CONFIG.window.fingerprint(),
+        fields.head_slot,
+        fields.last_arrival_ms,
+        fields.register_kwh or 0.0,
+        fields.register_slot or 0,
+    )
+    body += fields.values_kwh.astype("<f4").tobytes() + fields.flags.tobytes()
+    old_window = body + struct.pack("<I", zlib.crc32(body))
+    assert len(old_window) == 1724
+    parts = [old_window, record.ledger.to_bytes(), record.detector.to_bytes()]
+    parts.append(record.accuracy.to_bytes())
+    old = struct.pack("<2sBH", b"MR", 2, 0) + b"".join(struct.pack("<I", len(p)) + p for p in parts)
+    assert MeterRecord.from_bytes(old, CONFIG).to_bytes() == data

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streamer.state import MeterState, Outcome, SlotFlag, WindowConfig
+from streamer.state.codec import decode_state
 
 T0_MS = 1_709_251_200_000
 BASE_SLOT_30 = T0_MS // 1_800_000
@@ -162,9 +163,8 @@ def test_state_follows_a_plain_dictionary_model(case: tuple[WindowConfig, list[M
     assert state.last_arrival_ms == last_arrival
     assert head is not None
     lookback = config.lookback_slots
-    data = state.to_bytes()
-    values = np.frombuffer(data, dtype="<f4", count=lookback, offset=40)
-    flags = np.frombuffer(data, dtype="u1", count=lookback, offset=40 + 4 * lookback)
+    fields = decode_state(state.to_bytes(), config)
+    values, flags = fields.values_kwh, fields.flags
     for i, slot in enumerate(range(head - lookback + 1, head + 1)):
         if slot in model:
             assert (float(values[i]), int(flags[i])) == model[slot]

@@ -17,6 +17,7 @@ from streamer.state import (
     SlotFlag,
     WindowConfig,
 )
+from streamer.state.codec import decode_state
 
 DAY_MS = 86_400_000
 T0_MS = 1_709_251_200_000  # 2024-03-01T00:00:00Z, a slot boundary for every resolution
@@ -39,11 +40,8 @@ def end(k: int, resolution_seconds: int = 1800) -> int:
 
 def stored(state: MeterState) -> tuple[list[float], list[int]]:
     """Raw stored values/flags, read back through bytes (no imputation)."""
-    lookback = state.config.lookback_slots
-    data = state.to_bytes()
-    values = np.frombuffer(data, dtype="<f4", count=lookback, offset=40)
-    flags = np.frombuffer(data, dtype="u1", count=lookback, offset=40 + 4 * lookback)
-    return values.tolist(), flags.tolist()
+    fields = decode_state(state.to_bytes(), state.config)
+    return fields.values_kwh.tolist(), fields.flags.tolist()
 
 
 @pytest.mark.parametrize("resolution_seconds", [900, 1800])
