@@ -43,6 +43,10 @@ class BulkSender:
         self._partitioner = DefaultPartitioner()
         self._partitions: dict[str, list[int]] = {}
 
+    @property
+    def producer(self) -> Any:
+        return self._producer
+
     async def _partitions_of(self, topic: str) -> list[int]:
         partitions = self._partitions.get(topic)
         if partitions is None:

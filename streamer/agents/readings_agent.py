@@ -72,14 +72,12 @@ async def handle_batch(runtime: WorkerRuntime, events: Sequence[Any]) -> None:
         await deliver_exactly_once(
             runtime.transactional_sender, [*outputs, *state_writes], offsets, published=published
         )
-        runtime.metrics.batch_size.observe(len(messages))
-        runtime.metrics.batch_duration.observe(time.perf_counter() - started)
-        return
-    sender = runtime.bulk_sender
-    if sender is None:
-        # faust's producer wraps one aiokafka producer, started before any agent runs
-        sender = runtime.bulk_sender = BulkSender(runtime.app.producer._ensure_producer())
-    await deliver(sender, outputs, state_writes, published=published)
+    else:
+        sender = runtime.bulk_sender
+        if sender is None:
+            # faust's producer wraps one aiokafka producer, started before any agent runs
+            sender = runtime.bulk_sender = BulkSender(runtime.app.producer._ensure_producer())
+        await deliver(sender, outputs, state_writes, published=published)
     runtime.metrics.batch_size.observe(len(messages))
     runtime.metrics.batch_duration.observe(time.perf_counter() - started)
 

@@ -57,29 +57,30 @@ class TransactionalSender:
         self._owns = owns
         self._app_id = app_id
         self._readings_topic = readings_topic
-        self._producers: dict[int, Any] = {}
+        # one sender (and its producer) per partition: partition lookups are cached across batches
+        self._senders: dict[int, BulkSender] = {}
         self._starting: dict[int, asyncio.Lock] = {}
         self.fenced = 0
         self.aborted = 0
 
-    async def _producer(self, partition: int) -> Any:
+    async def _sender(self, partition: int) -> BulkSender:
         lock = self._starting.setdefault(partition, asyncio.Lock())
         async with lock:
-            producer = self._producers.get(partition)
-            if producer is None:
+            sender = self._senders.get(partition)
+            if sender is None:
                 producer = self._make_producer(
                     transactional_id(self._app_id, self._readings_topic, partition)
                 )
                 # init_transactions: aborts what a previous owner left open, fences it
                 await producer.start()
-                self._producers[partition] = producer
-            return producer
+                sender = self._senders[partition] = BulkSender(producer)
+            return sender
 
     async def _drop(self, partition: int) -> None:
-        producer = self._producers.pop(partition, None)
-        if producer is not None:
+        sender = self._senders.pop(partition, None)
+        if sender is not None:
             try:
-                await producer.stop()
+                await sender.producer.stop()
             except Exception as exc:  # closing a broken producer must not stop the worker
                 log.debug("stopping the producer of partition %d: %s", partition, exc)
 
@@ -107,9 +108,9 @@ class TransactionalSender:
         offsets = {TopicPartition(self._readings_topic, partition): next_offset}
         while True:
             try:
-                producer = await self._producer(partition)
+                sender = await self._sender(partition)
+                producer = sender.producer
                 async with producer.transaction():
-                    sender = BulkSender(producer)
                     groups = await sender.submit(records)
                     await sender.wait(groups)
                     await producer.send_offsets_to_transaction(offsets, self._app_id)
@@ -148,8 +149,4 @@ class TransactionalSender:
     async def release(self, partitions: set[int]) -> None:
         """Close the producers of partitions this worker no longer owns."""
         for partition in partitions:
-            await self._drop(partition)
-
-    async def close(self) -> None:
-        for partition in list(self._producers):
             await self._drop(partition)
