@@ -22,12 +22,8 @@ test: the survivor had processed every reading of a moved partition, its group l
 2. A hole can also come from messages faust never delivered after a rebalance (its fetch loop
    drops messages below a read offset that a stale fetch may have moved past the committed
    one; a partition never committed before may not be read at all). :func:`commit_holes` finds
-   partitions whose acknowledged offsets start beyond the committed one, and never-committed
-   partitions with records of which nothing was acknowledged; a worker timer
-   (:mod:`streamer.agents.commit_watchdog`) rewinds such a partition to its committed offset
-   (or its start) once the hole has lasted a while. The readings are then
-   read again: those already applied are ``duplicate`` outcomes, those never delivered are
-   processed, and the commits move on.
+   such partitions; :mod:`streamer.agents.commit_watchdog` logs and counts them (a seek to
+   repair them lost readings in a test, so none is made).
 """
 
 from __future__ import annotations
@@ -133,12 +129,15 @@ def put_back(consumer: Any, before: dict[Any, tuple[list[int], int | None]]) -> 
         if tp not in assignment or committed != committed_before:
             continue
         index = consumer._acked_index[tp]
-        listed = consumer._acked[tp]
-        for offset in acked:
-            if offset not in index and (committed is None or offset >= committed):
-                index.add(offset)
-                listed.append(offset)
-                restored += 1
-        if restored:
+        missing = [
+            offset
+            for offset in dict.fromkeys(acked)  # once each, in order
+            if offset not in index and (committed is None or offset >= committed)
+        ]
+        if missing:
+            index.update(missing)
+            listed = consumer._acked[tp]
+            listed.extend(missing)
             listed.sort()
+            restored += len(missing)
     return restored

@@ -83,10 +83,10 @@ class PipelineMetrics:
             ["reason"],
             registry=registry,
         )
-        self.commit_rewinds = Counter(
-            "streamer_commit_rewinds_total",
-            "Readings partitions read again from their committed offset because faust's offset "
-            "commits had stalled (streamer.faust_fixes).",
+        self.commit_stalls = Counter(
+            "streamer_commit_stalls_total",
+            "Readings partitions found with offset commits stalled on a hole in faust's "
+            "bookkeeping (streamer.faust_fixes), counted every 15 s while it lasts.",
             registry=registry,
         )
         self.forecasts = Counter(

@@ -49,7 +49,7 @@ def test_holes_are_found_only_where_faust_cannot_commit() -> None:
     assert R2 not in commit_holes(consumer, "readings")
 
 
-def test_a_hole_must_last_before_a_rewind_and_then_starts_counting_again() -> None:
+def test_a_hole_must_last_before_it_is_reported_and_then_starts_counting_again() -> None:
     tracker = HoleTracker(stall_checks=3)
     hole = {R0: (717, 927)}
     assert tracker.stalled(hole) == []
