@@ -16,7 +16,7 @@ from streamer.agents.metrics_task import register_metrics_timers
 from streamer.agents.readings_agent import register_readings_agent
 from streamer.agents.runtime import WorkerRuntime
 from streamer.agents.silence_timer import register_silence_timer
-from streamer.faust_fixes import restore_acks_of_failed_commits
+from streamer.faust_fixes import fix_faust_consumer
 from streamer.forecast.protocol import Forecaster
 from streamer.forecast.registry import make_forecaster
 from streamer.inference.providers import parse_providers
@@ -76,7 +76,7 @@ def build_runtime(settings: Settings, registry: CollectorRegistry | None = None)
 
 def create_app(settings: Settings) -> tuple[Any, WorkerRuntime]:
     """The faust app with streamer's topics, state table, agents, timers and web views."""
-    restore_acks_of_failed_commits()
+    fix_faust_consumer()
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{server.strip()}" for server in settings.kafka_bootstrap.split(",")],

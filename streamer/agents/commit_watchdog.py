@@ -1,14 +1,12 @@
-"""Reports a readings partition whose offset commits have stalled on a hole (faust 0.15.3).
+"""Repairs a readings partition whose offset commits have stalled on a hole (faust 0.15.3).
 
 See :mod:`streamer.faust_fixes`: every ``CHECK_SECONDS`` the worker looks for assigned readings
 partitions that faust cannot commit (acknowledged offsets starting past the committed offset,
-or a never-committed partition with records and nothing acknowledged). One found with the same
-hole ``STALL_CHECKS`` times running is logged and counted in ``streamer_commit_stalls_total``.
-
-It is not rewound: a seek while faust's fetch loop still holds records fetched before it lost
-readings in a crash test (55 of 4,680: the stale records moved faust's read offset past the
-seek and faust then dropped the records read again). Nothing is lost while a partition stalls:
-its committed offset stays behind, so a restart or rebalance reads the hole again.
+or a never-committed partition with records and none read). One found with the same
+hole ``STALL_CHECKS`` times running is logged, counted in ``streamer_commit_stalls_total`` and
+read again from its committed offset (:func:`streamer.faust_fixes.reread`): the messages faust
+never delivered are processed, and those after them again (at-least-once; the state ledger
+recognises them as duplicates).
 """
 
 from __future__ import annotations
@@ -17,7 +15,7 @@ import logging
 from typing import Any
 
 from streamer.agents.runtime import WorkerRuntime
-from streamer.faust_fixes import commit_holes
+from streamer.faust_fixes import bookkeeping, commit_holes, reread
 from streamer.typed_decorators import typed
 
 log = logging.getLogger(__name__)
@@ -53,14 +51,20 @@ def register_commit_watchdog(app: Any, runtime: WorkerRuntime) -> None:
     topic = runtime.settings.readings_topic
 
     @typed(app.timer(CHECK_SECONDS))
-    async def report_stalled_partitions() -> None:
-        for tp, committed in tracker.stalled(commit_holes(app.consumer, topic)):
+    async def reread_stalled_partitions() -> None:
+        consumer = app.consumer
+        for tp, committed in tracker.stalled(commit_holes(consumer, topic)):
+            runtime.metrics.commit_stalls.inc()
+            seen = bookkeeping(consumer, tp)
+            done = await reread(app, tp, committed)
             log.warning(
-                "offset commits of %s[%d] stalled at %d: faust lost track of the acknowledged "
-                "offsets after it (streamer.faust_fixes); the lag reads high until a restart "
-                "or rebalance reads the partition from there again",
+                "offset commits of %s[%d] stalled at %d (%s): faust lost messages after it "
+                "(streamer.faust_fixes); %s",
                 tp.topic,
                 tp.partition,
                 committed,
+                seen,
+                "reading the partition again from there"
+                if done
+                else "not read again now (a rebalance or a stopped flow came first)",
             )
-            runtime.metrics.commit_stalls.inc()

@@ -86,7 +86,7 @@ class PipelineMetrics:
         self.commit_stalls = Counter(
             "streamer_commit_stalls_total",
             "Readings partitions found with offset commits stalled on a hole in faust's "
-            "bookkeeping (streamer.faust_fixes), counted every 15 s while it lasts.",
+            "bookkeeping (streamer.faust_fixes) and read again from the committed offset.",
             registry=registry,
         )
         self.forecasts = Counter(

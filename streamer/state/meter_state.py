@@ -32,6 +32,9 @@ _CORRECTED = int(SlotFlag.CORRECTED)
 _SPREAD = int(SlotFlag.REGISTER_SPREAD)
 _NAN32 = np.float32(np.nan)
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+#: How close a register reading must be to the register's value at its slot (worked out from
+#: the stored energies) to be that value: half a watt-hour, plus float32 rounding of the sum.
+_REGISTER_MATCH_KWH = 0.0005
 
 
 def _as_float32(kwh: float) -> float:
@@ -58,13 +61,14 @@ class MeterState:
     is within lateness when it comes (see the property tests). The later-arriving of two different
     values for one slot wins and the slot is flagged CORRECTED.
 
-    Limitations: interval readings (``kwh``) are expected at the configured resolution (two
-    readings in one slot are a duplicate or a correction, not summed); register readings must come
-    in order per meter (an older slot is ``REGISTER_OUT_OF_ORDER``, also for a redelivered old
-    reading); a meter should send one kind of reading (a register delta overwrites the slots it
-    covers, and is not held to ``allowed_lateness_slots``). ``head_slot`` is the newest slot any
-    accepted reading reached, including a register baseline that filled nothing, so the head slot
-    can be MISSING for register meters.
+    Limitations: interval readings (``kwh``) are expected at the configured resolution (two readings
+    in one slot are a duplicate or a correction, not summed); a register reading older than the
+    newest is used only within ``allowed_lateness_slots`` (it splits the spread it falls in, or is
+    recognised as a replay; otherwise ``REGISTER_OUT_OF_ORDER``); a meter should send one kind of
+    reading (a register delta overwrites the slots it covers, and is not held to
+    ``allowed_lateness_slots``). ``head_slot`` is the newest slot any accepted reading reached,
+    including a register baseline that filled nothing, so the head slot can be MISSING for register
+    meters.
     """
 
     __slots__ = (
@@ -251,7 +255,9 @@ class MeterState:
         same slot -> added to that slot if it holds a value. A decrease is a rollover (wrapped
         delta applied, ``RegisterEvent("rollover")``) when plausible, otherwise a reset (new
         baseline, nothing filled, ``RegisterEvent("reset")``); so is an implausibly big jump.
-        Same slot and same value: DUPLICATE. Older slot: REGISTER_OUT_OF_ORDER (state unchanged).
+        Same slot and same value: DUPLICATE. An older slot: see :meth:`_older_register` (a late
+        reading splits the spread it falls in, CORRECTED; a replay is a DUPLICATE; otherwise
+        REGISTER_OUT_OF_ORDER, state unchanged).
         """
         reading = float(register_kwh)
         if not math.isfinite(reading):
@@ -266,7 +272,7 @@ class MeterState:
             self._set_baseline(reading, slot, arrival_ms)
             return Outcome.APPLIED, None
         if slot < previous_slot:
-            return Outcome.REGISTER_OUT_OF_ORDER, None
+            return self._older_register(reading, slot, previous, previous_slot, arrival_ms), None
         if slot == previous_slot and reading == previous:
             return Outcome.DUPLICATE, None
         slots = slot - previous_slot
@@ -282,6 +288,68 @@ class MeterState:
                 "rollover", int(ts_ms), previous, reading, step.detail
             )
         return Outcome.APPLIED, None
+
+    def _older_register(
+        self, reading: float, slot: int, newest: float, newest_slot: int, arrival_ms: int
+    ) -> Outcome:
+        """A register reading older than the newest one (late, or redelivered).
+
+        Only the recent slots (within ``allowed_lateness_slots``: stored exactly) are used. The
+        register's value at each slot up to the newest reading is the newest value less the
+        energies after that slot. A reading inside a REGISTER_SPREAD run splits the run at its
+        slot: the energy up to it and the energy after it are each spread over their own slots
+        (one slot: OBSERVED), CORRECTED. A reading that matches the register's value at its
+        slot is a DUPLICATE (a replay). Anything else (unknown energy in between, a reading
+        that would make the register run backwards, a slot no longer recent) is
+        REGISTER_OUT_OF_ORDER and leaves the state unchanged. Two spread runs next to each
+        other are taken for one (where one ended is not stored).
+        """
+        head = self._head
+        assert head is not None  # a register baseline exists, so a head does
+        lookback = self._values.shape[0]
+        recent_from = lookback - min(self._config.allowed_lateness_slots, lookback)
+        at = lookback - 1 - (head - slot)
+        newest_at = lookback - 1 - (head - newest_slot)
+        if at < recent_from:
+            return Outcome.REGISTER_OUT_OF_ORDER
+        flags = self._flags
+        values = self._values
+        if bool(np.any(flags[at + 1 : newest_at + 1] == _MISSING)):
+            return Outcome.REGISTER_OUT_OF_ORDER
+        after = values[at + 1 : newest_at + 1].astype(np.float64)
+        tolerance = _REGISTER_MATCH_KWH + 1e-6 * float(np.abs(after).sum())
+        if flags.item(at) != _SPREAD:
+            here = newest - float(after.sum())
+            if abs(reading - here) <= tolerance:  # also a baseline's own slot
+                return Outcome.DUPLICATE
+            return Outcome.REGISTER_OUT_OF_ORDER
+        start = at  # the run of spread slots around ``slot``: start..stop
+        while start - 1 >= recent_from and flags.item(start - 1) == _SPREAD:
+            start -= 1
+        if start == 0 or flags.item(start - 1) == _SPREAD:
+            return Outcome.REGISTER_OUT_OF_ORDER  # the run begins before the recent slots
+        stop = at
+        while stop + 1 <= newest_at and flags.item(stop + 1) == _SPREAD:
+            stop += 1
+        register_after_stop = newest - float(values[stop + 1 : newest_at + 1].sum(dtype=np.float64))
+        register_before = register_after_stop - float(
+            values[start : stop + 1].sum(dtype=np.float64)
+        )
+        first_kwh = reading - register_before
+        second_kwh = register_after_stop - reading
+        if first_kwh < -tolerance or second_kwh < -tolerance:
+            return Outcome.REGISTER_OUT_OF_ORDER
+        if at == stop:  # the reading closes the run: nothing to split
+            if abs(second_kwh) <= tolerance:
+                return Outcome.DUPLICATE
+            return Outcome.REGISTER_OUT_OF_ORDER
+        for first, last, kwh in ((start, at, first_kwh), (at + 1, stop, second_kwh)):
+            slots = last - first + 1
+            values[first : last + 1] = _as_float32(max(kwh, 0.0) / slots)
+            flags[first : last + 1] = _OBSERVED if slots == 1 else _SPREAD
+        self._settled = None  # slots were rewritten: encode afresh
+        self._touch(arrival_ms)
+        return Outcome.CORRECTED
 
     def _set_baseline(self, reading: float, slot: int, arrival_ms: int) -> None:
         self._register_kwh = reading

@@ -46,7 +46,7 @@ def caught_up(worker: WorkerProcess, settings: Settings, total: int) -> None:
         )
     except AssertionError as exc:
         consumed = (
-            worker.metrics().get("streamer_readings_consumed_total") if worker.alive() else None
+            worker.metrics().get("streamer_readings_consumed_total") if worker.alive else None
         )
         raise AssertionError(
             f"{exc}\nworker {settings.app_id} consumed {consumed} of {total} readings "

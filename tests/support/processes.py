@@ -24,18 +24,28 @@ def free_port() -> int:
 
 
 class StreamerProcess:
-    """A ``python -m streamer ...`` child with the given settings in its environment."""
+    """A ``python -m streamer ...`` child with the given settings in its environment (or
+    ``python -m <module>``, a test's wrapper of it, with ``extra_env`` added)."""
 
-    def __init__(self, settings: Settings, args: list[str], log_path: Path) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        args: list[str],
+        log_path: Path,
+        *,
+        module: str = "streamer",
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.settings = settings
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMER_")}
         env.update(settings.to_env())
         env["PYTHONUNBUFFERED"] = "1"
+        env.update(extra_env or {})
         self._log = log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamer", *args],
+            [sys.executable, "-m", module, *args],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -69,8 +79,17 @@ class StreamerProcess:
 
 
 class WorkerProcess(StreamerProcess):
-    def __init__(self, settings: Settings, log_path: Path) -> None:
-        super().__init__(settings, ["worker", "-l", "info"], log_path)
+    def __init__(
+        self,
+        settings: Settings,
+        log_path: Path,
+        *,
+        module: str = "streamer",
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(
+            settings, ["worker", "-l", "info"], log_path, module=module, extra_env=extra_env
+        )
 
     @property
     def base_url(self) -> str:

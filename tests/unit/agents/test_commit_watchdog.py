@@ -21,6 +21,7 @@ class FakeConsumer:
         self._acked: defaultdict[TP, list[int]] = defaultdict(list)
         self._acked_index: defaultdict[TP, set[int]] = defaultdict(set)
         self._committed_offset: dict[TP, int | None] = {}
+        self._read_offset: dict[TP, int | None] = {}
         self._highwaters = highwaters or {}
 
     def assignment(self) -> set[TP]:
@@ -45,6 +46,9 @@ def test_holes_are_found_only_where_faust_cannot_commit() -> None:
     consumer.ack(C0, 50)  # not the readings topic
     # R2: never committed, nothing acknowledged, 40 records
     assert commit_holes(consumer, "readings") == {R0: (717, 927), R2: (0, 40)}
+    consumer._read_offset = {R2: 7}  # read, not yet acknowledged: a slow first batch
+    assert R2 not in commit_holes(consumer, "readings")
+    consumer._read_offset = {}
     consumer.ack(R2, 0)
     assert R2 not in commit_holes(consumer, "readings")
 
@@ -84,11 +88,11 @@ def test_offsets_of_a_commit_that_did_not_happen_are_put_back() -> None:
 def test_the_patch_wraps_faust_once() -> None:
     from faust.transport.consumer import Consumer
 
-    from streamer.faust_fixes import restore_acks_of_failed_commits
+    from streamer.faust_fixes import fix_faust_consumer
 
-    restore_acks_of_failed_commits()
+    fix_faust_consumer()
     patched: Any = Consumer._commit_tps
-    restore_acks_of_failed_commits()
+    fix_faust_consumer()
     assert Consumer._commit_tps is patched
     assert asyncio.iscoroutinefunction(patched)
 
@@ -122,3 +126,168 @@ def test_new_offset_keeps_faust_s_hole_rule() -> None:
     assert new_offset(consumer, R1) is None
     consumer.ack(R1, *range(717, 927))
     assert new_offset(consumer, R1) == 960
+
+
+class FlowConsumer(FakeConsumer):
+    """faust's flow switches and seek, recording what was done."""
+
+    def __init__(self, assigned: set[TP]) -> None:
+        super().__init__(assigned)
+        self._gap: dict[TP, object] = {}
+        self._read_offset: dict[TP, int | None] = {}
+        self.flow_active = True
+        self.seeks: list[dict[TP, int]] = []
+        self.calls: list[str] = []
+
+    def stop_flow(self) -> None:
+        self.flow_active = False
+        self.calls.append("stop")
+
+    def resume_flow(self) -> None:
+        self.flow_active = True
+        self.calls.append("resume")
+
+    async def seek_wait(self, partitions: dict[TP, int]) -> None:
+        self.calls.append("seek")
+        self.seeks.append(dict(partitions))
+
+
+class FakeApp:
+    def __init__(self, consumer: FlowConsumer) -> None:
+        self.consumer = consumer
+        self.rebalancing = False
+        self.consumer_generation_id = 3
+
+
+def test_reread_seeks_only_once_the_fetch_loop_is_parked() -> None:
+    from streamer.faust_fixes import parked_event, reread
+
+    async def scenario() -> tuple[bool, list[str], list[str]]:
+        consumer = FlowConsumer({R0})
+        consumer._gap[R0] = "stale gap"
+        app = FakeApp(consumer)
+        task = asyncio.ensure_future(reread(app, R0, 861))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        before_parked = list(consumer.calls)  # stopped, and waiting: no seek yet
+        parked_event(consumer).set()  # what the patched _wait_next_records does
+        done = await task
+        assert consumer.seeks == [{R0: 861}] and R0 not in consumer._gap
+        return done, before_parked, consumer.calls
+
+    done, before_parked, calls = asyncio.run(scenario())
+    assert done
+    assert before_parked == ["stop"]
+    assert calls == ["stop", "seek", "resume"]
+
+
+def test_reread_gives_way_to_a_rebalance() -> None:
+    from streamer.faust_fixes import parked_event, reread
+
+    async def during_rebalance() -> tuple[bool, list[str]]:
+        consumer = FlowConsumer({R0})
+        app = FakeApp(consumer)
+        app.rebalancing = True
+        return await reread(app, R0, 861), consumer.calls
+
+    assert asyncio.run(during_rebalance()) == (False, [])
+
+    async def rebalance_starts_while_waiting() -> tuple[bool, list[str], bool]:
+        consumer = FlowConsumer({R0})
+        app = FakeApp(consumer)
+        task = asyncio.ensure_future(reread(app, R0, 861))
+        await asyncio.sleep(0)
+        app.rebalancing = True  # faust stops the flow itself and resumes it after recovery
+        app.consumer_generation_id = 4
+        parked_event(consumer).set()
+        return await task, consumer.calls, consumer.flow_active
+
+    # no seek, and the flow is left to faust's recovery
+    assert asyncio.run(rebalance_starts_while_waiting()) == (False, ["stop"], False)
+
+
+def test_reread_resumes_the_flow_when_the_fetch_loop_does_not_park() -> None:
+    from streamer.faust_fixes import reread
+
+    async def scenario() -> tuple[bool, list[str]]:
+        consumer = FlowConsumer({R0})
+        return await reread(FakeApp(consumer), R0, 861, park_timeout_seconds=0.05), consumer.calls
+
+    assert asyncio.run(scenario()) == (False, ["stop", "resume"])
+
+
+def test_the_fetch_loop_is_parked_only_while_it_waits_with_the_flow_stopped() -> None:
+    from faust.transport.consumer import Consumer
+
+    from streamer.faust_fixes import fix_faust_consumer, parked_event
+
+    fix_faust_consumer()
+    seen: list[bool] = []
+
+    class Stub:
+        flow_active = False
+
+        async def _getmany(self, active_partitions: Any, timeout: float) -> dict[Any, Any]:  # noqa: ASYNC109
+            seen.append(parked_event(self).is_set())
+            return {}
+
+    async def scenario() -> None:
+        stub: Any = Stub()
+        stub.can_resume_flow = asyncio.Event()
+        stub.not_waiting_next_records = asyncio.Event()
+        stub.app = type("App", (), {"client_only": True})()
+
+        async def wait(event: asyncio.Event) -> None:
+            seen.append(parked_event(stub).is_set())
+            stub.flow_active = True
+
+        stub.wait = wait
+        await Consumer._wait_next_records(stub, 0.01)
+        seen.append(parked_event(stub).is_set())
+
+    asyncio.run(scenario())
+    # parked while it waits for the flow only: not while it fetches, nor after
+    assert seen == [True, False, False]
+
+
+def test_faust_s_seek_after_a_rebalance_waits_for_the_fetch_loop_to_park() -> None:
+    from streamer.faust_fixes import parked_event, seek_parked
+
+    async def scenario(draining: bool, flow_active: bool) -> list[str]:
+        consumer: Any = FlowConsumer({R0})
+        consumer.app = FakeApp(consumer)
+        consumer.flow_active = flow_active
+        consumer._streamer_draining = draining
+
+        async def seek(c: Any) -> None:
+            c.calls.append("seek" if not parked_event(c).is_set() else "seek parked")
+
+        task = asyncio.ensure_future(seek_parked(consumer, seek, park_timeout_seconds=1.0))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        parked_event(consumer).set()
+        await task
+        return list(consumer.calls)
+
+    # recovery: the flow runs and the fetch loop with it
+    assert asyncio.run(scenario(True, True)) == ["stop", "seek parked", "resume"]
+    # the fetch loop seeking itself (flow stopped), or no fetch loop yet: faust's seek as is
+    assert asyncio.run(scenario(True, False)) == ["seek"]
+    assert asyncio.run(scenario(False, True)) == ["seek"]
+
+
+def test_faust_s_seek_goes_ahead_when_the_fetch_loop_does_not_park() -> None:
+    from streamer.faust_fixes import seek_parked
+
+    async def scenario() -> list[str]:
+        consumer: Any = FlowConsumer({R0})
+        consumer.app = FakeApp(consumer)
+        consumer._streamer_draining = True
+
+        async def seek(c: Any) -> None:
+            c.calls.append("seek")
+
+        await seek_parked(consumer, seek, park_timeout_seconds=0.05)
+        return list(consumer.calls)
+
+    assert asyncio.run(scenario()) == ["stop", "seek", "resume"]

@@ -105,13 +105,59 @@ def test_second_reading_in_baseline_slot_moves_baseline_only() -> None:
     assert stored(state)[1] == [0] * 8
 
 
-def test_older_slot_is_out_of_order_and_unchanged() -> None:
+def test_a_late_reading_splits_the_spread_it_falls_in() -> None:
     state = MeterState.new(config())
     state.update_register(end(1), 500.0, 1)
-    state.update_register(end(3), 502.0, 2)
+    state.update_register(end(5), 510.0, 2)  # 10 kWh spread over slots 2..5
+    assert stored(state)[0][-4:] == [2.5] * 4
+    assert state.update_register(end(2), 501.0, 3) == (Outcome.CORRECTED, None)
+    values, flags = stored(state)
+    assert values[-4:] == [1.0, 3.0, 3.0, 3.0]
+    assert flags[-4:] == [int(SlotFlag.OBSERVED)] + [int(SlotFlag.REGISTER_SPREAD)] * 3
+    assert state.last_arrival_ms == 3
+    # the rest, in any order, until every slot is exact
+    assert state.update_register(end(4), 507.0, 4) == (Outcome.CORRECTED, None)
+    assert state.update_register(end(3), 503.5, 5) == (Outcome.CORRECTED, None)
+    values, flags = stored(state)
+    assert values[-4:] == [1.0, 2.5, 3.5, 3.0]
+    assert flags[-4:] == [int(SlotFlag.OBSERVED)] * 4
+    assert state.register_baseline == (510.0, state.head_slot)  # the newest stays the baseline
+
+
+def test_a_replayed_older_reading_is_a_duplicate() -> None:
+    state = MeterState.new(config())
+    for k, register in ((1, 500.0), (2, 501.0), (3, 502.5), (4, 504.0)):
+        state.update_register(end(k), register, k)
     before = state.to_bytes()
-    assert state.update_register(end(2), 501.0, 3) == (Outcome.REGISTER_OUT_OF_ORDER, None)
+    for k, register in ((1, 500.0), (2, 501.0), (3, 502.5)):  # the baseline's slot too
+        assert state.update_register(end(k), register, 9) == (Outcome.DUPLICATE, None)
     assert state.to_bytes() == before
+
+
+def test_older_readings_that_do_not_fit_are_out_of_order_and_change_nothing() -> None:
+    state = MeterState.new(config())
+    state.update_register(end(1), 500.0, 1)
+    state.update_register(end(2), 501.0, 2)
+    state.update_register(end(5), 510.0, 3)  # spread over 3..5
+    before = state.to_bytes()
+    cases = [
+        (end(2), 501.7),  # an observed slot, another value
+        (end(3), 500.5),  # inside the spread, but the register would run backwards
+        (end(4), 511.0),  # inside the spread, above the newest reading
+        (end(0), 499.0),  # before the baseline
+    ]
+    for ts, register in cases:
+        assert state.update_register(ts, register, 9) == (Outcome.REGISTER_OUT_OF_ORDER, None)
+    assert state.to_bytes() == before
+
+
+def test_older_than_the_allowed_lateness_is_out_of_order() -> None:
+    state = MeterState.new(config(lookback=16))  # lateness 4
+    state.update_register(end(1), 500.0, 1)
+    state.update_register(end(9), 516.0, 2)  # spread over 2..9; slot 2 is 8 behind
+    assert state.update_register(end(2), 502.0, 3) == (Outcome.REGISTER_OUT_OF_ORDER, None)
+    # inside the lateness, but the spread begins before it: where it began is not exact
+    assert state.update_register(end(7), 512.0, 3) == (Outcome.REGISTER_OUT_OF_ORDER, None)
 
 
 def test_decrease_is_a_reset_with_event_and_fills_nothing() -> None:
@@ -252,3 +298,50 @@ def test_register_meter_window_after_baseline_only() -> None:
     assert view.observed_fraction == 0.0
     assert np.isnan(view.values_kwh).all()
     assert (view.flags == SlotFlag.MISSING).all()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    steps_wh=st.lists(st.integers(0, 5000), min_size=6, max_size=12),
+    late=st.integers(1, 3),
+    order=st.randoms(use_true_random=False),
+)
+def test_late_register_readings_restore_the_in_order_window(
+    steps_wh: list[int], late: int, order: object
+) -> None:
+    """The ``late`` readings before the newest come after it (all within the lateness of 4).
+    In time order (as a partition read again delivers them) the window ends exactly as if every
+    reading had come in order; in any order, every one is taken and the energy is the same
+    (two spreads left side by side are one spread then: where one ended is not stored)."""
+    import random
+
+    assert isinstance(order, random.Random)
+    registers = [1000.0 + sum(steps_wh[: k + 1]) / 1000.0 for k in range(len(steps_wh))]
+    in_order = MeterState.new(config(lookback=16))
+    for k, register in enumerate(registers):
+        in_order.update_register(end(k), register, k)
+    want_values, want_flags = stored(in_order)
+    held_back = list(range(len(registers) - 1 - late, len(registers) - 1))
+    shuffled = list(held_back)
+    order.shuffle(shuffled)
+    for arrival, exact in ((held_back, True), (shuffled, False)):
+        state = MeterState.new(config(lookback=16))
+        for k, register in enumerate(registers):
+            if k not in held_back:
+                state.update_register(end(k), register, k)
+        for k in arrival:
+            outcome, _ = state.update_register(end(k), registers[k], 99)
+            assert outcome in (Outcome.CORRECTED, Outcome.DUPLICATE)
+        got_values, got_flags = stored(state)
+        if exact:
+            assert got_flags == want_flags
+            assert np.allclose(got_values, want_values, atol=1e-6, equal_nan=True)
+            for k in held_back:  # each read again once more: a replay
+                assert state.update_register(end(k), registers[k], 100)[0] == Outcome.DUPLICATE
+        assert math.isclose(np.nansum(got_values), np.nansum(want_values), abs_tol=1e-4)
+        # a replay of the newest changes nothing
+        before = state.to_bytes()
+        assert state.update_register(end(len(registers) - 1), registers[-1], 100)[0] == (
+            Outcome.DUPLICATE
+        )
+        assert state.to_bytes() == before
