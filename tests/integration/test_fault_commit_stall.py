@@ -25,10 +25,11 @@ from tests.support.faults import (
     outcomes,
     report,
     wait_until,
+    worker_caught_up,
 )
 from tests.support.kafka import TestKafka
 from tests.support.processes import WorkerProcess, free_port
-from tests.support.topics import produce, wait_caught_up
+from tests.support.topics import produce
 
 pytestmark = pytest.mark.integration
 
@@ -68,18 +69,7 @@ def test_lost_messages_are_read_again(
             timeout_seconds=60,
             what=f"the group committed up to the lost messages ({first})",
         )
-        try:
-            asyncio.run(
-                wait_caught_up(
-                    settings.kafka_bootstrap,
-                    settings.app_id,
-                    settings.readings_topic,
-                    timeout_seconds=120,
-                    stall_seconds=60,
-                )
-            )
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}\nworker log:\n{worker.log_tail(30)}") from exc
+        worker_caught_up(worker, settings, timeout_seconds=120, stall_seconds=60)
         caught_up_s = time.monotonic() - started
         metrics = worker.metrics()
         worker_outcomes = outcomes(worker)

@@ -36,10 +36,11 @@ from tests.support.faults import (
     wait_assignment,
     wait_for_slot,
     wait_until,
+    worker_caught_up,
 )
 from tests.support.kafka import TestKafka
 from tests.support.processes import WorkerProcess, free_port
-from tests.support.topics import produce, wait_caught_up
+from tests.support.topics import produce
 
 pytestmark = pytest.mark.integration
 
@@ -109,15 +110,7 @@ def test_sigkill_one_of_two_workers_loses_nothing(
             timeout_seconds=90,
             what="the survivor owns every partition",
         )
-        asyncio.run(
-            wait_caught_up(
-                first.kafka_bootstrap,
-                first.app_id,
-                first.readings_topic,
-                timeout_seconds=150,
-                stall_seconds=60,
-            )
-        )
+        worker_caught_up(survivor, first, timeout_seconds=150, stall_seconds=60)
         caught_up_s = time.monotonic() - killed_at
 
         # live: one new slot for every meter at a time, each forecast with full history
@@ -130,11 +123,7 @@ def test_sigkill_one_of_two_workers_loses_nothing(
             live_records = wait_for_slot(
                 first, fleet.meter_ids, slot_end, isolation_level=isolation
             )
-        asyncio.run(
-            wait_caught_up(
-                first.kafka_bootstrap, first.app_id, first.readings_topic, timeout_seconds=120
-            )
-        )
+        worker_caught_up(survivor, first, timeout_seconds=120)
         survivor_consumed = consumed(survivor)
         survivor_outcomes = outcomes(survivor)
         assert survivor.alive, survivor.log_tail()

@@ -18,9 +18,10 @@ from streamer.simulate.fleet import FleetModel
 from streamer.simulate.slots import iter_slot_chunks
 from streamer.tables import STATE_TABLE
 from streamer.timeutil import now_ms
+from tests.support.faults import worker_caught_up
 from tests.support.kafka import TestKafka
 from tests.support.processes import WorkerProcess, free_port
-from tests.support.topics import last_values, produce, wait_caught_up
+from tests.support.topics import last_values, produce
 
 pytestmark = pytest.mark.integration
 
@@ -33,25 +34,7 @@ def changelog(app_id: str) -> str:
 
 
 def caught_up(worker: WorkerProcess, settings: Settings, total: int) -> None:
-    """Wait for the worker's group to commit every reading; on timeout, say what it did."""
-    try:
-        asyncio.run(
-            wait_caught_up(
-                settings.kafka_bootstrap,
-                settings.app_id,
-                settings.readings_topic,
-                timeout_seconds=420,
-                stall_seconds=90,
-            )
-        )
-    except AssertionError as exc:
-        consumed = (
-            worker.metrics().get("streamer_readings_consumed_total") if worker.alive else None
-        )
-        raise AssertionError(
-            f"{exc}\nworker {settings.app_id} consumed {consumed} of {total} readings "
-            f"(since it started); its log ends:\n{worker.log_tail(60)}"
-        ) from exc
+    worker_caught_up(worker, settings, timeout_seconds=420, stall_seconds=90, total=total)
 
 
 def test_sigkill_and_restart_rebuilds_the_same_windows(kafka: TestKafka, tmp_path: Path) -> None:

@@ -33,7 +33,7 @@ from streamer.state.flags import SlotFlag
 from streamer.tables import STATE_TABLE
 from streamer.timeutil import now_ms
 from tests.support.processes import WorkerProcess
-from tests.support.topics import Record, last_values, read_topic
+from tests.support.topics import Record, last_values, read_topic, wait_caught_up
 
 Message = tuple[bytes, bytes]
 #: the precision of a settled slot of the stored window (streamer/state/codec.py)
@@ -342,3 +342,34 @@ def report(capsys: pytest.CaptureFixture[str], scenario: str, figures: dict[str,
     text = " | ".join(f"{name} {value}" for name, value in figures.items())
     with capsys.disabled():
         print(f"\n[reliability] {scenario}: {text}", flush=True)
+
+
+def worker_caught_up(
+    worker: WorkerProcess,
+    settings: Settings,
+    *,
+    timeout_seconds: float,
+    stall_seconds: float | None = None,
+    total: int | None = None,
+) -> None:
+    """Wait for the worker's group to commit every reading; on failure, say what it did: its
+    readings consumed (of ``total`` sent, when given) and the end of its log."""
+    try:
+        asyncio.run(
+            wait_caught_up(
+                settings.kafka_bootstrap,
+                settings.app_id,
+                settings.readings_topic,
+                timeout_seconds=timeout_seconds,
+                stall_seconds=stall_seconds,
+            )
+        )
+    except AssertionError as exc:
+        consumed = (
+            worker.metrics().get("streamer_readings_consumed_total") if worker.alive else None
+        )
+        of = f" of {total}" if total is not None else ""
+        raise AssertionError(
+            f"{exc}\nworker {settings.app_id} consumed {consumed}{of} readings (since it "
+            f"started); its log ends:\n{worker.log_tail(60)}"
+        ) from exc
