@@ -151,24 +151,53 @@ async def seek_parked(
     between the committed one and theirs for a gap it need not wait for (seen: a gap of 160,
     and a partition whose offsets 647..660 were never delivered). Here the flow is stopped
     first and the seek made once the loop holds nothing (or after ``park_timeout_seconds``,
-    as faust would have), then the flow resumes unless another rebalance began meanwhile.
+    as faust would have), then the flow resumes (:class:`ParkedFlow`).
     When the flow is already stopped, or the loop not running (the loop itself seeks so when
     it finds the flow stopped), faust's seek is made as it is.
     """
     if not consumer.flow_active or not getattr(consumer, _DRAINING, False):
         await seek(consumer)
         return
-    app = consumer.app
-    generation = app.consumer_generation_id
-    consumer.stop_flow()
-    try:
-        try:
-            await asyncio.wait_for(parked_event(consumer).wait(), park_timeout_seconds)
-        except TimeoutError:
+    async with ParkedFlow(consumer.app, park_timeout_seconds) as parked:
+        if not parked:
             log.warning("faust's fetch loop did not park in %.0f s; seeking", park_timeout_seconds)
         await seek(consumer)
-    finally:
-        if app.consumer_generation_id == generation and not consumer.flow_active:
+
+
+class ParkedFlow:
+    """``async with ParkedFlow(app, timeout) as parked``: faust's flow is stopped and the fetch
+    loop awaited until it is parked (``parked``: whether it was within ``timeout`` seconds). On
+    exit, cancellation included, the flow resumes, unless a rebalance began or ended meanwhile
+    (faust's recovery resumes it then)."""
+
+    def __init__(self, app: Any, park_timeout_seconds: float) -> None:
+        self._app = app
+        self._timeout = park_timeout_seconds
+        self._rebalancing = app.rebalancing
+        self._generation = app.consumer_generation_id
+
+    def undisturbed(self) -> bool:
+        """No rebalance began or ended since the flow was stopped."""
+        app = self._app
+        return bool(
+            app.rebalancing == self._rebalancing and app.consumer_generation_id == self._generation
+        )
+
+    async def __aenter__(self) -> bool:
+        consumer = self._app.consumer
+        consumer.stop_flow()
+        try:
+            await asyncio.wait_for(parked_event(consumer).wait(), self._timeout)
+        except TimeoutError:
+            return False
+        except BaseException:  # cancelled: __aexit__ will not run
+            await self.__aexit__()
+            raise
+        return True
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        consumer = self._app.consumer
+        if self.undisturbed() and not consumer.flow_active:
             consumer.resume_flow()
 
 
@@ -193,25 +222,15 @@ async def reread(app: Any, tp: Any, offset: int, *, park_timeout_seconds: float 
     consumer = app.consumer
     if app.rebalancing or not consumer.flow_active:
         return False
-    generation = app.consumer_generation_id
-
-    def undisturbed() -> bool:
-        return not app.rebalancing and app.consumer_generation_id == generation
-
-    consumer.stop_flow()
-    try:
-        try:
-            await asyncio.wait_for(parked_event(consumer).wait(), park_timeout_seconds)
-        except TimeoutError:
+    flow = ParkedFlow(app, park_timeout_seconds)
+    async with flow as parked:
+        if not parked or not flow.undisturbed() or consumer.flow_active:
             return False
-        if not undisturbed() or consumer.flow_active or tp not in consumer.assignment():
+        if tp not in consumer.assignment():
             return False
         consumer._gap.pop(tp, None)
         await consumer.seek_wait({tp: offset})
         return True
-    finally:
-        if undisturbed() and not consumer.flow_active:
-            consumer.resume_flow()
 
 
 def commit_holes(consumer: Any, topic: str) -> dict[Any, tuple[int, int]]:

@@ -120,8 +120,7 @@ class OffsetWatcher:
         return found
 
     async def end_total(self, topic: str) -> int:
-        offsets = await self._consumer.end_offsets(await self.partitions(topic))
-        return int(sum(offsets.values()))
+        return sum((await self.end_offsets(topic)).values())
 
     async def end_offsets(self, topic: str) -> dict[int, int]:
         """The end offset of each partition of ``topic``."""

@@ -76,11 +76,6 @@ class BulkSender:
             futures.extend(await self._submit(*group))
         return futures
 
-    @staticmethod
-    async def wait(futures: list[asyncio.Future[Any]]) -> None:
-        """Wait for :meth:`submit`'s futures; raises the first failure."""
-        await asyncio.gather(*futures)
-
     async def send(self, records: Iterable[OutRecord]) -> int:
         """Send ``records``; return when all are acknowledged. Returns how many were sent."""
         groups = await self._group(records)

@@ -111,8 +111,7 @@ class TransactionalSender:
                 sender = await self._sender(partition)
                 producer = sender.producer
                 async with producer.transaction():
-                    groups = await sender.submit(records)
-                    await sender.wait(groups)
+                    await asyncio.gather(*await sender.submit(records))  # raises the first failure
                     await producer.send_offsets_to_transaction(offsets, self._app_id)
                 return True
             except ProducerFenced:

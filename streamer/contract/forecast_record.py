@@ -81,12 +81,20 @@ class ForecastRecord:
     def forecast_id(self) -> str:
         return f"{self.meter_id}:{self.origin_ms}:{self.model_name}:{self.model_version}"
 
-    def _body(self, horizon: Any, point: Any, quantiles: dict[str, Any]) -> dict[str, Any]:
+    def _body(
+        self,
+        horizon: Any,
+        point: Any,
+        quantiles: dict[str, Any],
+        issued_at: Any = None,
+        origin_ts: Any = None,
+    ) -> dict[str, Any]:
+        """The record's JSON object; ``issued_at`` and ``origin_ts`` may come pre-encoded."""
         return {
             "forecast_id": self.forecast_id,
             "meter_id": self.meter_id,
-            "issued_at": format_ts(self.issued_ms),
-            "origin_ts": format_ts(self.origin_ms),
+            "issued_at": format_ts(self.issued_ms) if issued_at is None else issued_at,
+            "origin_ts": format_ts(self.origin_ms) if origin_ts is None else origin_ts,
             "model_name": self.model_name,
             "model_version": self.model_version,
             "fallback": self.fallback,
@@ -250,21 +258,14 @@ def _encode_group(
     time, horizon_of, dumps = pieces.time, pieces.horizon, orjson.dumps
     out: list[bytes] = []
     for record, rows in zip(records, rounded, strict=True):
-        # the keys and values of ForecastRecord._body, shared pieces pre-encoded
-        body = {
-            "forecast_id": record.forecast_id,
-            "meter_id": record.meter_id,
-            "issued_at": time(record.issued_ms),
-            "origin_ts": time(record.origin_ms),
-            "model_name": record.model_name,
-            "model_version": record.model_version,
-            "fallback": record.fallback,
-            "resolution_seconds": record.resolution_seconds,
-            "observed_fraction": round(float(record.observed_fraction), 4),
-            "horizon_ts": horizon_of(record.horizon_end_ms),
-            "point_kwh": rows[0],
-            "quantiles_kwh": {name: rows[row] for row, name in names},
-        }
+        # ForecastRecord._body with the shared pieces pre-encoded
+        body = record._body(
+            horizon_of(record.horizon_end_ms),
+            rows[0],
+            {name: rows[row] for row, name in names},
+            time(record.issued_ms),
+            time(record.origin_ms),
+        )
         out.append(dumps(body, option=_NUMPY))
     return out
 

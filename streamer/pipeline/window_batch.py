@@ -56,12 +56,6 @@ class ImputedWindows:
     observed_fraction: npt.NDArray[np.float64]
 
 
-def stored_arrays(state: MeterState) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.uint8]]:
-    """The state's stored values and flags, oldest..newest (read-only views of its arrays);
-    the unit tests check that :func:`read_windows` stays equal to ``get()``."""
-    return state.stored_window()
-
-
 def stack_stored(states: Sequence[MeterState]) -> StoredWindows:
     """The stored windows of ``states`` (each with a head slot), stacked."""
     if not states:
@@ -77,7 +71,7 @@ def stack_stored(states: Sequence[MeterState]) -> StoredWindows:
                 "a forecast candidate has no readings yet, so there is no window; only meters "
                 "whose head slot advanced are candidates"
             )
-        values[i], flags[i] = stored_arrays(state)
+        values[i], flags[i] = state.stored_window()
         ends.append(end)
     return StoredWindows(values, flags, np.array(ends, dtype=np.int64))
 

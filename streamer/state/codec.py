@@ -243,17 +243,7 @@ def settle_slots(
                     gone = np.frombuffer(codes, dtype=CODE_DTYPE, count=shift)
                     exceptions = exceptions[4 * int(np.count_nonzero(gone == EXCEPTION_CODE)) :]
                 codes = codes[2 * shift :]
-                if shift == 1:  # the common case, spelled out
-                    kwh = values.item(settled - 1)
-                    code, value = _settle_one(kwh)
-                    if value != kwh:  # (NaN too: a no-op)
-                        values[settled - 1] = value
-                    if code == EXCEPTION_CODE:
-                        exceptions += _EXCEPTION.pack(value)
-                    return _new_settled(
-                        SettledSlots, (head_slot, codes + _CODE.pack(code), exceptions)
-                    )
-                if shift <= _ONE_BY_ONE:
+                if shift <= _ONE_BY_ONE:  # the common case (shift 1): no numpy calls
                     for index in range(settled - shift, settled):
                         kwh = values.item(index)
                         code, value = _settle_one(kwh)

@@ -45,43 +45,10 @@ def impute(
             f"impute needs two 1-D arrays of one length, got values {src.shape} and flags "
             f"{src_flags.shape}; pass the window's values_kwh and flags together."
         )
-    if slots_per_day <= 0:
-        raise ValueError(f"slots_per_day={slots_per_day} must be > 0 (86400 / resolution).")
-    known = real_mask(src_flags) & np.isfinite(src)
-    out_values = np.where(known, src, np.nan)
-    out_flags = np.where(known, src_flags, _MISSING)
-    unknown_idx = np.flatnonzero(~known)
-    size = src.shape[0]
-    if unknown_idx.size in (0, size):
-        return out_values, out_flags
-
-    known_idx = np.flatnonzero(known)
-    after = np.searchsorted(known_idx, unknown_idx)  # position in known_idx of the next real
-    previous = known_idx[np.maximum(after - 1, 0)]
-    following = known_idx[np.minimum(after, known_idx.size - 1)]
-    short = (
-        (after > 0)
-        & (after < known_idx.size)
-        & (following - previous - 1 <= interpolate_max_gap_slots)
+    out_values, out_flags = impute_rows(
+        src[None, :], src_flags[None, :], slots_per_day, interpolate_max_gap_slots
     )
-    if short.any():
-        slots = unknown_idx[short]
-        left, right = previous[short], following[short]
-        weight = (slots - left) / (right - left)
-        out_values[slots] = src[left] + (src[right] - src[left]) * weight
-        out_flags[slots] = _INTERPOLATED
-
-    pending = unknown_idx[~short]
-    for lag, flag in ((slots_per_day, _DAY), (DAYS_PER_WEEK * slots_per_day, _WEEK)):
-        if pending.size == 0 or lag >= size:
-            break
-        source = pending - lag
-        usable = (source >= 0) & known[np.maximum(source, 0)]
-        take = pending[usable]
-        out_values[take] = src[take - lag]
-        out_flags[take] = flag
-        pending = pending[~usable]
-    return out_values, out_flags
+    return out_values[0], out_flags[0]
 
 
 def impute_rows(
@@ -92,10 +59,10 @@ def impute_rows(
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`impute` of every row of ``(B, L)`` windows at once; pure, inputs not modified.
 
-    Row ``i`` of the result is exactly ``impute(values_kwh[i], flags[i], ...)`` (same values to
-    the bit, same flags): the same steps on the flattened windows, the neighbours of a gap
-    found among the real slots of all rows and kept only when in the gap's own row. Costs a
-    few passes over the array plus work per gap slot, not numpy calls per row.
+    Row ``i`` of the result is ``impute(values_kwh[i], flags[i], ...)`` (:func:`impute` is this
+    function on one row): the steps of :func:`impute` on the flattened windows, the neighbours
+    of a gap found among the real slots of all rows and kept only when in the gap's own row.
+    Costs a few passes over the array plus work per gap slot, not numpy calls per row.
 
     Returns ``(values, flags)``: new ``(B, L)`` float64 and uint8 arrays.
 

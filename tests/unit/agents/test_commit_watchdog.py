@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import defaultdict
 from typing import Any, NamedTuple
 
@@ -291,3 +292,19 @@ def test_faust_s_seek_goes_ahead_when_the_fetch_loop_does_not_park() -> None:
         return list(consumer.calls)
 
     assert asyncio.run(scenario()) == ["stop", "seek", "resume"]
+
+
+def test_a_cancelled_wait_for_the_fetch_loop_resumes_the_flow() -> None:
+    from streamer.faust_fixes import reread
+
+    async def scenario() -> tuple[list[str], bool]:
+        consumer = FlowConsumer({R0})
+        task = asyncio.ensure_future(reread(FakeApp(consumer), R0, 861))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return consumer.calls, consumer.flow_active
+
+    assert asyncio.run(scenario()) == (["stop", "resume"], True)

@@ -300,13 +300,18 @@ def test_failed_and_skipped_phases_are_reported_not_raised(bench: Bench) -> None
     assert "Skipped: no GPU on this machine" in text
 
 
-def test_markdown_has_machine_command_figures_and_reasons(bench: Bench) -> None:
+def _markdown(bench: Bench) -> str:
+    """The Markdown report of :func:`_report`, with its ratios and targets worked out."""
     targets = bench("targets")
-    report_module = bench("report")
     report = _report()
     report["ratios"] = targets.ratios(report)
     report["targets"] = targets.targets(report)
-    text = report_module.markdown(report, json_path="bench/reports/pipeline-bench.json")
+    text: str = bench("report").markdown(report, json_path="bench/reports/pipeline-bench.json")
+    return text
+
+
+def test_markdown_has_machine_command_figures_and_reasons(bench: Bench) -> None:
+    text = _markdown(bench)
     assert text.startswith("# Benchmarks\n")
     assert ".venv/bin/python bench/pipeline_bench.py --quick" in text
     assert "2 CPUs (x86_64)" in text and "[2.0, 2.0, 2.0] at start" in text
@@ -360,12 +365,7 @@ def test_forecast_reasons_follow_how_full_the_batches_were(bench: Bench) -> None
 
 
 def test_markdown_shows_the_measured_and_the_profiled_backlog(bench: Bench) -> None:
-    targets = bench("targets")
-    report_module = bench("report")
-    report = _report()
-    report["ratios"] = targets.ratios(report)
-    report["targets"] = targets.targets(report)
-    text = report_module.markdown(report, json_path="bench/reports/pipeline-bench.json")
+    text = _markdown(bench)
     assert "| measured | 6,000 | 6 | 1000.0 | 1000, 1000, 1000 | 0.9, 1.0, 1.1 | 1,000 |" in text
     assert "| profiled (py-spy) | 4,000 | 4 | 1000.0 |" in text
     assert "5,000 forecasts in 5.0 s" in text
