@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from streamer.agents.drift_reporting import attach_data_drift_monitor, score_batch  # noqa: E402
-from streamer.app import build_runtime  # noqa: E402
+from streamer.app import build_core  # noqa: E402
 from streamer.contract.forecast_record import ForecastRecord  # noqa: E402
 from streamer.forecast.protocol import Forecaster  # noqa: E402
 from streamer.inference import build_inputs  # noqa: E402
@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         onnx_providers=args.providers,
         state_cache_meters=max(200_000, args.meters),
     )
-    runtime = build_runtime(settings)
+    runtime = build_core(settings)
     attach_data_drift_monitor(runtime)  # as the worker's control task does
     processor = runtime.processor
     live = runtime.router.live

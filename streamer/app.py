@@ -11,17 +11,20 @@ from streamer.agents.broker_health import register_broker_health
 from streamer.agents.commit_watchdog import register_commit_watchdog
 from streamer.agents.control_task import register_control_task
 from streamer.agents.drift_reporting import register_drift_report_timer
-from streamer.agents.exactly_once import register_exactly_once
+from streamer.agents.exactly_once import make_transactional_sender
 from streamer.agents.metrics_task import register_metrics_timers
 from streamer.agents.readings_agent import register_readings_agent
-from streamer.agents.runtime import WorkerRuntime
+from streamer.agents.runtime import WorkerCore, WorkerRuntime, WorkerTopics
 from streamer.agents.silence_timer import register_silence_timer
-from streamer.faust_fixes import fix_faust_consumer
+from streamer.faust_glue.bulk_readings import ReadingsFeed, attach_feed
+from streamer.faust_glue.consumer_fixes import fix_faust_consumer
+from streamer.faust_glue.version_check import check_faust_version
 from streamer.forecast.protocol import Forecaster
 from streamer.forecast.registry import make_forecaster
 from streamer.inference.providers import parse_providers
 from streamer.inference.registration import register_lstm
 from streamer.inference.throttle import throttled
+from streamer.kafka_admin import changelog_configs
 from streamer.kafka_security import faust_credentials
 from streamer.metrics.pipeline_metrics import PipelineMetrics
 from streamer.pipeline.batch_processor import BatchProcessor
@@ -43,7 +46,7 @@ def _raw_topic(app: Any, name: str, settings: Settings) -> Any:
     )
 
 
-def build_runtime(settings: Settings, registry: CollectorRegistry | None = None) -> WorkerRuntime:
+def build_core(settings: Settings, registry: CollectorRegistry | None = None) -> WorkerCore:
     """The pure parts of a worker (no faust): processor, forecasters, metrics."""
     registry = registry or CollectorRegistry()
     register_lstm(settings.models_dir, parse_providers(settings.onnx_providers))
@@ -64,7 +67,7 @@ def build_runtime(settings: Settings, registry: CollectorRegistry | None = None)
         fallback,
         cache_meters=settings.state_cache_meters,
     )
-    return WorkerRuntime(
+    return WorkerCore(
         settings=settings,
         processor=processor,
         metrics=PipelineMetrics(registry),
@@ -76,6 +79,7 @@ def build_runtime(settings: Settings, registry: CollectorRegistry | None = None)
 
 def create_app(settings: Settings) -> tuple[Any, WorkerRuntime]:
     """The faust app with streamer's topics, state table, agents, timers and web views."""
+    check_faust_version()
     fix_faust_consumer()
     app = faust.App(
         settings.app_id,
@@ -85,7 +89,8 @@ def create_app(settings: Settings) -> tuple[Any, WorkerRuntime]:
         datadir=str(settings.worker_dir),
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=1,
-        # faust's own transactions are not used: exactly_once is streamer's (agents.exactly_once)
+        # faust's own transactions are not used: exactly_once is streamer's
+        # (streamer.delivery.exactly_once)
         processing_guarantee="at_least_once",
         web_host=settings.web_host,
         web_port=settings.web_port,
@@ -98,35 +103,54 @@ def create_app(settings: Settings) -> tuple[Any, WorkerRuntime]:
         broker_commit_interval=1.0,
         broker_session_timeout=settings.consumer_session_timeout_seconds,
         broker_heartbeat_interval=max(1.0, settings.consumer_session_timeout_seconds / 10),
+        # static membership (KIP-345) when set: a restarted worker takes its partitions back
+        consumer_group_instance_id=settings.group_instance_id,
         autodiscover=False,
     )
-    runtime = build_runtime(settings)
-    runtime.app = app
-    runtime.readings_topic = _raw_topic(app, settings.readings_topic, settings)
-    runtime.forecasts_topic = _raw_topic(app, settings.forecasts_topic, settings)
-    runtime.dlq_topic = _raw_topic(app, settings.dlq_topic, settings)
-    runtime.status_topic = _raw_topic(app, settings.status_topic, settings)
-    runtime.drift_topic = _raw_topic(app, settings.drift_topic, settings)
-    runtime.state_table = app.Table(
+    core = build_core(settings)
+    topics = WorkerTopics(
+        readings=_raw_topic(app, settings.readings_topic, settings),
+        forecasts=_raw_topic(app, settings.forecasts_topic, settings),
+        dlq=_raw_topic(app, settings.dlq_topic, settings),
+        status=_raw_topic(app, settings.status_topic, settings),
+        drift=_raw_topic(app, settings.drift_topic, settings),
+    )
+    state_table = app.Table(
         STATE_TABLE,
         default=None,
         # bytes types make faust use the raw codec for the table and its changelog.
         key_type=bytes,
         value_type=bytes,
         partitions=settings.topic_partitions,
+        extra_topic_configs=changelog_configs(settings),
         help="Per-meter window state (streamer.state.MeterState bytes).",
     )
-    runtime.latest_forecast_table = app.Table(
+    latest_forecast_table = app.Table(
         LATEST_FORECAST_TABLE,
         default=None,
         key_type=bytes,
         value_type=bytes,
         partitions=settings.topic_partitions,
+        extra_topic_configs=changelog_configs(settings),
         help="The newest forecast of each meter (forecast JSON), served over HTTP.",
     )
-    if settings.processing_guarantee == "exactly_once":
-        register_exactly_once(app, runtime)
-    register_readings_agent(app, runtime)
+    runtime = WorkerRuntime(
+        core=core,
+        app=app,
+        topics=topics,
+        state_table=state_table,
+        latest_forecast_table=latest_forecast_table,
+        transactional_sender=make_transactional_sender(app, settings)
+        if settings.processing_guarantee == "exactly_once"
+        else None,
+    )
+    feed = ReadingsFeed(
+        settings.readings_topic,
+        max_events=settings.batch_max_events,
+        capacity_events=max(settings.stream_buffer_events, settings.batch_max_events * 2),
+    )
+    attach_feed(app, feed)
+    register_readings_agent(app, runtime, feed)
     register_commit_watchdog(app, runtime)
     register_silence_timer(app, runtime)
     register_views(app, runtime, register_broker_health(app, settings))

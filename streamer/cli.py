@@ -105,6 +105,10 @@ def main() -> None:
     except StreamerError as exc:  # e.g. a TLS file that is not PEM, a model that does not load
         fail(str(exc))
     register_commands(app, settings)
+    from streamer.kafka_log_noise import install
+
+    # faust configures logging as the worker starts; filters on the loggers stay in place
+    install(settings.kafka_bootstrap)
     if len(sys.argv) > 1 and sys.argv[1] == "worker":
         from streamer.kafka_admin import ensure_topics
         from streamer.localkafka.broker import port_open

@@ -58,6 +58,25 @@ class Settings(BaseSettings):
     consumer_session_timeout_seconds: float = Field(
         30.0, ge=6.0, description="A worker silent this long loses its partitions to the others."
     )
+    group_instance_id: str | None = Field(
+        None,
+        min_length=1,
+        description="Kafka static group membership (KIP-345): a stable id per worker (e.g. the "
+        "host name); a restarted worker takes its partitions back at once instead of after the "
+        "session timeout. A stopped worker's partitions then wait for the session timeout, "
+        "since static members do not leave the group.",
+    )
+    changelog_segment_ms: int = Field(
+        600_000,
+        ge=60_000,
+        description="Segment age after which a changelog topic's active segment rolls, so the "
+        "log cleaner can compact it (only closed segments are compacted).",
+    )
+    changelog_segment_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="Segment size after which a changelog topic's active segment rolls.",
+    )
     processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
         "at_least_once",
         description="at_least_once: a crash replays, never loses; a re-issued forecast repeats "

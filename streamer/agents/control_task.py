@@ -33,8 +33,8 @@ def apply_assignment(runtime: WorkerRuntime, assignment: ModelAssignment) -> Non
     publish_model_info(runtime)
     attach_data_drift_monitor(runtime)
     # accuracy intervals must not mix models: start them again
-    runtime.fleet_live = FleetAccuracy()
-    runtime.fleet_shadow = FleetAccuracy()
+    runtime.core.fleet_live = FleetAccuracy()
+    runtime.core.fleet_shadow = FleetAccuracy()
 
 
 def publish_model_info(runtime: WorkerRuntime) -> None:

@@ -42,7 +42,7 @@ def attach_data_drift_monitor(runtime: WorkerRuntime) -> None:
     live = runtime.router.live
     model = getattr(live, "model", None)
     card = getattr(model, "card", None)
-    runtime.data_drift = None
+    runtime.core.data_drift = None
     if card is None or not hasattr(live, "input_observer"):
         return
     references = {
@@ -67,7 +67,7 @@ def attach_data_drift_monitor(runtime: WorkerRuntime) -> None:
     except StreamerError as exc:
         log.warning("data drift not monitored: %s", exc)
         return
-    runtime.data_drift = monitor
+    runtime.core.data_drift = monitor
     live.input_observer = monitor.update
 
 
@@ -140,8 +140,8 @@ def report_fleet(runtime: WorkerRuntime) -> list[DriftReport]:
     shadow = runtime.router.shadow
     if shadow is not None and runtime.fleet_shadow.count:
         reports.append(_accuracy_report(runtime, runtime.fleet_shadow, "shadow", shadow, at_ms))
-    runtime.fleet_live = FleetAccuracy()
-    runtime.fleet_shadow = FleetAccuracy()
+    runtime.core.fleet_live = FleetAccuracy()
+    runtime.core.fleet_shadow = FleetAccuracy()
     monitor = runtime.data_drift
     if monitor is not None and monitor.rows_seen:
         drift = monitor.report(reset=True)
@@ -164,7 +164,7 @@ def report_fleet(runtime: WorkerRuntime) -> list[DriftReport]:
             )
         )
     for report in reports:
-        runtime.drift_topic.send_soon(key=report.key, value=report.to_bytes())
+        runtime.topics.drift.send_soon(key=report.key, value=report.to_bytes())
     return reports
 
 

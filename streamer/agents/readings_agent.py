@@ -1,30 +1,34 @@
-"""The readings agent: micro-batches from ``meter-readings`` through the batch processor.
+"""The readings agent: continuous micro-batches from the bulk readings feed.
 
-Per batch: one parse pass, one state write per meter, one forecaster call, and every output
-sent without an await per message: tables are updated in memory and their changelog records,
-with every output, go out as one Kafka record batch per topic partition
-(:class:`~streamer.agents.bulk_sender.BulkSender`; faust's ``send_soon`` costs a coroutine per
-message). The batch ends once Kafka acknowledged all of it (outputs first, then state writes:
-see :mod:`streamer.agents.delivery` for the semantics); only then are its messages
-acknowledged, so a committed offset never covers an output still in a buffer.
+faust's fetch loop hands the readings over in bulk (:mod:`streamer.faust_glue.bulk_readings`);
+the agent stays declared on the readings topic so that faust subscribes to it and assigns its
+partitions together with the tables' (co-partitioned), but its stream is never iterated. Its
+body is :meth:`ReadingsLoop.run`: take what has arrived (up to the batch maximum; wait only
+when nothing is queued), process it, and deliver it (:mod:`streamer.delivery`) while the next
+batch is processed. Deliveries are made one after the other, so a meter's state writes reach
+the changelog in order; a batch's offsets are acknowledged to faust only once all its records
+are in Kafka.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from streamer.agents.batch_metrics import record_batch
-from streamer.agents.bulk_sender import BulkSender, OutRecord
-from streamer.agents.delivery import deliver
 from streamer.agents.drift_reporting import score_batch
-from streamer.agents.exactly_once import deliver_exactly_once, next_offsets
 from streamer.agents.runtime import WorkerRuntime
-from streamer.contract.drift_record import DriftReport
-from streamer.contract.forecast_record import encode_forecasts
-from streamer.pipeline.batch_processor import BatchResult, StateWrite
+from streamer.delivery.at_least_once import deliver
+from streamer.delivery.batch_records import OutputTopics, batch_records
+from streamer.delivery.bulk_sender import BulkSender, OutRecord
+from streamer.delivery.exactly_once import deliver_exactly_once, next_offsets
+from streamer.faust_glue.bulk_readings import Chunk, ReadingsFeed, ack_offsets
+from streamer.faust_glue.table_access import state_loader, table_sink
+from streamer.pipeline.batch_processor import BatchResult
 from streamer.pipeline.messages import InMessage
 from streamer.timeutil import now_ms
 from streamer.typed_decorators import typed
@@ -32,124 +36,131 @@ from streamer.typed_decorators import typed
 log = logging.getLogger(__name__)
 
 
-def state_loader(table: Any) -> Callable[[str], bytes | None]:
-    """The stored record bytes of a meter (None for a meter not seen or expired).
+@dataclass(slots=True)
+class ProcessedBatch:
+    """A batch processed (tables updated in memory) and not yet delivered."""
 
-    Returns the very object the table holds: the processor's decoded-record cache relies on it.
-    """
-    get = table.data.get
-
-    def load(meter_id: str) -> bytes | None:
-        value = get(meter_id.encode())
-        return value if isinstance(value, bytes) else None
-
-    return load
+    chunks: list[Chunk]
+    messages: list[InMessage]
+    result: BatchResult
+    outputs: list[OutRecord]
+    state_writes: list[OutRecord]
+    started: float
 
 
-def to_in_message(event: Any) -> InMessage:
-    message = event.message
-    timestamp = message.timestamp
-    return InMessage(
-        key=message.key,
-        value=message.value,
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        timestamp_ms=None if timestamp is None else int(timestamp * 1000),
-    )
+class ReadingsLoop:
+    """Takes batches from the feed, processes them and delivers them, one delivery at a time,
+    overlapping a batch's delivery with the next batch's processing."""
 
-
-async def handle_batch(runtime: WorkerRuntime, events: Sequence[Any]) -> None:
-    """Process one batch of faust events; return once its outputs are in Kafka."""
-    started = time.perf_counter()
-    messages = [to_in_message(event) for event in events]
-    result = runtime.processor.process(messages, state_loader(runtime.state_table), now_ms())
-    drifts = score_batch(runtime, result)
-    outputs, state_writes = batch_records(runtime, result, drifts)
-    published = lambda: record_batch(runtime.metrics, messages, result)  # noqa: E731
-    if runtime.transactional_sender is not None:
-        offsets = next_offsets((m.partition, m.offset) for m in messages)
-        await deliver_exactly_once(
-            runtime.transactional_sender, [*outputs, *state_writes], offsets, published=published
+    def __init__(self, runtime: WorkerRuntime, feed: ReadingsFeed) -> None:
+        self.runtime = runtime
+        self.feed = feed
+        settings = runtime.settings
+        self._topics = OutputTopics(
+            forecasts=settings.forecasts_topic,
+            dlq=settings.dlq_topic,
+            status=settings.status_topic,
+            drift=settings.drift_topic,
         )
-    else:
-        sender = runtime.bulk_sender
-        if sender is None:
+        self._state = table_sink(runtime.state_table)
+        self._latest = table_sink(runtime.latest_forecast_table)
+        self._load = state_loader(self._state.data)
+        self._bulk_sender: BulkSender | None = None
+        self.batches = 0
+
+    def process(self, chunks: list[Chunk]) -> ProcessedBatch:
+        """Process one batch (synchronous: no other batch can interleave)."""
+        started = time.perf_counter()
+        runtime = self.runtime
+        messages = [m for chunk in chunks for m in chunk.messages]
+        result = runtime.processor.process(messages, self._load, now_ms())
+        drifts = score_batch(runtime, result)
+        outputs, state_writes = batch_records(
+            self._topics, self._state, self._latest, result, drifts
+        )
+        return ProcessedBatch(chunks, messages, result, outputs, state_writes, started)
+
+    async def deliver(self, batch: ProcessedBatch) -> None:
+        """Deliver a processed batch, then acknowledge its offsets to faust."""
+        runtime = self.runtime
+        metrics = runtime.metrics
+        published: Callable[[], None] = lambda: record_batch(  # noqa: E731
+            metrics, batch.messages, batch.result
+        )
+        partitions: set[int] | None = None
+        sender = runtime.transactional_sender
+        if sender is not None:
+            offsets = next_offsets((c.partition, c.last_offset) for c in batch.chunks)
+            partitions = await deliver_exactly_once(
+                sender, [*batch.outputs, *batch.state_writes], offsets, published=published
+            )
+        else:
+            await deliver(self._sender(), batch.outputs, batch.state_writes, published=published)
+        self._acknowledge(batch.chunks, partitions)
+        metrics.batch_size.observe(len(batch.messages))
+        metrics.batch_duration.observe(time.perf_counter() - batch.started)
+
+    def _sender(self) -> BulkSender:
+        if self._bulk_sender is None:
             # faust's producer wraps one aiokafka producer, started before any agent runs
-            sender = runtime.bulk_sender = BulkSender(runtime.app.producer._ensure_producer())
-        await deliver(sender, outputs, state_writes, published=published)
-    runtime.metrics.batch_size.observe(len(messages))
-    runtime.metrics.batch_duration.observe(time.perf_counter() - started)
+            self._bulk_sender = BulkSender(self.runtime.app.producer._ensure_producer())
+        return self._bulk_sender
+
+    def _acknowledge(self, chunks: list[Chunk], partitions: set[int] | None) -> None:
+        consumer = self.runtime.app.consumer
+        topic = self.feed.topic
+        tps = {tp.partition: tp for tp in consumer.assignment() if tp.topic == topic}
+        for chunk in chunks:
+            if partitions is not None and chunk.partition not in partitions:
+                continue  # fenced (exactly_once): the partition's new owner reads it again
+            tp = tps.get(chunk.partition)
+            if tp is None:
+                tp = _topic_partition(topic, chunk.partition)
+            ack_offsets(consumer, tp, [m.offset for m in chunk.messages])
+
+    async def run(self) -> None:
+        """Take, process, deliver; until cancelled."""
+        feed = self.feed
+        delivering: asyncio.Task[None] | None = None
+        try:
+            while True:
+                if delivering is not None and not feed.queued_events:
+                    await self._finish(delivering)  # idle: let the acks land first
+                    delivering = None
+                chunks = await feed.take()
+                try:
+                    batch = self.process(chunks)
+                except BaseException:
+                    feed.delivered()  # taken, never to be delivered: the worker stops
+                    raise
+                self.batches += 1
+                if delivering is not None:
+                    await self._finish(delivering)
+                delivering = asyncio.ensure_future(self.deliver(batch))
+                # let the delivery hand its records to the producer before the next batch
+                await asyncio.sleep(0)
+        finally:
+            if delivering is not None:
+                delivering.cancel()
+                feed.delivered()
+
+    async def _finish(self, delivering: asyncio.Task[None]) -> None:
+        try:
+            await delivering
+        finally:
+            self.feed.delivered()
 
 
-def batch_records(
-    runtime: WorkerRuntime, result: BatchResult, drifts: list[DriftReport]
-) -> tuple[list[OutRecord], list[OutRecord]]:
-    """The batch's outputs (with the latest-forecast changelog) and its state changelog
-    records; both tables are updated in memory on the way."""
-    settings = runtime.settings
-    state = runtime.state_table
-    latest = runtime.latest_forecast_table
-    state_data = state.data
-    latest_data = latest.data
-    state_changelog = state.changelog_topic.get_topic_name()
-    latest_changelog = latest.changelog_topic.get_topic_name()
-    writes = result.state_writes
-    outputs: list[OutRecord] = []
-    forecasts_topic = settings.forecasts_topic
-    # the batch's forecast JSON in one pass (the bytes of each record's to_bytes)
-    bodies = encode_forecasts(result.forecasts)
-    for forecast, body in zip(result.forecasts, bodies, strict=True):
-        key = forecast.meter_id.encode()
-        # a forecast follows a state change, so the meter has a write (and its partition)
-        partition = writes[forecast.meter_id].partition
-        outputs.append(OutRecord(forecasts_topic, None, key, body, partition))
-        latest_data[key] = body
-        outputs.append(OutRecord(latest_changelog, partition, key, body, partition))
-    outputs.extend(
-        OutRecord(settings.dlq_topic, None, letter.key, letter.to_bytes(), letter.source.partition)
-        for letter in result.dead_letters
-    )
-    outputs.extend(
-        OutRecord(
-            settings.status_topic,
-            None,
-            s.meter_id.encode(),
-            s.to_bytes(),
-            _source(writes.get(s.meter_id)),
-        )
-        for s in result.status_events
-    )
-    outputs.extend(
-        OutRecord(
-            settings.drift_topic,
-            None,
-            d.key,
-            d.to_bytes(),
-            _source(None if d.meter_id is None else writes.get(d.meter_id)),
-        )
-        for d in drifts
-    )
-    state_writes: list[OutRecord] = []
-    for meter_id, write in writes.items():
-        key = meter_id.encode()
-        state_data[key] = write.value
-        state_writes.append(
-            OutRecord(state_changelog, write.partition, key, write.value, write.partition)
-        )
-    return outputs, state_writes
+def _topic_partition(topic: str, partition: int) -> Any:
+    from faust.types import TP
+
+    return TP(topic, partition)
 
 
-def _source(write: StateWrite | None) -> int | None:
-    return None if write is None else write.partition
+def register_readings_agent(app: Any, runtime: WorkerRuntime, feed: ReadingsFeed) -> None:
+    loop = ReadingsLoop(runtime, feed)
 
-
-def register_readings_agent(app: Any, runtime: WorkerRuntime) -> None:
-    settings = runtime.settings
-
-    @typed(app.agent(runtime.readings_topic, name="streamer.readings"))
+    @typed(app.agent(runtime.topics.readings, name="streamer.readings"))
     async def process_readings(stream: Any) -> None:
-        async for events in stream.take_events(
-            settings.batch_max_events, within=settings.batch_within_seconds
-        ):
-            await handle_batch(runtime, events)
+        # the stream stays empty: faust's fetch loop hands the readings to the feed
+        await loop.run()

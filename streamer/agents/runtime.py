@@ -1,4 +1,9 @@
-"""Everything the agents share in one worker process, built once from the settings."""
+"""Everything the agents share in one worker process, built once from the settings.
+
+:class:`WorkerCore` holds the pure parts (no faust: tests and benchmarks build it alone);
+:class:`WorkerRuntime` adds the faust app, its topics and tables, and the exactly_once sender,
+and is built complete by :func:`streamer.app.create_app` before any agent is registered.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from streamer.accuracy.fleet_accuracy import FleetAccuracy
-from streamer.agents.bulk_sender import BulkSender
-from streamer.agents.transactional_sender import TransactionalSender
+from streamer.delivery.transactional_sender import TransactionalSender
 from streamer.drift.input_drift import InputDriftMonitor
 from streamer.forecast.protocol import Forecaster
 from streamer.metrics.pipeline_metrics import PipelineMetrics
@@ -19,32 +23,85 @@ from streamer.settings import Settings
 
 
 @dataclass(slots=True)
-class WorkerRuntime:
+class WorkerCore:
+    """The pure parts of a worker: processor, models, metrics and fleet-level monitors."""
+
     settings: Settings
     processor: BatchProcessor
     metrics: PipelineMetrics
     registry: CollectorRegistry
     router: ModelRouter
     fallback: Forecaster
-    # faust objects (untyped library)
-    app: Any = None
-    readings_topic: Any = None
-    forecasts_topic: Any = None
-    dlq_topic: Any = None
-    status_topic: Any = None
-    drift_topic: Any = None
-    state_table: Any = None
-    latest_forecast_table: Any = None
-    # at_least_once: record batches through faust's producer (made at the first batch)
-    bulk_sender: BulkSender | None = None
-    # exactly_once: one transaction per readings partition and batch
-    transactional_sender: TransactionalSender | None = None
     silent_reported: set[str] = field(default_factory=set)
     fleet_live: FleetAccuracy = field(default_factory=FleetAccuracy)
     fleet_shadow: FleetAccuracy = field(default_factory=FleetAccuracy)
     data_drift: InputDriftMonitor | None = None
 
+
+@dataclass(frozen=True, slots=True)
+class WorkerTopics:
+    """faust topics the worker consumes or sends to (untyped library objects)."""
+
+    readings: Any
+    forecasts: Any
+    dlq: Any
+    status: Any
+    drift: Any
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRuntime:
+    """A worker complete: its core, the faust app, topics, tables and (exactly_once) sender."""
+
+    core: WorkerCore
+    app: Any
+    topics: WorkerTopics
+    state_table: Any
+    latest_forecast_table: Any
+    # exactly_once: one transaction per readings partition and batch; None for at_least_once
+    transactional_sender: TransactionalSender | None
+
+    @property
+    def settings(self) -> Settings:
+        return self.core.settings
+
+    @property
+    def processor(self) -> BatchProcessor:
+        return self.core.processor
+
+    @property
+    def metrics(self) -> PipelineMetrics:
+        return self.core.metrics
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        return self.core.registry
+
+    @property
+    def router(self) -> ModelRouter:
+        return self.core.router
+
+    @property
+    def fallback(self) -> Forecaster:
+        return self.core.fallback
+
+    @property
+    def fleet_live(self) -> FleetAccuracy:
+        return self.core.fleet_live
+
+    @property
+    def fleet_shadow(self) -> FleetAccuracy:
+        return self.core.fleet_shadow
+
+    @property
+    def silent_reported(self) -> set[str]:
+        return self.core.silent_reported
+
+    @property
+    def data_drift(self) -> InputDriftMonitor | None:
+        return self.core.data_drift
+
     @property
     def forecaster(self) -> Forecaster:
         """The live forecaster."""
-        return self.router.live
+        return self.core.router.live

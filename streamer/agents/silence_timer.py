@@ -49,13 +49,13 @@ def check_meter_health(runtime: WorkerRuntime) -> None:
         retention_ms=settings.retention_seconds * 1000,
         reported_silent=runtime.silent_reported,
     )
-    runtime.silent_reported = scan.silent_now
+    runtime.core.silent_reported = scan.silent_now
     for meter in scan.expired:
         key = meter.meter_id.encode()
         table.send_changelog(meter.partition, key, None, value_serializer="raw")
         table.data.pop(key, None)
     for event in scan.status_events:
-        runtime.status_topic.send_soon(key=event.meter_id.encode(), value=event.to_bytes())
+        runtime.topics.status.send_soon(key=event.meter_id.encode(), value=event.to_bytes())
         runtime.metrics.status_events.labels(status=event.status.value).inc()
     runtime.processor.prune_cache(lambda meter_id: table.data.get(meter_id.encode()))
     runtime.metrics.meters_in_state.set(scan.held - len(scan.expired))

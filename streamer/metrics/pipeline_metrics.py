@@ -86,7 +86,8 @@ class PipelineMetrics:
         self.commit_stalls = Counter(
             "streamer_commit_stalls_total",
             "Readings partitions found with offset commits stalled on a hole in faust's "
-            "bookkeeping (streamer.faust_fixes) and read again from the committed offset.",
+            "bookkeeping (streamer.faust_glue.consumer_fixes) and read again from the "
+            "committed offset.",
             registry=registry,
         )
         self.forecasts = Counter(

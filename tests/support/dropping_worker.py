@@ -1,6 +1,6 @@
-"""``python -m tests.support.dropping_worker worker ...``: the streamer worker, with faust's
-fetch loop made to lose a range of messages once, the way faust 0.15.3 loses them around a
-rebalance (read past, never handed to a stream, never acknowledged).
+"""``python -m tests.support.dropping_worker worker ...``: the streamer worker, with the fetch
+loop made to lose a range of readings once, the way faust 0.15.3 loses them around a rebalance
+(read past, never handed to the batch processor, never acknowledged).
 
 The range comes from ``DROP_MESSAGES_ENV``: ``<topic>:<partition>:<first offset>:<end offset>``.
 Each message in it is dropped the first time it is fetched only, so reading it again works.
@@ -10,24 +10,23 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
 
-from faust.transport.consumer import Consumer
+from streamer.faust_glue.bulk_readings import ReadingsFeed
+from streamer.pipeline.messages import InMessage
 
 DROP_MESSAGES_ENV = "TEST_DROP_MESSAGES"
 
 
 def drop_once(spec: str) -> None:
-    """Patch faust's fetch loop to drop the messages of ``spec`` the first time each comes."""
+    """Patch the bulk hand-over to drop the messages of ``spec`` the first time each comes."""
     topic, partition, first, end = spec.rsplit(":", 3)
     wanted = range(int(first), int(end))
     dropped: set[int] = set()
-    drain = Consumer._drain_messages
+    put_nowait = ReadingsFeed.put_nowait
 
-    async def _drain_messages(self: Any, fetcher: Any) -> None:
-        callback = self.callback
-
-        async def dropping(message: Any) -> Any:
+    def dropping(self: ReadingsFeed, part: int, messages: list[InMessage]) -> None:
+        kept: list[InMessage] = []
+        for message in messages:
             if (
                 message.topic == topic
                 and message.partition == int(partition)
@@ -37,16 +36,12 @@ def drop_once(spec: str) -> None:
                 dropped.add(message.offset)
                 if len(dropped) == len(wanted):
                     print(f"dropping worker: dropped {spec}", file=sys.stderr, flush=True)
-                return None
-            return await callback(message)
+                continue
+            kept.append(message)
+        if kept:
+            put_nowait(self, part, kept)
 
-        self.callback = dropping
-        try:
-            await drain(self, fetcher)
-        finally:
-            self.callback = callback
-
-    Consumer._drain_messages = _drain_messages  # type: ignore[method-assign]
+    ReadingsFeed.put_nowait = dropping  # type: ignore[method-assign]
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from collections import defaultdict
 from typing import Any, NamedTuple
 
 from streamer.agents.commit_watchdog import HoleTracker
-from streamer.faust_fixes import commit_holes, put_back
+from streamer.faust_glue.consumer_fixes import commit_holes, put_back
 
 
 class TP(NamedTuple):
@@ -57,14 +57,50 @@ def test_holes_are_found_only_where_faust_cannot_commit() -> None:
 def test_a_hole_must_last_before_it_is_reported_and_then_starts_counting_again() -> None:
     tracker = HoleTracker(stall_checks=3)
     hole = {R0: (717, 927)}
-    assert tracker.stalled(hole) == []
-    assert tracker.stalled(hole) == []
-    assert tracker.stalled(hole) == [(R0, 717)]
-    assert tracker.stalled(hole) == []
+
+    def check(holes: dict[Any, tuple[int, int]]) -> list[tuple[Any, int]]:
+        return tracker.stalled(holes, generation=7, rebalancing=False)
+
+    assert check(hole) == []
+    assert check(hole) == []
+    assert check(hole) == [(R0, 717)]
+    assert check(hole) == []
     # a moving hole is progress, not a stall
-    assert tracker.stalled({R0: (800, 927)}) == []
-    assert tracker.stalled({}) == []
-    assert tracker.stalled(hole) == []
+    assert check({R0: (800, 927)}) == []
+    assert check({}) == []
+    assert check(hole) == []
+
+
+def test_a_rebalance_between_checks_is_not_a_stall() -> None:
+    tracker = HoleTracker(stall_checks=3)
+    hole = {R0: (717, 927)}
+    assert tracker.stalled(hole, generation=7, rebalancing=False) == []
+    assert tracker.stalled(hole, generation=7, rebalancing=False) == []
+    # faust rebalancing at this check: it reports nothing and forgets the counts
+    assert tracker.stalled(hole, generation=7, rebalancing=True) == []
+    assert tracker.stalled(hole, generation=8, rebalancing=False) == []
+    assert tracker.stalled(hole, generation=8, rebalancing=False) == []
+    assert tracker.stalled(hole, generation=8, rebalancing=False) == [(R0, 717)]
+
+
+def test_a_new_generation_starts_the_counts_again() -> None:
+    # the rebalance ran between two checks: neither saw faust rebalancing
+    tracker = HoleTracker(stall_checks=3)
+    hole = {R0: (717, 927), R1: (10, 20)}
+    assert tracker.stalled(hole, generation=7, rebalancing=False) == []
+    assert tracker.stalled(hole, generation=7, rebalancing=False) == []
+    assert tracker.stalled(hole, generation=8, rebalancing=False) == []
+    assert tracker.stalled(hole, generation=8, rebalancing=False) == []
+    assert tracker.stalled(hole, generation=8, rebalancing=False) == [(R0, 717), (R1, 10)]
+
+
+def test_a_partition_between_owners_is_never_reported() -> None:
+    # an ordinary rebalance every other check: the hole stands still, but it never stalls
+    tracker = HoleTracker(stall_checks=2)
+    hole = {R0: (717, 927)}
+    for generation in range(1, 10):
+        assert tracker.stalled(hole, generation=generation, rebalancing=False) == []
+        assert tracker.stalled(hole, generation=generation, rebalancing=True) == []
 
 
 def test_offsets_of_a_commit_that_did_not_happen_are_put_back() -> None:
@@ -89,7 +125,7 @@ def test_offsets_of_a_commit_that_did_not_happen_are_put_back() -> None:
 def test_the_patch_wraps_faust_once() -> None:
     from faust.transport.consumer import Consumer
 
-    from streamer.faust_fixes import fix_faust_consumer
+    from streamer.faust_glue.consumer_fixes import fix_faust_consumer
 
     fix_faust_consumer()
     patched: Any = Consumer._commit_tps
@@ -101,7 +137,7 @@ def test_the_patch_wraps_faust_once() -> None:
 def test_new_offset_merges_gaps_without_duplicates() -> None:
     from intervaltree import IntervalTree
 
-    from streamer.faust_fixes import new_offset
+    from streamer.faust_glue.consumer_fixes import new_offset
 
     consumer: Any = FakeConsumer({R1})
     consumer._gap = defaultdict(IntervalTree)
@@ -118,7 +154,7 @@ def test_new_offset_merges_gaps_without_duplicates() -> None:
 def test_new_offset_keeps_faust_s_hole_rule() -> None:
     from intervaltree import IntervalTree
 
-    from streamer.faust_fixes import new_offset
+    from streamer.faust_glue.consumer_fixes import new_offset
 
     consumer: Any = FakeConsumer({R1})
     consumer._gap = defaultdict(IntervalTree)
@@ -161,7 +197,7 @@ class FakeApp:
 
 
 def test_reread_seeks_only_once_the_fetch_loop_is_parked() -> None:
-    from streamer.faust_fixes import parked_event, reread
+    from streamer.faust_glue.consumer_fixes import parked_event, reread
 
     async def scenario() -> tuple[bool, list[str], list[str]]:
         consumer = FlowConsumer({R0})
@@ -183,7 +219,7 @@ def test_reread_seeks_only_once_the_fetch_loop_is_parked() -> None:
 
 
 def test_reread_gives_way_to_a_rebalance() -> None:
-    from streamer.faust_fixes import parked_event, reread
+    from streamer.faust_glue.consumer_fixes import parked_event, reread
 
     async def during_rebalance() -> tuple[bool, list[str]]:
         consumer = FlowConsumer({R0})
@@ -208,7 +244,7 @@ def test_reread_gives_way_to_a_rebalance() -> None:
 
 
 def test_reread_resumes_the_flow_when_the_fetch_loop_does_not_park() -> None:
-    from streamer.faust_fixes import reread
+    from streamer.faust_glue.consumer_fixes import reread
 
     async def scenario() -> tuple[bool, list[str]]:
         consumer = FlowConsumer({R0})
@@ -220,7 +256,7 @@ def test_reread_resumes_the_flow_when_the_fetch_loop_does_not_park() -> None:
 def test_the_fetch_loop_is_parked_only_while_it_waits_with_the_flow_stopped() -> None:
     from faust.transport.consumer import Consumer
 
-    from streamer.faust_fixes import fix_faust_consumer, parked_event
+    from streamer.faust_glue.consumer_fixes import fix_faust_consumer, parked_event
 
     fix_faust_consumer()
     seen: list[bool] = []
@@ -252,7 +288,7 @@ def test_the_fetch_loop_is_parked_only_while_it_waits_with_the_flow_stopped() ->
 
 
 def test_faust_s_seek_after_a_rebalance_waits_for_the_fetch_loop_to_park() -> None:
-    from streamer.faust_fixes import parked_event, seek_parked
+    from streamer.faust_glue.consumer_fixes import parked_event, seek_parked
 
     async def scenario(draining: bool, flow_active: bool) -> list[str]:
         consumer: Any = FlowConsumer({R0})
@@ -278,7 +314,7 @@ def test_faust_s_seek_after_a_rebalance_waits_for_the_fetch_loop_to_park() -> No
 
 
 def test_faust_s_seek_goes_ahead_when_the_fetch_loop_does_not_park() -> None:
-    from streamer.faust_fixes import seek_parked
+    from streamer.faust_glue.consumer_fixes import seek_parked
 
     async def scenario() -> list[str]:
         consumer: Any = FlowConsumer({R0})
@@ -295,7 +331,7 @@ def test_faust_s_seek_goes_ahead_when_the_fetch_loop_does_not_park() -> None:
 
 
 def test_a_cancelled_wait_for_the_fetch_loop_resumes_the_flow() -> None:
-    from streamer.faust_fixes import reread
+    from streamer.faust_glue.consumer_fixes import reread
 
     async def scenario() -> tuple[list[str], bool]:
         consumer = FlowConsumer({R0})

@@ -6,7 +6,7 @@ import numpy as np
 import orjson
 import pytest
 
-from streamer.app import build_runtime
+from streamer.app import build_core
 from streamer.contract.reasons import DlqReason
 from streamer.forecast.registry import make_forecaster
 from streamer.pipeline.batch_processor import BatchProcessor, FixedModels
@@ -27,7 +27,7 @@ def settings(**overrides: object) -> Settings:
 
 def processor(s: Settings) -> BatchProcessor:
     """The processor a worker builds (the LSTM from models/, seasonal naive as fallback)."""
-    return build_runtime(s).processor
+    return build_core(s).processor
 
 
 def msg(meter: str, slot: int, kwh: object, offset: int = 0, **extra: object) -> InMessage:
@@ -170,7 +170,7 @@ def test_lstm_serves_meters_with_history_and_the_baseline_the_rest() -> None:
 
 def test_shadow_forecasts_are_kept_apart_and_scored() -> None:
     s = settings()
-    runtime = build_runtime(s)
+    runtime = build_core(s)
     shadow = make_forecaster("seasonal_naive_day", horizon_slots=48, resolution_seconds=1800)
     p = BatchProcessor(
         PipelineConfig.from_settings(s), FixedModels(runtime.router.live, shadow), runtime.fallback
@@ -187,7 +187,7 @@ def test_shadow_forecasts_are_kept_apart_and_scored() -> None:
 
 
 def _processor_with_cache(s: Settings, cache_meters: int) -> BatchProcessor:
-    runtime = build_runtime(s)
+    runtime = build_core(s)
     return BatchProcessor(
         PipelineConfig.from_settings(s),
         FixedModels(runtime.router.live),

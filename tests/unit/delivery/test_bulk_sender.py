@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
-from streamer.agents import bulk_sender
-from streamer.agents.bulk_sender import BulkSender, OutRecord
+from streamer.delivery import bulk_sender
+from streamer.delivery.bulk_sender import BulkSender, OutRecord
 
 
 class FakeBatch:

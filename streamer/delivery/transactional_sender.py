@@ -28,7 +28,7 @@ from typing import Any
 from aiokafka.errors import ProducerFenced
 from aiokafka.structs import TopicPartition
 
-from streamer.agents.bulk_sender import RETRY_PAUSE_SECONDS, BulkSender, OutRecord
+from streamer.delivery.bulk_sender import RETRY_PAUSE_SECONDS, BulkSender, OutRecord
 
 log = logging.getLogger(__name__)
 

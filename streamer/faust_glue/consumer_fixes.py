@@ -32,6 +32,9 @@ test: the survivor had processed every reading of a moved partition, its group l
    wrapped ``Consumer._wait_next_records``), seeks only then, and resumes the flow.
 3. faust's own seek after a rebalance (``Consumer.perform_seek``) had the same race, and was
    the source of such holes in crash runs: it is made the same way (:func:`seek_parked`).
+4. ``Consumer._drain_messages`` hands the readings over in bulk when the consumer has a feed
+   (:mod:`streamer.faust_glue.bulk_readings`), and ``Consumer.wait_empty`` (a revoke, a stop)
+   first waits for the batches taken from that feed to be delivered.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ from typing import Any
 
 from faust.transport.consumer import Consumer
 from faust.utils.functional import consecutive_numbers
+
+from streamer.faust_glue.bulk_readings import bulk_drain, feed_of, wait_for_feed
 
 _MARK = "_streamer_restores_acks"
 _PARKED = "_streamer_parked"
@@ -123,11 +128,22 @@ def fix_faust_consumer() -> None:
     async def _drain_messages(self: Any, fetcher: Any) -> None:
         setattr(self, _DRAINING, True)
         try:
-            await drain_messages(self, fetcher)
+            feed = feed_of(self)
+            if feed is None:
+                await drain_messages(self, fetcher)
+            else:  # the readings in bulk (streamer.faust_glue.bulk_readings)
+                await bulk_drain(self, fetcher, feed)
         finally:
             setattr(self, _DRAINING, False)
 
     setattr(Consumer, "_drain_messages", _drain_messages)  # noqa: B010 (as above)
+    wait_empty = Consumer.wait_empty
+
+    async def _wait_empty(self: Any) -> None:
+        await wait_for_feed(self)  # batches taken from the bulk feed are delivered first
+        await wait_empty(self)
+
+    setattr(Consumer, "wait_empty", _wait_empty)  # noqa: B010 (as above)
     perform_seek = Consumer.perform_seek
 
     async def _perform_seek(self: Any) -> None:

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from aiokafka.errors import KafkaConnectionError, ProducerFenced
 
-from streamer.agents.bulk_sender import OutRecord
-from streamer.agents.exactly_once import by_source, next_offsets
-from streamer.agents.transactional_sender import TransactionalSender, transactional_id
 from streamer.app import create_app
+from streamer.delivery.bulk_sender import OutRecord
+from streamer.delivery.exactly_once import by_source, next_offsets
+from streamer.delivery.transactional_sender import TransactionalSender, transactional_id
 from streamer.settings import load_settings
 
 
@@ -85,7 +85,7 @@ class FakeProducer:
 def test_each_partition_commits_its_records_with_its_offset_and_retries_failures(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("streamer.agents.transactional_sender.RETRY_PAUSE_SECONDS", 0.0)
+    monkeypatch.setattr("streamer.delivery.transactional_sender.RETRY_PAUSE_SECONDS", 0.0)
     log: list[tuple[str, Any]] = []
     fail: list[Exception] = [KafkaConnectionError("broker away")]
     sender = TransactionalSender(

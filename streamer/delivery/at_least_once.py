@@ -16,16 +16,16 @@ outputs are acknowledged.
 
 **exactly_once** (``STREAMER_PROCESSING_GUARANTEE=exactly_once``) does not come through here: a
 batch is committed as one transaction per readings partition, offsets included
-(:mod:`streamer.agents.exactly_once`, :mod:`streamer.agents.transactional_sender`).
+(:mod:`streamer.delivery.exactly_once`, :mod:`streamer.delivery.transactional_sender`).
 
-:func:`deliver` sends through :class:`~streamer.agents.bulk_sender.BulkSender`.
+:func:`deliver` sends through :class:`~streamer.delivery.bulk_sender.BulkSender`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from streamer.agents.bulk_sender import BulkSender, OutRecord
+from streamer.delivery.bulk_sender import BulkSender, OutRecord
 
 
 async def deliver(

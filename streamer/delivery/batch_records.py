@@ -1,0 +1,103 @@
+"""A batch result as Kafka records: topic, partition, key, value, and the readings partition
+each follows from (an exactly_once transaction's).
+
+Forecasts, dead letters, status events and drift reports are the outputs; the state and
+latest-forecast tables are updated in memory on the way and their changelog records returned
+beside them. A forecast goes to ``meter-forecasts`` keyed by meter, and both changelog records
+of a meter go to the partition of its readings (co-partitioned with the readings topic).
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+
+from streamer.contract.drift_record import DriftReport
+from streamer.contract.forecast_record import encode_forecasts
+from streamer.delivery.bulk_sender import OutRecord
+from streamer.pipeline.batch_processor import BatchResult, StateWrite
+
+
+@dataclass(frozen=True, slots=True)
+class TableSink:
+    """A table's in-memory data (key -> value bytes), the readings partition of each key, and
+    its changelog topic."""
+
+    data: MutableMapping[bytes, bytes]
+    key_partition: MutableMapping[bytes, int]
+    changelog: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutputTopics:
+    forecasts: str
+    dlq: str
+    status: str
+    drift: str
+
+
+def batch_records(
+    topics: OutputTopics,
+    state: TableSink,
+    latest: TableSink,
+    result: BatchResult,
+    drifts: list[DriftReport],
+) -> tuple[list[OutRecord], list[OutRecord]]:
+    """The batch's outputs (with the latest-forecast changelog) and its state changelog
+    records; both tables are updated in memory on the way."""
+    writes = result.state_writes
+    outputs: list[OutRecord] = []
+    forecasts_topic = topics.forecasts
+    latest_data = latest.data
+    latest_partition = latest.key_partition
+    latest_changelog = latest.changelog
+    # the batch's forecast JSON in one pass (the bytes of each record's to_bytes)
+    bodies = encode_forecasts(result.forecasts)
+    for forecast, body in zip(result.forecasts, bodies, strict=True):
+        key = forecast.meter_id.encode()
+        # a forecast follows a state change, so the meter has a write (and its partition)
+        partition = writes[forecast.meter_id].partition
+        outputs.append(OutRecord(forecasts_topic, None, key, body, partition))
+        latest_data[key] = body
+        latest_partition[key] = partition
+        outputs.append(OutRecord(latest_changelog, partition, key, body, partition))
+    outputs.extend(
+        OutRecord(topics.dlq, None, letter.key, letter.to_bytes(), letter.source.partition)
+        for letter in result.dead_letters
+    )
+    outputs.extend(
+        OutRecord(
+            topics.status,
+            None,
+            s.meter_id.encode(),
+            s.to_bytes(),
+            _source(writes.get(s.meter_id)),
+        )
+        for s in result.status_events
+    )
+    outputs.extend(
+        OutRecord(
+            topics.drift,
+            None,
+            d.key,
+            d.to_bytes(),
+            _source(None if d.meter_id is None else writes.get(d.meter_id)),
+        )
+        for d in drifts
+    )
+    state_writes: list[OutRecord] = []
+    state_data = state.data
+    state_partition = state.key_partition
+    state_changelog = state.changelog
+    for meter_id, write in writes.items():
+        key = meter_id.encode()
+        state_data[key] = write.value
+        state_partition[key] = write.partition
+        state_writes.append(
+            OutRecord(state_changelog, write.partition, key, write.value, write.partition)
+        )
+    return outputs, state_writes
+
+
+def _source(write: StateWrite | None) -> int | None:
+    return None if write is None else write.partition

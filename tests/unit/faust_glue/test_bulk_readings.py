@@ -1,0 +1,133 @@
+"""The bulk readings feed: continuous batching, bounded queue, epochs, and acks into faust's
+bookkeeping."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from typing import Any
+
+import pytest
+from faust.types import TP
+
+from streamer.faust_glue.bulk_readings import ReadingsFeed, ack_offsets, in_messages
+from streamer.pipeline.messages import InMessage
+
+TOPIC = "meter-readings"
+
+
+def msgs(partition: int, offsets: range) -> list[InMessage]:
+    return [InMessage(b"m", b"{}", TOPIC, partition, o, 1_000) for o in offsets]
+
+
+def feed(max_events: int = 10, capacity: int = 20) -> ReadingsFeed:
+    return ReadingsFeed(TOPIC, max_events=max_events, capacity_events=capacity)
+
+
+def test_take_returns_what_arrived_up_to_the_batch_maximum() -> None:
+    f = feed(max_events=10)
+    f.put_nowait(0, msgs(0, range(0, 4)))
+    f.put_nowait(1, msgs(1, range(0, 4)))
+    f.put_nowait(2, msgs(2, range(0, 4)))
+    first = f.take_nowait()
+    assert [c.partition for c in first] == [0, 1]  # 8 readings; the third chunk would pass 10
+    assert [c.partition for c in f.take_nowait()] == [2]
+    assert f.take_nowait() == []
+    assert f.in_flight == 2
+
+
+def test_a_large_fetch_is_split_into_batches_of_at_most_the_maximum() -> None:
+    f = feed(max_events=10, capacity=100)
+    f.put_nowait(3, msgs(3, range(100, 125)))
+    sizes = [sum(len(c.messages) for c in f.take_nowait()) for _ in range(3)]
+    assert sizes == [10, 10, 5]
+    assert f.queued_events == 0
+
+
+def test_take_waits_only_when_nothing_is_queued() -> None:
+    async def scenario() -> list[int]:
+        f = feed()
+        waiter = asyncio.ensure_future(f.take())
+        await asyncio.sleep(0.01)
+        assert not waiter.done()
+        f.put_nowait(0, msgs(0, range(5)))
+        chunks = await asyncio.wait_for(waiter, 1)
+        return [m.offset for c in chunks for m in c.messages]
+
+    assert asyncio.run(scenario()) == [0, 1, 2, 3, 4]
+
+
+def test_the_queue_is_bounded_and_frees_space_when_taken() -> None:
+    async def scenario() -> None:
+        f = feed(max_events=10, capacity=20)
+        f.put_nowait(0, msgs(0, range(20)))
+        assert not f.has_space()
+        waiter = asyncio.ensure_future(f.wait_space())
+        await asyncio.sleep(0.01)
+        assert not waiter.done()
+        f.take_nowait()
+        await asyncio.wait_for(waiter, 1)
+
+    asyncio.run(scenario())
+
+
+def test_revoke_drops_queued_chunks_and_older_epochs() -> None:
+    f = feed()
+    f.put_nowait(0, msgs(0, range(3)))
+    assert f.revoke() == 3
+    assert f.take_nowait() == []
+    assert f.dropped_events == 3
+    f.put_nowait(0, msgs(0, range(3, 5)))
+    (chunk,) = f.take_nowait()
+    assert chunk.epoch == 1 and chunk.last_offset == 4
+
+
+def test_wait_delivered_waits_for_every_batch_taken() -> None:
+    async def scenario() -> tuple[bool, bool]:
+        f = feed()
+        f.put_nowait(0, msgs(0, range(3)))
+        f.take_nowait()
+        early = await f.wait_delivered(0.01)
+        asyncio.get_running_loop().call_later(0.02, f.delivered)
+        late = await f.wait_delivered(1)
+        return early, late
+
+    assert asyncio.run(scenario()) == (False, True)
+
+
+class Record:
+    def __init__(self, offset: int) -> None:
+        self.key = b"k"
+        self.value = b"v"
+        self.topic = TOPIC
+        self.partition = 2
+        self.offset = offset
+        self.timestamp = 1_700_000_000_123
+
+
+def test_aiokafka_records_become_in_messages_with_millisecond_timestamps() -> None:
+    (m,) = in_messages([Record(7)])
+    assert m == InMessage(b"k", b"v", TOPIC, 2, 7, 1_700_000_000_123)
+
+
+class Bookkeeping:
+    """The attributes of faust's Consumer that ack_offsets writes."""
+
+    def __init__(self, committed: int | None) -> None:
+        self._committed_offset: dict[Any, int | None] = defaultdict(lambda: committed)
+        self._acked_index: dict[Any, set[int]] = defaultdict(set)
+        self._acked: dict[Any, list[int]] = defaultdict(list)
+        self._n_acked = 0
+        self._waiting_for_ack: asyncio.Future[None] | None = None
+
+
+@pytest.mark.parametrize("committed", [None, 5])
+def test_ack_offsets_is_faust_acks_bookkeeping(committed: int | None) -> None:
+    consumer = Bookkeeping(committed)
+    tp = TP(TOPIC, 0)
+    assert ack_offsets(consumer, tp, [3, 4, 5, 6]) == (4 if committed is None else 2)
+    assert ack_offsets(consumer, tp, [6, 7]) == 1  # 6 was acknowledged already
+    expected = [3, 4, 5, 6, 7] if committed is None else [5, 6, 7]
+    assert consumer._acked[tp] == expected
+    assert consumer._acked_index[tp] == set(expected)
+    assert consumer._n_acked == len(expected)
