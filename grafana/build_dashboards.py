@@ -155,7 +155,7 @@ PIPELINE = Dashboard(
                     "Readings that changed a meter's window, and per-meter state writes to the "
                     "changelog-backed table (one per meter per micro-batch). Writes close to "
                     "updates mean batches hold one reading per meter: larger batches "
-                    "(STREAMER_BATCH_MAX_EVENTS, STREAMER_BATCH_WITHIN_SECONDS) write less.",
+                    "(STREAMER_BATCH_MAX_EVENTS) write less.",
                     (
                         Target(
                             f"sum(rate(streamer_window_updates_total{{{INST}}}{RATE}))",

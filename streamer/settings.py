@@ -151,7 +151,12 @@ class Settings(BaseSettings):
     silence_check_interval_seconds: float = Field(30.0, gt=0)
 
     # --- batching and forecasting --------------------------------------------------------------
-    batch_max_events: int = Field(2000, ge=1)
+    batch_max_events: int = Field(
+        2000,
+        ge=1,
+        description="Most readings in a micro-batch: a batch takes what has arrived, up to this, "
+        "and waits only when nothing is queued.",
+    )
     stream_buffer_events: int = Field(
         4096,
         ge=1,
@@ -159,7 +164,6 @@ class Settings(BaseSettings):
         "batches); when full it stops fetching and the backlog waits in Kafka, so memory is "
         "bounded by about this many messages.",
     )
-    batch_within_seconds: float = Field(0.25, gt=0)
     state_cache_meters: int = Field(
         200_000,
         ge=0,

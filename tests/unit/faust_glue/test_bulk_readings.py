@@ -131,3 +131,78 @@ def test_ack_offsets_is_faust_acks_bookkeeping(committed: int | None) -> None:
     assert consumer._acked[tp] == expected
     assert consumer._acked_index[tp] == set(expected)
     assert consumer._n_acked == len(expected)
+
+
+class ChangelogRecord:
+    def __init__(self, offset: int, key: bytes, value: bytes | None) -> None:
+        self.offset = offset
+        self.key = key
+        self.value = value
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.data: dict[bytes, bytes] = {}
+        self._key_partition: dict[bytes, int] = {}
+
+
+class FakeTable:
+    def __init__(self) -> None:
+        self.data = MemoryStore()
+
+
+class FakeRecovery:
+    def __init__(self, tp: Any, table: FakeTable, *, in_recovery: bool = True) -> None:
+        self.active_tps = {tp}
+        self.standby_tps: set[Any] = set()
+        self.in_recovery = in_recovery
+        self.active_offsets: dict[Any, int] = {tp: 1}
+        self.standby_offsets: dict[Any, int] = {}
+        self.tp_to_table = {tp: table}
+
+
+class FakeApp:
+    def __init__(self, recovery: FakeRecovery) -> None:
+        self.tables = type("Tables", (), {"recovery": recovery})()
+
+
+class FakeConsumer:
+    def __init__(self, recovery: FakeRecovery) -> None:
+        self.app = FakeApp(recovery)
+        self._read_offset: dict[Any, int | None] = defaultdict(lambda: None)
+
+
+def test_recovery_applies_a_fetch_at_once_and_leaves_only_a_signal() -> None:
+    from streamer.faust_glue.bulk_readings import recover_in_bulk
+
+    tp = TP("app-state-changelog", 3)
+    table = FakeTable()
+    table.data.data[b"gone"] = b"old"
+    recovery = FakeRecovery(tp, table)
+    consumer = FakeConsumer(recovery)
+    records = [
+        ChangelogRecord(0, b"a", b"stale"),  # at or below the recovery offset (1): skipped
+        ChangelogRecord(1, b"a", b"stale"),
+        ChangelogRecord(2, b"a", b"v2"),
+        ChangelogRecord(3, b"gone", None),  # a tombstone deletes
+        ChangelogRecord(4, b"a", b"v4"),
+    ]
+    rest = recover_in_bulk(consumer, tp, records)
+    assert table.data.data == {b"a": b"v4"}
+    assert table.data._key_partition == {b"a": 3}
+    assert recovery.active_offsets[tp] == 4
+    # the last record still goes to faust's recovery, at an offset it has seen: a signal only
+    assert [r.offset for r in rest] == [4]
+
+
+def test_recovery_leaves_partitions_not_in_recovery_to_faust() -> None:
+    from streamer.faust_glue.bulk_readings import recover_in_bulk
+
+    tp = TP("app-state-changelog", 0)
+    table = FakeTable()
+    consumer = FakeConsumer(FakeRecovery(tp, table, in_recovery=False))
+    records = [ChangelogRecord(5, b"a", b"v")]
+    assert recover_in_bulk(consumer, tp, records) is records
+    assert table.data.data == {}
+    other = TP("streamer-control", 0)
+    assert recover_in_bulk(consumer, other, records) is records
