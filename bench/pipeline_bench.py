@@ -6,20 +6,27 @@ Run from the repository root; it starts its own local Kafka (127.0.0.1:19592, co
     .venv/bin/python bench/pipeline_bench.py --quick      # about 5 minutes
     .venv/bin/python bench/pipeline_bench.py              # the full suite, about 10 minutes
     .venv/bin/python bench/pipeline_bench.py --phases ingest,latency --no-profile
+    .venv/bin/python bench/pipeline_bench.py --phases restart --memory-meters 2000 \
+        --kafka-port 19892 --controller-port 19893 --json-out /tmp/b.json --markdown-out /tmp/b.md
 
 It writes the JSON report (``--json-out``, default ``bench/reports/pipeline-bench.json``) and
 the Markdown report (``--markdown-out``, default ``BENCHMARKS.md``). Phases, on one broker:
 
 - ``ingest``: (1) ceilings on one backlog: raw aiokafka ``getmany`` (A) and a bare faust app
-  with the worker's faust settings that only drains and acks (B); (2) a worker's ingest of the
-  same backlog (state updates, no forecasts), py-spy profiled;
+  with the worker's faust settings that only drains and acks through faust's per-message path,
+  ``take_events`` with a window of the bench's own (``--faust-within-seconds``; the worker's
+  batching is continuous, with no window) (B); (2) a worker's ingest of the same backlog (state
+  updates, no forecasts), py-spy profiled;
 - ``forecast``: (3) a worker preloaded with history gets a backlog of several slots of every
   meter at once (full batches, each reading due a forecast); forecasts/s over its batch cycles
   against raw ONNX Runtime at the batch size the worker used;
 - ``latency``: (4) reading produced to forecast consumed, p50/p99/p99.9, at fixed offered
-  loads (1k, 5k, 20k readings/s) until the worker saturates;
+  loads (1k, 5k, 20k readings/s; 1k always, issue 13's target) until the worker saturates;
 - ``memory``: (5) worker VmRSS per meter at 10k and 100k meters, and the changelog bytes of a
   meter's state;
+- ``restart``: (5b) the memory phase's worker (static membership) SIGKILLed over its state and
+  restarted: seconds to ``/ready`` 200 and to its partitions consumed again; runs the memory
+  phase too;
 - ``scaling``: (6) two workers on a 4-partition topic against one, same backlog;
 - ``gpu``: (7) ONNX Runtime on CUDA by batch size and a CUDA worker; skipped (with the reason)
   on a machine without a GPU.
@@ -48,6 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pipelinebench.context import RunContext, log  # noqa: E402
 from pipelinebench.environment import environment, load_average  # noqa: E402
+from pipelinebench.faust_ceiling import WITHIN_SECONDS as FAUST_WITHIN_SECONDS  # noqa: E402
 from pipelinebench.forecasting import forecast_phase  # noqa: E402
 from pipelinebench.gpu import gpu_phase  # noqa: E402
 from pipelinebench.ingest import ingest_phase  # noqa: E402
@@ -55,14 +63,17 @@ from pipelinebench.kafka_io import OffsetWatcher  # noqa: E402
 from pipelinebench.latency import latency_phase  # noqa: E402
 from pipelinebench.memory import memory_phase, record_bytes  # noqa: E402
 from pipelinebench.report import markdown, ratios, targets  # noqa: E402
+from pipelinebench.restart import restart_phase  # noqa: E402
 from pipelinebench.scaling import scaling_phase  # noqa: E402
+from pipelinebench.targets import LATENCY_1K_RATE  # noqa: E402
+from pipelinebench.worker import WorkerProcess  # noqa: E402
 from pipelinebench.workload import slot_end_before  # noqa: E402
 
 from streamer.localkafka.broker import LocalKafka, LocalKafkaError  # noqa: E402
 from streamer.settings import Settings, load_settings  # noqa: E402
 from streamer.timeutil import now_ms  # noqa: E402
 
-PHASES = ("ingest", "forecast", "latency", "memory", "scaling", "gpu")
+PHASES = ("ingest", "forecast", "latency", "memory", "restart", "scaling", "gpu")
 #: Ports of brokers other sessions run on this machine (tests, demo): never ours.
 RESERVED_PORTS = frozenset(
     {9092, 9093, 39092, 39093, 19092, 19093, 19192, 19193, 19292, 19293, 19392, 19393}
@@ -86,6 +97,7 @@ QUICK: dict[str, Any] = {
     "memory_meters": "10000,100000",
     "memory_slots": 1,
     "memory_settle_seconds": 2.0,
+    "restart_readings": 400,  # fresh readings produced at the restart, over every partition
     "scaling_meters": 1000,
     "scaling_slots": 24,
     "scaling_repeats": 1,
@@ -134,12 +146,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ceiling-repeats", type=int)
     parser.add_argument("--latency-meters", type=int)
     parser.add_argument("--latency-history-slots", type=int)
-    parser.add_argument("--latency-rates", help="offered loads, readings/s, in order")
+    parser.add_argument(
+        "--latency-rates",
+        help=f"offered loads, readings/s, in order ({LATENCY_1K_RATE} is always added: a target)",
+    )
     parser.add_argument("--latency-step-seconds", type=float)
     parser.add_argument("--latency-drain-seconds", type=float)
     parser.add_argument("--memory-meters", help="meter counts at which RSS is read")
     parser.add_argument("--memory-slots", type=int, help="readings per meter in the memory phase")
     parser.add_argument("--memory-settle-seconds", type=float)
+    parser.add_argument(
+        "--restart-readings", type=int, help="fresh readings produced at the worker's restart"
+    )
     parser.add_argument("--scaling-meters", type=int)
     parser.add_argument("--scaling-slots", type=int)
     parser.add_argument(
@@ -147,7 +165,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--gpu-max-batch", type=int)
     parser.add_argument("--batch-max-events", type=int, default=None)
-    parser.add_argument("--batch-within-seconds", type=float, default=None)
+    parser.add_argument(
+        "--faust-within-seconds",
+        type=float,
+        default=FAUST_WITHIN_SECONDS,
+        help="the bare faust drain's take_events window (the worker has none)",
+    )
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--kafka-port", type=int, default=19592)
     parser.add_argument("--controller-port", type=int, default=19593)
@@ -174,6 +197,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name, value in sizes.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
+    rates = _ints(args.latency_rates)
+    if LATENCY_1K_RATE not in rates:  # issue 13's latency target is at 1,000 readings/s
+        args.latency_rates = ",".join(str(r) for r in sorted({*rates, LATENCY_1K_RATE}))
     unknown = {p.strip() for p in args.phases.split(",")} - set(PHASES)
     if unknown:
         parser.error(f"unknown phases {sorted(unknown)}; choose from {', '.join(PHASES)}")
@@ -266,8 +292,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         overrides: dict[str, object] = {}
         if args.batch_max_events is not None:
             overrides["batch_max_events"] = args.batch_max_events
-        if args.batch_within_seconds is not None:
-            overrides["batch_within_seconds"] = args.batch_within_seconds
         ctx = RunContext(
             root=ROOT,
             run_dir=run_dir,
@@ -310,6 +334,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     end_ms=slot_end_before(now_ms(), res_s, 2),
                     ceiling_repeats=args.ceiling_repeats,
                     faust_ceiling=args.faust_ceiling,
+                    faust_within_seconds=args.faust_within_seconds,
                     worker_overrides=overrides,
                     profile_out=run_dir / "ingest-worker.pyspy.txt" if args.profile else None,
                 ),
@@ -332,7 +357,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     worker_overrides=overrides,
                 ),
             )
-        if "memory" in phases:
+        if "memory" in phases or "restart" in phases:
+            # the restart phase kills the memory phase's worker: a static group member
+            handed: list[WorkerProcess] | None = [] if "restart" in phases else None
+            memory_overrides = dict(overrides)
+            if handed is not None:
+                memory_overrides["group_instance_id"] = f"{ctx.phase_name('memory')}-worker"
             await _phase(
                 report,
                 "memory",
@@ -341,9 +371,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     meter_steps=_ints(args.memory_meters),
                     slots_per_meter=args.memory_slots,
                     settle_seconds=args.memory_settle_seconds,
-                    worker_overrides=overrides,
+                    worker_overrides=memory_overrides,
+                    hand_over=handed,
                 ),
             )
+            if handed is not None:
+                await _phase(report, "restart", lambda: _restart(ctx, handed, args))
         if "scaling" in phases:
             await _phase(
                 report,
@@ -382,12 +415,29 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
+async def _restart(
+    ctx: RunContext, handed: list[WorkerProcess], args: argparse.Namespace
+) -> dict[str, Any]:
+    """The restart phase on the memory phase's worker (stopped here if the phase cannot run)."""
+    if not handed:
+        raise RuntimeError("the memory phase handed over no worker (did it fail?)")
+    worker = handed.pop()
+    try:
+        return await restart_phase(
+            ctx,
+            worker=worker,
+            meters=max(_ints(args.memory_meters)),
+            fresh_readings=args.restart_readings,
+        )
+    finally:
+        worker.stop()  # killed by then, unless the phase failed before
+
+
 def _worker_defaults(settings: Settings) -> dict[str, Any]:
     return {
         "forecaster": settings.forecaster,
         "fallback_forecaster": settings.fallback_forecaster,
         "batch_max_events": settings.batch_max_events,
-        "batch_within_seconds": settings.batch_within_seconds,
         "forecast_every_slots": settings.forecast_every_slots,
         "processing_guarantee": settings.processing_guarantee,
         "state_cache_meters": settings.state_cache_meters,

@@ -64,7 +64,8 @@ class Settings(BaseSettings):
         description="Kafka static group membership (KIP-345): a stable id per worker (e.g. the "
         "host name); a restarted worker takes its partitions back at once instead of after the "
         "session timeout. A stopped worker's partitions then wait for the session timeout, "
-        "since static members do not leave the group.",
+        "since static members do not leave the group; a worker restarted with the same id must "
+        "keep its STREAMER_WEB_HOST and STREAMER_WEB_PORT (faust's assignor checks them).",
     )
     changelog_segment_ms: int = Field(
         600_000,

@@ -1,8 +1,9 @@
 """Ceiling B: faust's own consume rate, a bare faust app draining the ingest backlog.
 
 The app (:mod:`pipelinebench.faust_drain`) has the worker's faust settings and takes the
-events in the worker's micro-batches (``Stream.take_events``), acking them without doing
-anything else. What the worker
+events in micro-batches of up to ``STREAMER_BATCH_MAX_EVENTS`` with faust's per-message path
+(``Stream.take_events``, with a window of the bench's own: the worker has none), acking them
+without doing anything else. What the worker
 loses against this figure is streamer's own code; what this figure loses against the raw
 aiokafka ceiling is faust (its consumer, fetcher, channel and acks).
 """
@@ -21,6 +22,8 @@ from pipelinebench.worker import WorkerProcess, phase_settings, proc_cpu_seconds
 
 DRAIN_SCRIPT = Path(__file__).resolve().with_name("faust_drain.py")
 MODE = "take_events"  # pipelinebench.faust_drain.MODE (that module imports faust: not here)
+#: pipelinebench.faust_drain.WITHIN_SECONDS: take_events' window, the bench's own.
+WITHIN_SECONDS = 0.25
 
 
 def _read_status(path: Path) -> dict[str, Any] | None:
@@ -38,6 +41,7 @@ async def faust_drain_run(
     total: int,
     worker_overrides: dict[str, object],
     profile_out: Path | None = None,
+    within_seconds: float = WITHIN_SECONDS,
 ) -> dict[str, Any]:
     """One bare faust app (fresh consumer group) drains ``total`` readings of ``topic``.
 
@@ -53,6 +57,8 @@ async def faust_drain_run(
         str(total),
         "--status-file",
         str(status_file),
+        "--within-seconds",
+        str(within_seconds),
     ]
     app = WorkerProcess(settings, ctx.run_dir / f"{name}.log", ctx.root, command=command)
     deadline = time.monotonic() + ctx.timeout_seconds
@@ -91,6 +97,7 @@ async def faust_drain_run(
     lag_s = lag0_at - first
     result: dict[str, Any] = {
         "mode": MODE,
+        "within_seconds": within_seconds,
         "readings": total,
         "batches": status["batches"],
         "mean_batch_events": round(status["events"] / max(1, status["batches"]), 1),

@@ -3,14 +3,16 @@
 The app has the faust settings of a streamer worker (:func:`faust_app_kwargs` mirrors
 ``streamer.app.create_app``; a unit test compares every faust setting of the two) and one agent
 on the readings topic that takes the events in micro-batches as streamer's readings agent does
-(``Stream.take_events`` with ``STREAMER_BATCH_MAX_EVENTS`` and
-``STREAMER_BATCH_WITHIN_SECONDS``), counts them and acknowledges them: no decoding, no state,
-no outputs.
+(``Stream.take_events`` with ``STREAMER_BATCH_MAX_EVENTS``, and a window of its own,
+``--within-seconds``, :data:`WITHIN_SECONDS` by default: the worker no longer has a batch window,
+its batching is continuous), counts them and acknowledges them: no decoding, no state, no
+outputs.
 
 Run as a child process by :mod:`pipelinebench.faust_ceiling` (``STREAMER_*`` settings in the
 environment)::
 
-    python bench/pipelinebench/faust_drain.py --expected 24000 --status-file s.json
+    python bench/pipelinebench/faust_drain.py --expected 24000 --status-file s.json \
+        --within-seconds 0.25
 
 It writes ``status-file`` (JSON: ``first_event_at``, ``done_at`` as epoch seconds, ``events``,
 ``batches``) when the first event arrives and when ``expected`` events were drained.
@@ -27,6 +29,8 @@ from typing import Any
 
 #: How the agent takes its batches (the readings agent's way).
 MODE = "take_events"
+#: ``take_events``'s window, seconds: the bench's own (the worker has none).
+WITHIN_SECONDS = 0.25
 
 
 def faust_app_kwargs(settings: Any) -> dict[str, Any]:
@@ -90,7 +94,7 @@ class DrainStatus:
         tmp.replace(self.path)
 
 
-def build_app(settings: Any, status: DrainStatus) -> Any:
+def build_app(settings: Any, status: DrainStatus, within: float = WITHIN_SECONDS) -> Any:
     import faust
 
     app = faust.App(settings.app_id, **faust_app_kwargs(settings))
@@ -103,7 +107,6 @@ def build_app(settings: Any, status: DrainStatus) -> Any:
         partitions=settings.topic_partitions,
     )
     max_events = settings.batch_max_events
-    within = settings.batch_within_seconds
 
     @app.agent(topic, name="bench.drain")
     async def drain(stream: Any) -> None:
@@ -117,12 +120,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--expected", type=int, required=True)
     parser.add_argument("--status-file", type=Path, required=True)
+    parser.add_argument(
+        "--within-seconds", type=float, default=WITHIN_SECONDS, help="take_events' window"
+    )
     args = parser.parse_args(argv)
     from streamer.settings import load_settings
 
     settings = load_settings()
     settings.worker_dir.mkdir(parents=True, exist_ok=True)
-    app = build_app(settings, DrainStatus(args.expected, args.status_file))
+    app = build_app(settings, DrainStatus(args.expected, args.status_file), args.within_seconds)
     sys.argv = [sys.argv[0], "worker", "-l", "warn"]
     app.main()
 

@@ -131,7 +131,6 @@ async def forecast_phase(
             "forecaster": settings.forecaster,
             "forecast_every_slots": settings.forecast_every_slots,
             "batch_max_events": settings.batch_max_events,
-            "batch_within_seconds": settings.batch_within_seconds,
             "horizon_slots": settings.horizon_slots,
             "topic_partitions": settings.topic_partitions,
         },

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from pipelinebench.context import RunContext, Sample, cpu_shares, delta, log
-from pipelinebench.faust_ceiling import faust_drain_run
+from pipelinebench.faust_ceiling import WITHIN_SECONDS, faust_drain_run
 from pipelinebench.kafka_io import produce, raw_consume
 from pipelinebench.profiling import PySpy, py_spy_path, summarise
 from pipelinebench.stats import ratio
+from pipelinebench.targets import INGEST_TARGET, INGEST_VS_FAUST_TARGET
 from pipelinebench.worker import WorkerProcess, phase_settings
 from pipelinebench.workload import slot_major
 from streamer.kafka_admin import ensure_topics
@@ -37,6 +38,7 @@ async def ingest_phase(
     faust_ceiling: bool,
     worker_overrides: dict[str, object],
     profile_out: Path | None,
+    faust_within_seconds: float = WITHIN_SECONDS,
 ) -> dict[str, Any]:
     settings = phase_settings(
         ctx.base_settings,
@@ -89,6 +91,7 @@ async def ingest_phase(
                 total=total,
                 worker_overrides=worker_overrides,
                 profile_out=profile_out.with_name("faust.pyspy.txt") if profile_out else None,
+                within_seconds=faust_within_seconds,
             )
         )
 
@@ -115,7 +118,6 @@ async def ingest_phase(
         "worker_settings": {
             "forecast_every_slots": NO_FORECASTS_EVERY_SLOTS,
             "batch_max_events": settings.batch_max_events,
-            "batch_within_seconds": settings.batch_within_seconds,
             "topic_partitions": settings.topic_partitions,
         },
         "produce": {"seconds": round(produce_s, 2), "per_s": round(total / produce_s, 1)},
@@ -129,7 +131,8 @@ async def ingest_phase(
         "ceiling_faust": faust_runs,
         "worker": result,
         "ratio_to_ceiling": round(rate / median, 4),
-        "target_ratio": 0.5,
+        "target_ratio": INGEST_TARGET,
+        "target_ratio_to_faust_ceiling": INGEST_VS_FAUST_TARGET,
         # info: the same clock on both sides (first event to last event handled)
         "ratio_to_faust_ceiling": ratio(result["readings_per_s_processed"], faust_rate),
         "faust_ceiling_to_raw_ceiling": ratio(faust_rate, median),

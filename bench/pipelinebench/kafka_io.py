@@ -127,6 +127,11 @@ class OffsetWatcher:
         offsets = await self._consumer.end_offsets(await self.partitions(topic))
         return {tp.partition: int(offset) for tp, offset in offsets.items()}
 
+    async def beginning_offsets(self, topic: str) -> dict[int, int]:
+        """The first offset still in the log of each partition of ``topic``."""
+        offsets = await self._consumer.beginning_offsets(await self.partitions(topic))
+        return {tp.partition: int(offset) for tp, offset in offsets.items()}
+
     async def group_state(self, group: str) -> tuple[str, int]:
         """The consumer group's state (``Stable``, ``PreparingRebalance`` ...) and member count."""
         responses = await self._admin.describe_consumer_groups([group])

@@ -240,7 +240,6 @@ async def latency_phase(
             "forecaster": settings.forecaster,
             "forecast_every_slots": settings.forecast_every_slots,
             "batch_max_events": settings.batch_max_events,
-            "batch_within_seconds": settings.batch_within_seconds,
             "topic_partitions": settings.topic_partitions,
         },
         "preload": preload,

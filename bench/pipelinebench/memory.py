@@ -9,6 +9,9 @@ batches allocate once.
 
 The serialized size is read from the worker's ``meter-state`` changelog: the value of each
 record sampled, split into the parts of ``streamer.pipeline.meter_record``.
+
+With ``hand_over`` the worker is left running, with every meter's state, for the restart phase
+(:mod:`pipelinebench.restart`), which kills it.
 """
 
 from __future__ import annotations
@@ -71,6 +74,7 @@ async def memory_phase(
     slots_per_meter: int,
     settle_seconds: float,
     worker_overrides: dict[str, object],
+    hand_over: list[WorkerProcess] | None = None,
 ) -> dict[str, Any]:
     settings = phase_settings(
         ctx.base_settings,
@@ -90,6 +94,7 @@ async def memory_phase(
         settings, ctx.run_dir / "worker-memory.log", ctx.root, extra_env=ctx.worker_env
     )
     steps: list[dict[str, Any]] = []
+    handed = False
     try:
         ready_s = await asyncio.to_thread(worker.wait_ready, ctx.timeout_seconds)
         idle = await _settled_rss(worker, settle_seconds)
@@ -126,8 +131,12 @@ async def memory_phase(
                 rss["rss_bytes"] / 1e6,
                 row["resident_bytes_per_meter"],
             )
+        if hand_over is not None:
+            hand_over.append(worker)  # still running: the restart phase kills it
+            handed = True
     finally:
-        worker.stop()
+        if not handed:
+            worker.stop()
     state = await record_bytes(ctx, settings.app_id)
     return {
         "slots_per_meter": slots_per_meter,

@@ -196,13 +196,15 @@ RECORD_PARTS = ("window", "forecast_ledger", "drift_detector", "rolling_accuracy
 def record_sections(value: bytes) -> dict[str, int]:
     """Bytes of each part of a ``meter-state`` table value (``streamer.pipeline.meter_record``).
 
-    Layout: ``b"MR"``, version u8, partition u16, then 4 x (length u32, bytes). Returns the
-    header and length prefixes as ``framing`` beside the four parts.
+    Layout: ``b"MR"``, version u8, partition u16, offset i64 (version 3; none in version 2),
+    then 4 x (length u32, bytes). Returns the header and length prefixes as ``framing`` beside
+    the four parts.
     """
     if len(value) < _RECORD_HEADER.size or value[:2] != b"MR":
         raise ValueError("not a meter record")
-    offset = _RECORD_HEADER.size
-    out: dict[str, int] = {"framing": _RECORD_HEADER.size}
+    header = _RECORD_HEADER.size + (8 if value[2] >= 3 else 0)
+    offset = header
+    out: dict[str, int] = {"framing": header}
     for name in RECORD_PARTS:
         (length,) = _LENGTH.unpack_from(value, offset)
         out["framing"] += _LENGTH.size

@@ -162,6 +162,13 @@ class WorkerProcess:
             time.sleep(0.2)
         raise RuntimeError(f"worker not ready in {timeout_seconds:.0f} s:\n{self.log_tail()}")
 
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no leaving the consumer group, no last commit."""
+        if self.alive:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+        self._log.close()
+
     def stop(self, timeout_seconds: float = 30.0) -> None:
         if self.alive:
             self.proc.send_signal(signal.SIGTERM)

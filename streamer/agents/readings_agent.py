@@ -26,7 +26,7 @@ from streamer.delivery.at_least_once import deliver
 from streamer.delivery.batch_records import OutputTopics, batch_records
 from streamer.delivery.bulk_sender import BulkSender, OutRecord
 from streamer.delivery.exactly_once import deliver_exactly_once, next_offsets
-from streamer.faust_glue.bulk_readings import Chunk, ReadingsFeed, ack_offsets
+from streamer.faust_glue.bulk_readings import Chunk, ReadingsFeed, acknowledge_chunks
 from streamer.faust_glue.table_access import state_loader, table_sink
 from streamer.pipeline.batch_processor import BatchResult
 from streamer.pipeline.messages import InMessage
@@ -96,7 +96,13 @@ class ReadingsLoop:
             )
         else:
             await deliver(self._sender(), batch.outputs, batch.state_writes, published=published)
-        self._acknowledge(batch.chunks, partitions)
+        consumer = runtime.app.consumer
+        acknowledge_chunks(consumer, batch.chunks, partitions)
+        if sender is None:
+            # commit now rather than at faust's next interval: a crash then replays at most
+            # the batches in flight (a replay is recognised per slot, but a register reading
+            # replayed after the runs it split were merged splits them again)
+            await consumer.commit()
         metrics.batch_size.observe(len(batch.messages))
         metrics.batch_duration.observe(time.perf_counter() - batch.started)
 
@@ -105,18 +111,6 @@ class ReadingsLoop:
             # faust's producer wraps one aiokafka producer, started before any agent runs
             self._bulk_sender = BulkSender(self.runtime.app.producer._ensure_producer())
         return self._bulk_sender
-
-    def _acknowledge(self, chunks: list[Chunk], partitions: set[int] | None) -> None:
-        consumer = self.runtime.app.consumer
-        topic = self.feed.topic
-        tps = {tp.partition: tp for tp in consumer.assignment() if tp.topic == topic}
-        for chunk in chunks:
-            if partitions is not None and chunk.partition not in partitions:
-                continue  # fenced (exactly_once): the partition's new owner reads it again
-            tp = tps.get(chunk.partition)
-            if tp is None:
-                tp = _topic_partition(topic, chunk.partition)
-            ack_offsets(consumer, tp, [m.offset for m in chunk.messages])
 
     async def run(self) -> None:
         """Take, process, deliver; until cancelled."""
@@ -149,12 +143,6 @@ class ReadingsLoop:
             await delivering
         finally:
             self.feed.delivered()
-
-
-def _topic_partition(topic: str, partition: int) -> Any:
-    from faust.types import TP
-
-    return TP(topic, partition)
 
 
 def register_readings_agent(app: Any, runtime: WorkerRuntime, feed: ReadingsFeed) -> None:

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from faust.transport.consumer import CONSUMER_FETCHING
+from faust.types import TP
 from faust.types.tuples import ack_lock
 from mode.utils.futures import notify
 
@@ -67,9 +68,11 @@ class Chunk:
 class ReadingsFeed:
     """A bounded queue of readings chunks between faust's fetch loop and the batch loop.
 
-    ``capacity_events`` bounds the readings queued (a chunk larger than it is still taken
-    whole when the queue is empty). :meth:`take` returns what has arrived, up to
-    ``max_events``, and waits only when nothing is queued: continuous batching. Batches taken
+    ``capacity_events`` bounds the readings queued. :meth:`take` returns what has arrived, up
+    to ``max_events``, and waits only when nothing is queued: continuous batching. A batch
+    shares ``max_events`` fairly among the partitions with readings queued (round robin, as
+    faust's own scheduler hands messages over), so that a batch taken from a backlog holds a
+    few slots of every meter rather than many slots of one partition's meters. Batches taken
     are counted until :meth:`delivered`; :meth:`wait_delivered` waits for none to be left.
     """
 
@@ -78,7 +81,7 @@ class ReadingsFeed:
         self.max_events = max_events
         self.capacity_events = max(capacity_events, max_events)
         self.epoch = 0
-        self._chunks: deque[Chunk] = deque()
+        self._queues: dict[int, deque[Chunk]] = {}
         self._queued = 0
         self._arrived = asyncio.Event()
         self._space = asyncio.Event()
@@ -86,6 +89,7 @@ class ReadingsFeed:
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._turn = 0
         self.dropped_chunks = 0
         self.dropped_events = 0
 
@@ -102,12 +106,14 @@ class ReadingsFeed:
         return self._queued < self.capacity_events
 
     def put_nowait(self, partition: int, messages: list[InMessage]) -> None:
-        """Queue a partition's messages (in pieces of at most ``max_events``)."""
-        size = self.max_events
-        for start in range(0, len(messages), size):
-            piece = messages[start : start + size]
-            self._chunks.append(Chunk(partition, piece, self.epoch))
-            self._queued += len(piece)
+        """Queue a partition's messages, in fetch order."""
+        if not messages:
+            return
+        queue = self._queues.get(partition)
+        if queue is None:
+            queue = self._queues[partition] = deque()
+        queue.append(Chunk(partition, messages, self.epoch))
+        self._queued += len(messages)
         self._arrived.set()
         if self._queued >= self.capacity_events:
             self._space.clear()
@@ -118,24 +124,35 @@ class ReadingsFeed:
             await self._space.wait()
 
     def take_nowait(self) -> list[Chunk]:
-        """Queued chunks of the current epoch, up to ``max_events`` readings (at least one
-        chunk); counted as one batch in flight when any."""
+        """Queued readings of the current epoch, up to ``max_events``, shared among the
+        partitions; counted as one batch in flight when any."""
         out: list[Chunk] = []
-        taken = 0
-        chunks = self._chunks
-        while chunks:
-            chunk = chunks[0]
-            size = len(chunk.messages)
-            if out and taken + size > self.max_events:
+        budget = self.max_events
+        while budget > 0:
+            partitions = [p for p, queue in self._queues.items() if self._head(queue)]
+            if not partitions:
                 break
-            chunks.popleft()
-            self._queued -= size
-            if chunk.epoch != self.epoch:
-                self._drop(chunk)
-                continue
-            out.append(chunk)
-            taken += size
-        if not chunks:
+            start = self._turn % len(partitions)
+            self._turn += 1
+            share = -(-budget // len(partitions))  # ceil: the first ones may take one more
+            for partition in partitions[start:] + partitions[:start]:
+                if budget <= 0:
+                    break
+                queue = self._queues[partition]
+                chunk = queue[0]
+                size = len(chunk.messages)
+                n = min(share, size, budget)
+                if n == size:
+                    queue.popleft()
+                    out.append(chunk)
+                else:
+                    out.append(Chunk(partition, chunk.messages[:n], chunk.epoch))
+                    queue[0] = Chunk(partition, chunk.messages[n:], chunk.epoch)
+                self._queued -= n
+                budget -= n
+        for partition in [p for p, queue in self._queues.items() if not queue]:
+            del self._queues[partition]
+        if not self._queues:
             self._arrived.clear()
         if self.has_space():
             self._space.set()
@@ -143,6 +160,14 @@ class ReadingsFeed:
             self._in_flight += 1
             self._idle.clear()
         return out
+
+    def _head(self, queue: deque[Chunk]) -> bool:
+        """Whether ``queue`` has a chunk of the current epoch first (older ones are dropped)."""
+        while queue and queue[0].epoch != self.epoch:
+            chunk = queue.popleft()
+            self._queued -= len(chunk.messages)
+            self._drop(chunk)
+        return bool(queue)
 
     async def take(self) -> list[Chunk]:
         """What has arrived, up to ``max_events`` readings; waits while nothing is queued."""
@@ -170,8 +195,10 @@ class ReadingsFeed:
         """Start a new epoch: queued chunks are dropped; how many readings were."""
         self.epoch += 1
         dropped = self._queued
-        while self._chunks:
-            self._drop(self._chunks.popleft())
+        for queue in self._queues.values():
+            for chunk in queue:
+                self._drop(chunk)
+        self._queues.clear()
         self._queued = 0
         self._arrived.clear()
         self._space.set()
@@ -189,7 +216,7 @@ def attach_feed(app: Any, feed: ReadingsFeed) -> None:
 
 
 def feed_of(consumer: Any) -> ReadingsFeed | None:
-    feed = getattr(consumer.app, _FEED, None)
+    feed = getattr(getattr(consumer, "app", None), _FEED, None)
     return feed if isinstance(feed, ReadingsFeed) else None
 
 
@@ -221,6 +248,16 @@ def ack_offsets(consumer: Any, tp: Any, offsets: Sequence[int]) -> int:
             consumer._n_acked += len(fresh)
         notify(consumer._waiting_for_ack)
     return len(fresh)
+
+
+def acknowledge_chunks(consumer: Any, chunks: Sequence[Chunk], partitions: set[int] | None) -> None:
+    """Acknowledge delivered chunks' offsets to faust (only those of ``partitions`` when given:
+    under exactly_once a fenced partition's new owner reads its readings again)."""
+    for chunk in chunks:
+        if partitions is not None and chunk.partition not in partitions:
+            continue
+        tp = TP(chunk.messages[0].topic, chunk.partition)
+        ack_offsets(consumer, tp, [m.offset for m in chunk.messages])
 
 
 async def bulk_drain(consumer: Any, fetcher: Any, feed: ReadingsFeed) -> None:

@@ -172,11 +172,13 @@ async def seek_parked(
     it finds the flow stopped), faust's seek is made as it is.
     """
     if not consumer.flow_active or not getattr(consumer, _DRAINING, False):
+        drop_queued_readings(consumer)
         await seek(consumer)
         return
     async with ParkedFlow(consumer.app, park_timeout_seconds) as parked:
         if not parked:
             log.warning("faust's fetch loop did not park in %.0f s; seeking", park_timeout_seconds)
+        drop_queued_readings(consumer)
         await seek(consumer)
 
 
@@ -217,6 +219,17 @@ class ParkedFlow:
             consumer.resume_flow()
 
 
+def drop_queued_readings(consumer: Any) -> None:
+    """Before a seek: readings queued in the bulk feed were fetched before it and are read
+    again after it; processed first, they would put a meter's newer readings before the older
+    ones read again (seen: windows missing days after a restart)."""
+    feed = feed_of(consumer)
+    if feed is not None:
+        dropped = feed.revoke()
+        if dropped:
+            log.info("seek: %d queued readings dropped (read again after it)", dropped)
+
+
 def parked_event(consumer: Any) -> asyncio.Event:
     """Set while faust's fetch loop waits for the flow to resume: it holds no fetched records
     then, so a seek cannot be overtaken by records fetched before it."""
@@ -245,6 +258,7 @@ async def reread(app: Any, tp: Any, offset: int, *, park_timeout_seconds: float 
         if tp not in consumer.assignment():
             return False
         consumer._gap.pop(tp, None)
+        drop_queued_readings(consumer)
         await consumer.seek_wait({tp: offset})
         return True
 

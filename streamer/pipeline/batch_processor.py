@@ -28,7 +28,7 @@ from streamer.forecast.batch import ForecastBatch
 from streamer.forecast.protocol import Forecaster
 from streamer.pipeline.config import PipelineConfig
 from streamer.pipeline.messages import InMessage
-from streamer.pipeline.meter_record import MeterRecord
+from streamer.pipeline.meter_record import MeterRecord, same_record
 from streamer.pipeline.scoring import ConceptDrift, match_shadow, score_actual
 from streamer.pipeline.window_batch import impute_stored, stack_stored
 from streamer.state.errors import StateDecodeError
@@ -283,13 +283,22 @@ class BatchProcessor:
         if candidates:
             self._forecast(candidates, now_ms, result, held)
         for meter_id, meter in held.items():
-            partition = messages[meter.last_index].partition
-            new_bytes = meter.record.to_bytes(partition)
-            if new_bytes != meter.stored:
+            last = messages[meter.last_index]
+            partition = last.partition
+            record = meter.record
+            covered = (record.partition, record.offset)
+            if partition != record.partition or last.offset > record.offset:
+                record.partition = partition
+                record.offset = last.offset
+            new_bytes = record.to_bytes(partition, record.offset)
+            stored = meter.stored
+            if stored is None or not same_record(new_bytes, stored):
                 result.state_writes[meter_id] = StateWrite(new_bytes, meter.last_index, partition)
-                self._remember(meter_id, new_bytes, meter.record)
-            elif meter.stored is not None:
-                self._remember(meter_id, meter.stored, meter.record)
+                self._remember(meter_id, new_bytes, record)
+            else:
+                # only the covered offset moved (duplicates, late readings): no write for it
+                record.partition, record.offset = covered
+                self._remember(meter_id, stored, record)
         return result
 
     # --- decoded-record cache ------------------------------------------------------------------
@@ -355,8 +364,21 @@ class BatchProcessor:
         counts: dict[str, int] = {}  # outcomes, added to the result once the meter succeeded
         late: list[tuple[InMessage, DlqReason, str]] = []
 
+        # the newest message the stored record covers: messages of its partition up to it are
+        # replays (a crash, a rebalance), for slots not past the head (a topic made afresh
+        # starts its offsets again: its new slots still apply)
+        covered_partition = record.partition
+        covered_offset = record.offset
         for index, reading in readings:
             message = messages[index]
+            if (
+                message.offset <= covered_offset
+                and message.partition == covered_partition
+                and head_before is not None
+                and -(-reading.ts_ms // res_ms) <= head_before
+            ):
+                counts[Outcome.DUPLICATE.value] = counts.get(Outcome.DUPLICATE.value, 0) + 1
+                continue
             arrival_ms = message.timestamp_ms if message.timestamp_ms is not None else now_ms
             if reading.kwh is not None:
                 outcome = state.update(reading.ts_ms, reading.kwh, arrival_ms)

@@ -5,7 +5,10 @@ it was issued for slots still to come (:class:`~streamer.accuracy.forecast_ledge
 to score them when the actuals arrive), its concept-drift detector (Page-Hinkley on standardised
 one-slot-ahead residuals) and its rolling accuracy. Layout (little-endian)::
 
-    b"MR" | version u8 | partition u16 | 4 x (length u32, bytes): state, ledger, detector, accuracy
+    b"MR" | version u8 | partition u16 | offset i64 | 4 x (length u32, bytes): state, ledger,
+    detector, accuracy
+
+(version 2, still read, had no offset).
 
 1,757 bytes per meter with the default window and ledger (900 + 732 + 60 + 44 + 21 of framing;
 2,581 with the window's format version 1). Equal records give equal bytes. The layout has not
@@ -14,7 +17,10 @@ still 2: a record written with a version-1 window is read, and written back in v
 
 The partition is that of the meter's readings: a timer (which runs outside any event) reads it
 to write a tombstone for an expired meter to the right changelog partition, whatever
-partitioner the producers used.
+partitioner the producers used. The offset is that of the newest readings message the record
+covers (-1: unknown): a message of that partition at or below it, for a slot not past the
+head, is a replay (after a crash or a rebalance) and is counted a duplicate without touching
+the record, so replaying a stretch of the topic never changes a meter's state.
 """
 
 from __future__ import annotations
@@ -31,10 +37,11 @@ from streamer.state.errors import StateDecodeError
 from streamer.state.meter_state import MeterState
 
 MAGIC = b"MR"
-VERSION = 2
-_HEADER = struct.Struct("<2sBH")
+VERSION = 3
+_HEADER_V2 = struct.Struct("<2sBH")
+_HEADER = struct.Struct("<2sBHq")
 _LENGTH = struct.Struct("<I")
-_HEADER_AND_LENGTH = struct.Struct("<2sBHI")
+_HEADER_AND_LENGTH = struct.Struct("<2sBHqI")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +58,9 @@ class MeterRecord:
     ledger: ForecastLedger
     detector: PageHinkley
     accuracy: RollingAccuracy
+    # the readings partition and offset of the newest message the record covers (-1: unknown)
+    partition: int = -1
+    offset: int = -1
 
     @classmethod
     def new(cls, config: RecordConfig) -> MeterRecord:
@@ -61,8 +71,9 @@ class MeterRecord:
             RollingAccuracy(half_life=config.accuracy_half_life),
         )
 
-    def to_bytes(self, partition: int = 0) -> bytes:
-        """The record's bytes, tagged with the readings partition the meter is on."""
+    def to_bytes(self, partition: int = 0, offset: int = -1) -> bytes:
+        """The record's bytes, tagged with the readings partition the meter is on and the
+        offset of the newest message it covers."""
         state = self.state.to_bytes()
         ledger = self.ledger.to_bytes()
         detector = self.detector.to_bytes()
@@ -70,7 +81,7 @@ class MeterRecord:
         pack = _LENGTH.pack
         return b"".join(
             (
-                _HEADER_AND_LENGTH.pack(MAGIC, VERSION, partition, len(state)),
+                _HEADER_AND_LENGTH.pack(MAGIC, VERSION, partition, offset, len(state)),
                 state,
                 pack(len(ledger)),
                 ledger,
@@ -85,12 +96,15 @@ class MeterRecord:
     def from_bytes(cls, data: bytes, config: RecordConfig) -> MeterRecord:
         """Decode a record; :class:`StateDecodeError` (saying how to reset) when it is not one."""
         parts = _sections(data)
+        partition, offset = _position(data)
         try:
             return cls(
                 MeterState.from_bytes(parts[0], config.window),
                 ForecastLedger.from_bytes(parts[1], config.ledger),
                 PageHinkley.from_bytes(parts[2], config.detector),
                 RollingAccuracy.from_bytes(parts[3], config.accuracy_half_life),
+                partition,
+                offset,
             )
         except StateDecodeError:
             raise
@@ -101,7 +115,7 @@ class MeterRecord:
     def partition_of(data: bytes) -> int:
         """The readings partition a record's bytes were tagged with."""
         _check_header(data)
-        return int(_HEADER.unpack_from(data)[2])
+        return _position(data)[0]
 
     @staticmethod
     def state_from_bytes(data: bytes, config: RecordConfig) -> MeterState:
@@ -109,24 +123,43 @@ class MeterRecord:
         return MeterState.from_bytes(_sections(data)[0], config.window)
 
 
-def _check_header(data: bytes) -> None:
-    if len(data) < _HEADER.size:
+def same_record(new: bytes, stored: bytes) -> bool:
+    """Whether two records' bytes differ in nothing but the offset they cover (a version-2
+    ``stored`` is never the same: it is written back as version 3)."""
+    if len(new) != len(stored) or stored[2] != VERSION or new[:5] != stored[:5]:
+        return False
+    return memoryview(new)[_HEADER.size :] == memoryview(stored)[_HEADER.size :]
+
+
+def _position(data: bytes) -> tuple[int, int]:
+    """The readings partition and offset of a checked record's header."""
+    if data[2] == VERSION:
+        _, _, partition, offset = _HEADER.unpack_from(data)
+        return int(partition), int(offset)
+    return int(_HEADER_V2.unpack_from(data)[2]), -1
+
+
+def _check_header(data: bytes) -> int:
+    """The header's size, once checked."""
+    if len(data) < _HEADER_V2.size:
         raise StateDecodeError(f"meter record of {len(data)} bytes is truncated")
-    magic, version, _ = _HEADER.unpack_from(data)
-    if magic != MAGIC or version != VERSION:
-        raise StateDecodeError(
-            f"not a version-{VERSION} meter record (magic {magic!r}, version {version}); "
-            "the state table was written by another build: reset it (delete the "
-            "<app_id>-meter-state-changelog topic) to start meters afresh"
-        )
+    magic, version, _ = _HEADER_V2.unpack_from(data)
+    if version == VERSION and len(data) < _HEADER.size:
+        raise StateDecodeError(f"meter record of {len(data)} bytes is truncated")
+    if magic == MAGIC and version in (2, VERSION):
+        return _HEADER.size if version == VERSION else _HEADER_V2.size
+    raise StateDecodeError(
+        f"not a version-{VERSION} meter record (magic {magic!r}, version {version}); "
+        "the state table was written by another build: reset it (delete the "
+        "<app_id>-meter-state-changelog topic) to start meters afresh"
+    )
 
 
 def _sections(data: bytes) -> list[bytes]:
     """The four length-prefixed parts of a record's bytes, checked for shape."""
-    _check_header(data)
+    offset = _check_header(data)
     size = len(data)
     unpack = _LENGTH.unpack_from
-    offset = _HEADER.size
     parts: list[bytes] = []
     for _ in range(4):
         start = offset + 4

@@ -106,3 +106,24 @@ def test_cli_keeps_off_other_sessions_ports_and_knows_its_phases(bench: Bench) -
             cli.parse_args(["--kafka-port", port])
     with pytest.raises(SystemExit):
         cli.parse_args(["--phases", "ingest,warp"])
+
+
+def test_cli_always_offers_1k_and_has_the_restart_phase(bench: Bench) -> None:
+    cli = bench("pipeline_bench")
+    args = cli.parse_args(["--quick", "--latency-rates", "5000,20000"])
+    assert args.latency_rates == "1000,5000,20000"  # issue 13's latency target is at 1k
+    assert cli.PHASES.index("restart") == cli.PHASES.index("memory") + 1
+    assert args.restart_readings == 400
+    assert args.faust_within_seconds == 0.25  # the bare faust drain's window: the bench's own
+    assert not hasattr(args, "batch_within_seconds")
+
+
+def test_bare_faust_app_takes_the_window_it_is_given(bench: Bench, tmp_path: Path) -> None:
+    drain = bench("faust_drain")
+    settings = load_settings(
+        state_dir=tmp_path, kafka_bootstrap="127.0.0.1:1", forecaster="seasonal_naive_day"
+    )
+    status = drain.DrainStatus(10, tmp_path / "status.json")
+    assert drain.WITHIN_SECONDS == bench("faust_ceiling").WITHIN_SECONDS == 0.25
+    app = drain.build_app(settings, status, within=0.5)
+    assert [agent.name for agent in app.agents.values()] == ["bench.drain"]

@@ -24,16 +24,23 @@ def feed(max_events: int = 10, capacity: int = 20) -> ReadingsFeed:
     return ReadingsFeed(TOPIC, max_events=max_events, capacity_events=capacity)
 
 
-def test_take_returns_what_arrived_up_to_the_batch_maximum() -> None:
-    f = feed(max_events=10)
-    f.put_nowait(0, msgs(0, range(0, 4)))
+def test_take_shares_the_batch_maximum_among_partitions() -> None:
+    f = feed(max_events=10, capacity=100)
+    f.put_nowait(0, msgs(0, range(0, 20)))
     f.put_nowait(1, msgs(1, range(0, 4)))
-    f.put_nowait(2, msgs(2, range(0, 4)))
+    f.put_nowait(2, msgs(2, range(0, 20)))
     first = f.take_nowait()
-    assert [c.partition for c in first] == [0, 1]  # 8 readings; the third chunk would pass 10
-    assert [c.partition for c in f.take_nowait()] == [2]
-    assert f.take_nowait() == []
+    taken = {c.partition: [m.offset for m in c.messages] for c in first}
+    # ceil(10 / 3) = 4 each, the last partition gets what is left of the 10
+    assert taken == {0: [0, 1, 2, 3], 1: [0, 1, 2, 3], 2: [0, 1]}
+    second = f.take_nowait()
+    # partition 1 is empty now: the others share the 10, in order within each partition
+    assert sorted((c.partition, c.messages[0].offset, len(c.messages)) for c in second) == [
+        (0, 4, 5),
+        (2, 2, 5),
+    ]
     assert f.in_flight == 2
+    assert f.queued_events == 44 - 20
 
 
 def test_a_large_fetch_is_split_into_batches_of_at_most_the_maximum() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import orjson
 import pytest
@@ -30,9 +32,16 @@ def processor(s: Settings) -> BatchProcessor:
     return build_core(s).processor
 
 
-def msg(meter: str, slot: int, kwh: object, offset: int = 0, **extra: object) -> InMessage:
+_OFFSETS = itertools.count()
+
+
+def msg(
+    meter: str, slot: int, kwh: object, offset: int | None = None, **extra: object
+) -> InMessage:
+    """A reading message; offsets increase from one message to the next, as in a partition."""
     body = {"meter_id": meter, "ts": T0 + slot * RES_MS, "kwh": kwh, **extra}
-    return InMessage(meter.encode(), orjson.dumps(body), "meter-readings", 0, offset, NOW)
+    at = next(_OFFSETS) if offset is None else offset
+    return InMessage(meter.encode(), orjson.dumps(body), "meter-readings", 0, at, NOW)
 
 
 class Store(dict[str, bytes]):
@@ -104,9 +113,9 @@ def test_insufficient_history_is_skipped_and_counted() -> None:
 def test_too_late_goes_to_dlq() -> None:
     p, store = processor(settings(allowed_lateness_slots=4)), Store()
     run(p, store, [msg("a", i, 0.3) for i in range(50)])
-    result = run(p, store, [msg("a", 20, 0.4)])
+    result = run(p, store, [msg("a", 20, 0.4, offset=1_000_000)])
     assert result.dlq_reasons == {DlqReason.TOO_LATE.value: 1}
-    assert result.dead_letters[0].source.offset == 0
+    assert result.dead_letters[0].source.offset == 1_000_000
     assert result.state_writes == {}
 
 
@@ -245,3 +254,23 @@ def other_store_head(store: Store) -> int:
     head = record.state.head_slot
     assert head is not None
     return head
+
+
+def test_a_replayed_stretch_of_the_topic_never_changes_a_meter() -> None:
+    """Messages at or below the offset a record covers (same partition, slots not past the
+    head) are replays: duplicates, the record untouched, however the state would take them."""
+    p, store = processor(settings(allowed_lateness_slots=8)), Store()
+    first = [msg("a", i, daily(i), offset=i) for i in range(60)]
+    run(p, store, first)
+    before = store["a"]
+    # a replay of the last 20, with a changed value that would otherwise be a correction
+    replay = [msg("a", i, daily(i) + (0.5 if i == 55 else 0.0), offset=i) for i in range(40, 60)]
+    result = run(p, store, replay)
+    assert result.outcomes == {"duplicate": 20}
+    assert result.state_writes == {}
+    assert store["a"] is before
+    # a newer message at a new offset still applies; one from another partition is no replay
+    fresh = msg("a", 61, 0.3, offset=60)
+    other = InMessage(b"a", fresh.value, "meter-readings", 1, 5, NOW)
+    result = run(p, store, [other, fresh])
+    assert result.outcomes == {"applied": 1, "duplicate": 1}

@@ -92,11 +92,23 @@ def test_a_full_default_record_is_at_most_2_kb() -> None:
         record.accuracy.to_bytes(),
     ]
     assert [len(p) for p in parts] == [900, 732, 60, 44]
-    data = record.to_bytes(3)
-    assert len(data) == 5 + 4 * 4 + 900 + 732 + 60 + 44 == 1757 <= 2048
+    data = record.to_bytes(3, 123_456)
+    assert len(data) == 5 + 8 + 4 * 4 + 900 + 732 + 60 + 44 == 1765 <= 2048
     again = MeterRecord.from_bytes(data, CONFIG)
-    assert again.to_bytes(3) == data
+    assert (again.partition, again.offset) == (3, 123_456)
+    assert again.to_bytes(3, 123_456) == data
     assert MeterRecord.partition_of(data) == 3
+
+
+def test_a_version_2_record_is_read_without_an_offset() -> None:
+    import struct
+
+    record = full_record()
+    data = record.to_bytes(3, 77)
+    old = struct.pack("<2sBH", b"MR", 2, 3) + data[13:]
+    again = MeterRecord.from_bytes(old, CONFIG)
+    assert (again.partition, again.offset) == (3, -1)
+    assert again.to_bytes(3, 77) == data
 
 
 def test_a_record_with_a_version_1_window_is_read() -> None:
