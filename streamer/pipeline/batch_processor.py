@@ -220,6 +220,8 @@ class BatchProcessor:
         # or written as. A hit needs the store to hand back that very object, so anything that
         # replaced the stored value (changelog recovery, a rebalance, expiry) is a miss.
         self._cache: dict[str, tuple[bytes, MeterRecord]] = {}
+        # readings offsets never delivered before (re-read after faust lost them), by partition
+        self._unread: dict[int, tuple[int, int]] = {}
         self._cache_meters = cache_meters
         # read at every batch: a rollout swaps the models between two batches
         self.models = models
@@ -301,6 +303,18 @@ class BatchProcessor:
                 self._remember(meter_id, stored, record)
         return result
 
+    # --- messages never delivered before --------------------------------------------------------
+    def note_unread(self, partition: int, start: int, end: int) -> None:
+        """Offsets ``start`` to ``end`` (exclusive) of a readings partition were never delivered
+        (faust lost them, and they are read again): they are not replays, even below the offset
+        a meter's record covers, and are applied as any late reading."""
+        if end > start:
+            self._unread[partition] = (start, end)
+
+    def _unread_at(self, partition: int, offset: int) -> bool:
+        span = self._unread.get(partition)
+        return span is not None and span[0] <= offset < span[1]
+
     # --- decoded-record cache ------------------------------------------------------------------
     def _remember(self, meter_id: str, stored: bytes, record: MeterRecord) -> None:
         if self._cache_meters <= 0:
@@ -376,6 +390,7 @@ class BatchProcessor:
                 and message.partition == covered_partition
                 and head_before is not None
                 and -(-reading.ts_ms // res_ms) <= head_before
+                and not self._unread_at(message.partition, message.offset)
             ):
                 counts[Outcome.DUPLICATE.value] = counts.get(Outcome.DUPLICATE.value, 0) + 1
                 continue

@@ -274,3 +274,16 @@ def test_a_replayed_stretch_of_the_topic_never_changes_a_meter() -> None:
     other = InMessage(b"a", fresh.value, "meter-readings", 1, 5, NOW)
     result = run(p, store, [other, fresh])
     assert result.outcomes == {"applied": 1, "duplicate": 1}
+
+
+def test_messages_never_delivered_before_are_not_replays() -> None:
+    """A stretch faust lost and reads again (the commit watchdog notes it) is applied even
+    below the offset a record covers."""
+    p, store = processor(settings(allowed_lateness_slots=16)), Store()
+    run(p, store, [msg("a", i, daily(i), offset=i) for i in range(50)])
+    # offsets 50..54 were lost (slots 50..54), 55..59 processed
+    run(p, store, [msg("a", i, daily(i), offset=i) for i in range(55, 60)])
+    lost = [msg("a", i, daily(i), offset=i) for i in range(50, 55)]
+    assert run(p, store, lost).outcomes == {"duplicate": 5}  # taken for a replay
+    p.note_unread(0, 50, 55)
+    assert run(p, store, lost).outcomes == {"applied": 5}
