@@ -90,6 +90,7 @@ class ReadingsFeed:
         self._idle = asyncio.Event()
         self._idle.set()
         self._turn = 0
+        self._held = 0
         self.dropped_chunks = 0
         self.dropped_events = 0
 
@@ -127,7 +128,7 @@ class ReadingsFeed:
         """Queued readings of the current epoch, up to ``max_events``, shared among the
         partitions; counted as one batch in flight when any."""
         out: list[Chunk] = []
-        budget = self.max_events
+        budget = 0 if self._held else self.max_events
         while budget > 0:
             partitions = [p for p, queue in self._queues.items() if self._head(queue)]
             if not partitions:
@@ -202,6 +203,30 @@ class ReadingsFeed:
         self._queued = 0
         self._arrived.clear()
         self._space.set()
+        return dropped
+
+    def hold(self) -> None:
+        """Take nothing until :meth:`release` (a seek is deciding what is stale)."""
+        self._held += 1
+
+    def release(self) -> None:
+        self._held = max(0, self._held - 1)
+        if not self._held and self._queues:
+            self._arrived.set()
+
+    def drop(self, partitions: set[int]) -> int:
+        """Drop the queued chunks of ``partitions`` (a seek rewinds them: they are read again);
+        how many readings were dropped."""
+        dropped = 0
+        for partition in partitions & self._queues.keys():
+            for chunk in self._queues.pop(partition):
+                dropped += len(chunk.messages)
+                self._drop(chunk)
+        self._queued -= dropped
+        if not self._queues:
+            self._arrived.clear()
+        if self.has_space():
+            self._space.set()
         return dropped
 
     def _drop(self, chunk: Chunk) -> None:
@@ -292,6 +317,9 @@ async def bulk_drain(consumer: Any, fetcher: Any, feed: ReadingsFeed) -> None:
                     else:
                         rest = recover_in_bulk(consumer, tp, batch)
                         await _per_message(consumer, tp, rest, callback, generation)
+                # every partition of a fetch is queued (batches share among them), then the
+                # next fetch waits for room: the queue holds at most its capacity and a fetch
+                await _wait_for_room(consumer, feed)
             unset_flag(CONSUMER_FETCHING)
     except consumer.consumer_stopped_errors:
         if consumer.transport.app.should_stop:
@@ -322,6 +350,13 @@ async def _hand_over(consumer: Any, tp: Any, records: list[Any], feed: ReadingsF
     by one (read offset, gaps, commit_every)."""
     read_offset = consumer._read_offset.get(tp)
     if read_offset is not None and records and records[0].offset < read_offset:
+        log.info(
+            "%s[%d]: fetched from %d, below the read offset %d",
+            tp.topic,
+            tp.partition,
+            records[0].offset,
+            read_offset,
+        )
         records = [r for r in records if r.offset >= read_offset]
     if not records:
         return
@@ -330,19 +365,16 @@ async def _hand_over(consumer: Any, tp: Any, records: list[Any], feed: ReadingsF
         if records[-1].offset - previous != len(records):  # not simply the next ones
             for record in records:
                 if record.offset - previous > 1 and previous:
+                    log.info(
+                        "%s[%d]: offsets %d to %d missing from the fetch (a gap to faust)",
+                        tp.topic,
+                        tp.partition,
+                        previous + 1,
+                        record.offset - 1,
+                    )
                     await consumer._add_gap(tp, previous + 1, record.offset)
                 previous = record.offset
     await _maybe_commit(consumer)
-    if not feed.has_space():
-        space = asyncio.ensure_future(feed.wait_space())
-        stopped = asyncio.ensure_future(consumer.suspend_flow.wait())
-        try:
-            await asyncio.wait({space, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            space.cancel()
-            stopped.cancel()
-        if not consumer.flow_active or not feed.has_space():
-            return  # suspended (a rebalance or a re-read): faust reads them again
     feed.put_nowait(tp.partition, in_messages(records))
     consumer._read_offset[tp] = records[-1].offset
 
@@ -392,6 +424,19 @@ def recover_in_bulk(consumer: Any, tp: Any, records: list[Any]) -> list[Any]:
             key_partition[key] = partition
     offsets[tp] = fresh[-1].offset
     return fresh[-1:]
+
+
+async def _wait_for_room(consumer: Any, feed: ReadingsFeed) -> None:
+    """Wait until the feed has room, or the flow is stopped (a rebalance or a seek)."""
+    if feed.has_space() or not consumer.flow_active:
+        return
+    space = asyncio.ensure_future(feed.wait_space())
+    stopped = asyncio.ensure_future(consumer.suspend_flow.wait())
+    try:
+        await asyncio.wait({space, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        space.cancel()
+        stopped.cancel()
 
 
 async def _per_message(

@@ -171,15 +171,23 @@ async def seek_parked(
     When the flow is already stopped, or the loop not running (the loop itself seeks so when
     it finds the flow stopped), faust's seek is made as it is.
     """
-    if not consumer.flow_active or not getattr(consumer, _DRAINING, False):
-        drop_queued_readings(consumer)
-        await seek(consumer)
-        return
-    async with ParkedFlow(consumer.app, park_timeout_seconds) as parked:
-        if not parked:
-            log.warning("faust's fetch loop did not park in %.0f s; seeking", park_timeout_seconds)
-        drop_queued_readings(consumer)
-        await seek(consumer)
+    feed = feed_of(consumer)
+    if feed is not None:
+        feed.hold()  # nothing queued is taken until it is known which partitions move
+    try:
+        if not consumer.flow_active or not getattr(consumer, _DRAINING, False):
+            await seek(consumer)
+        else:
+            async with ParkedFlow(consumer.app, park_timeout_seconds) as parked:
+                if not parked:
+                    log.warning(
+                        "faust's fetch loop did not park in %.0f s; seeking", park_timeout_seconds
+                    )
+                await seek(consumer)
+        drop_queued_readings(consumer, rewound(consumer))
+    finally:
+        if feed is not None:
+            feed.release()
 
 
 class ParkedFlow:
@@ -219,13 +227,28 @@ class ParkedFlow:
             consumer.resume_flow()
 
 
-def drop_queued_readings(consumer: Any) -> None:
-    """Before a seek: readings queued in the bulk feed were fetched before it and are read
-    again after it; processed first, they would put a meter's newer readings before the older
-    ones read again (seen: windows missing days after a restart)."""
+def rewound(consumer: Any) -> set[int]:
+    """The readings partitions faust's seek to the committed offsets just moved: those with a
+    committed offset (it sets their read offset to it). A partition never committed is not
+    moved, so what is queued of it stays valid (dropped, it would never be read again)."""
     feed = feed_of(consumer)
-    if feed is not None:
-        dropped = feed.revoke()
+    if feed is None:
+        return set()
+    read = consumer._read_offset
+    return {
+        tp.partition
+        for tp in consumer.assignment()
+        if tp.topic == feed.topic and read.get(tp) is not None
+    }
+
+
+def drop_queued_readings(consumer: Any, partitions: set[int]) -> None:
+    """At a seek of ``partitions``: their readings queued in the bulk feed were fetched before
+    it and are read again after it; processed first, they would put a meter's newer readings
+    before the older ones read again (seen: windows missing days after a restart)."""
+    feed = feed_of(consumer)
+    if feed is not None and partitions:
+        dropped = feed.drop(partitions)
         if dropped:
             log.info("seek: %d queued readings dropped (read again after it)", dropped)
 
@@ -258,7 +281,7 @@ async def reread(app: Any, tp: Any, offset: int, *, park_timeout_seconds: float 
         if tp not in consumer.assignment():
             return False
         consumer._gap.pop(tp, None)
-        drop_queued_readings(consumer)
+        drop_queued_readings(consumer, {tp.partition})
         await consumer.seek_wait({tp: offset})
         return True
 

@@ -10,10 +10,9 @@ one-slot-ahead residuals) and its rolling accuracy. Layout (little-endian)::
 
 (version 2, still read, had no offset).
 
-1,757 bytes per meter with the default window and ledger (900 + 732 + 60 + 44 + 21 of framing;
-2,581 with the window's format version 1). Equal records give equal bytes. The layout has not
-changed with the window's format (each part carries its own version), so the record version is
-still 2: a record written with a version-1 window is read, and written back in version 2.
+1,765 bytes per meter with the default window and ledger (900 + 732 + 60 + 44 + 29 of framing).
+Equal records give equal bytes. Each part carries its own version; the record's version is 3
+since the header holds the offset, and a version-2 record is read and written back in version 3.
 
 The partition is that of the meter's readings: a timer (which runs outside any event) reads it
 to write a tombstone for an expired meter to the right changelog partition, whatever
