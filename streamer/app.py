@@ -46,6 +46,20 @@ def _raw_topic(app: Any, name: str, settings: Settings) -> Any:
     )
 
 
+def _bytes_table(app: Any, name: str, settings: Settings, help_text: str) -> Any:
+    """A table of raw bytes keys and values (bytes types make faust use the raw codec for the
+    table and its changelog), its changelog compacted with streamer's segment settings."""
+    return app.Table(
+        name,
+        default=None,
+        key_type=bytes,
+        value_type=bytes,
+        partitions=settings.topic_partitions,
+        extra_topic_configs=changelog_configs(settings),
+        help=help_text,
+    )
+
+
 def build_core(settings: Settings, registry: CollectorRegistry | None = None) -> WorkerCore:
     """The pure parts of a worker (no faust): processor, forecasters, metrics."""
     registry = registry or CollectorRegistry()
@@ -115,24 +129,14 @@ def create_app(settings: Settings) -> tuple[Any, WorkerRuntime]:
         status=_raw_topic(app, settings.status_topic, settings),
         drift=_raw_topic(app, settings.drift_topic, settings),
     )
-    state_table = app.Table(
-        STATE_TABLE,
-        default=None,
-        # bytes types make faust use the raw codec for the table and its changelog.
-        key_type=bytes,
-        value_type=bytes,
-        partitions=settings.topic_partitions,
-        extra_topic_configs=changelog_configs(settings),
-        help="Per-meter window state (streamer.state.MeterState bytes).",
+    state_table = _bytes_table(
+        app, STATE_TABLE, settings, "Per-meter window state (streamer.state.MeterState bytes)."
     )
-    latest_forecast_table = app.Table(
+    latest_forecast_table = _bytes_table(
+        app,
         LATEST_FORECAST_TABLE,
-        default=None,
-        key_type=bytes,
-        value_type=bytes,
-        partitions=settings.topic_partitions,
-        extra_topic_configs=changelog_configs(settings),
-        help="The newest forecast of each meter (forecast JSON), served over HTTP.",
+        settings,
+        "The newest forecast of each meter (forecast JSON), served over HTTP.",
     )
     runtime = WorkerRuntime(
         core=core,

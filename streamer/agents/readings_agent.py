@@ -100,8 +100,7 @@ class ReadingsLoop:
         acknowledge_chunks(consumer, batch.chunks, partitions)
         if sender is None:
             # commit now rather than at faust's next interval: a crash then replays at most
-            # the batches in flight (a replay is recognised per slot, but a register reading
-            # replayed after the runs it split were merged splits them again)
+            # the batches in flight
             await consumer.commit()
         metrics.batch_size.observe(len(batch.messages))
         metrics.batch_duration.observe(time.perf_counter() - batch.started)

@@ -350,13 +350,6 @@ async def _hand_over(consumer: Any, tp: Any, records: list[Any], feed: ReadingsF
     by one (read offset, gaps, commit_every)."""
     read_offset = consumer._read_offset.get(tp)
     if read_offset is not None and records and records[0].offset < read_offset:
-        log.info(
-            "%s[%d]: fetched from %d, below the read offset %d",
-            tp.topic,
-            tp.partition,
-            records[0].offset,
-            read_offset,
-        )
         records = [r for r in records if r.offset >= read_offset]
     if not records:
         return
@@ -365,13 +358,6 @@ async def _hand_over(consumer: Any, tp: Any, records: list[Any], feed: ReadingsF
         if records[-1].offset - previous != len(records):  # not simply the next ones
             for record in records:
                 if record.offset - previous > 1 and previous:
-                    log.info(
-                        "%s[%d]: offsets %d to %d missing from the fetch (a gap to faust)",
-                        tp.topic,
-                        tp.partition,
-                        previous + 1,
-                        record.offset - 1,
-                    )
                     await consumer._add_gap(tp, previous + 1, record.offset)
                 previous = record.offset
     await _maybe_commit(consumer)

@@ -44,7 +44,7 @@ from tests.support.faults import (
 )
 from tests.support.kafka import TestKafka
 from tests.support.processes import WorkerProcess, free_port
-from tests.support.topics import Record, produce
+from tests.support.topics import Record, produce, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -55,37 +55,18 @@ BATCH_EVENTS = 100
 DELAY_MS = 300.0  # per forecaster call of the first worker: its batches take a while
 
 
-async def read_partitions(bootstrap: str, topic: str) -> dict[int, list[Record]]:
+def read_partitions(settings: Settings, topic: str) -> dict[int, list[Record]]:
     """Every record of ``topic``, partition by partition in offset order, to its end offsets."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    ends = asyncio.run(end_offsets(settings.kafka_bootstrap, topic, settings.topic_partitions))
+    total = sum(ends.values())
+    records = asyncio.run(
+        read_topic(settings.kafka_bootstrap, topic, until=lambda rows: len(rows) >= total)
     )
-    await consumer.start()
-    try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        out: dict[int, list[Record]] = {tp.partition: [] for tp in tps}
-        remaining = {tp for tp in tps if ends[tp] > 0}
-        deadline = time.monotonic() + 60
-        while remaining and time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=500, max_records=10000)
-            for tp, messages in batch.items():
-                out[tp.partition].extend(
-                    Record(m.key, m.value, m.partition, m.offset) for m in messages
-                )
-            for tp in list(remaining):
-                if await consumer.position(tp) >= ends[tp]:
-                    remaining.discard(tp)
-        assert not remaining, f"could not read {topic} to its end"
-        return out
-    finally:
-        await consumer.stop()
+    assert len(records) >= total, f"could not read {topic} to its end"
+    out: dict[int, list[Record]] = {p: [] for p in ends}
+    for record in records:
+        out[record.partition].append(record)
+    return out
 
 
 async def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
@@ -121,7 +102,7 @@ class ChangelogOrder:
 def check_changelog_order(settings: Settings) -> ChangelogOrder:
     """Walk the state changelog in offset order: per meter, the head slot and the newest
     arrival time of its records never decrease (a tombstone starts the meter afresh)."""
-    by_partition = asyncio.run(read_partitions(settings.kafka_bootstrap, changelog(settings)))
+    by_partition = read_partitions(settings, changelog(settings))
     record_config = PipelineConfig.from_settings(settings).record
     newest: dict[bytes, tuple[int, int]] = {}
     regressions: list[Regression] = []
