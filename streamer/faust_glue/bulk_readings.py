@@ -195,15 +195,7 @@ class ReadingsFeed:
     def revoke(self) -> int:
         """Start a new epoch: queued chunks are dropped; how many readings were."""
         self.epoch += 1
-        dropped = self._queued
-        for queue in self._queues.values():
-            for chunk in queue:
-                self._drop(chunk)
-        self._queues.clear()
-        self._queued = 0
-        self._arrived.clear()
-        self._space.set()
-        return dropped
+        return self.drop(set(self._queues))
 
     def hold(self) -> None:
         """Take nothing until :meth:`release` (a seek is deciding what is stale)."""
