@@ -12,6 +12,7 @@ from streamer.agents.commit_watchdog import register_commit_watchdog
 from streamer.agents.control_task import register_control_task
 from streamer.agents.drift_reporting import register_drift_report_timer
 from streamer.agents.exactly_once import make_transactional_sender
+from streamer.agents.heap_freeze import register_heap_freeze
 from streamer.agents.metrics_task import register_metrics_timers
 from streamer.agents.readings_agent import register_readings_agent
 from streamer.agents.runtime import WorkerCore, WorkerRuntime, WorkerTopics
@@ -63,7 +64,11 @@ def _bytes_table(app: Any, name: str, settings: Settings, help_text: str) -> Any
 def build_core(settings: Settings, registry: CollectorRegistry | None = None) -> WorkerCore:
     """The pure parts of a worker (no faust): processor, forecasters, metrics."""
     registry = registry or CollectorRegistry()
-    register_lstm(settings.models_dir, parse_providers(settings.onnx_providers))
+    register_lstm(
+        settings.models_dir,
+        parse_providers(settings.onnx_providers),
+        intra_op_threads=settings.onnx_intra_op_threads,
+    )
 
     def build(spec: str) -> Forecaster:
         forecaster = make_forecaster(
@@ -152,6 +157,7 @@ def create_app(settings: Settings) -> tuple[Any, WorkerRuntime]:
         settings.readings_topic,
         max_events=settings.batch_max_events,
         capacity_events=max(settings.stream_buffer_events, settings.batch_max_events * 2),
+        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
     )
     attach_feed(app, feed)
     register_readings_agent(app, runtime, feed)
@@ -161,4 +167,5 @@ def create_app(settings: Settings) -> tuple[Any, WorkerRuntime]:
     register_control_task(app, runtime)
     register_drift_report_timer(app, runtime)
     register_metrics_timers(app, runtime)
+    register_heap_freeze(app)
     return app, runtime

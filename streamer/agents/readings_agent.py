@@ -35,6 +35,9 @@ from streamer.typed_decorators import typed
 
 log = logging.getLogger(__name__)
 
+#: how long the loop yields after starting a delivery (its records leave for the broker meanwhile)
+HANDOFF_SECONDS = 0.001
+
 
 @dataclass(slots=True)
 class ProcessedBatch:
@@ -130,8 +133,10 @@ class ReadingsLoop:
                 if delivering is not None:
                     await self._finish(delivering)
                 delivering = asyncio.ensure_future(self.deliver(batch))
-                # let the delivery hand its records to the producer before the next batch
-                await asyncio.sleep(0)
+                # let the delivery hand its records to the producer and the producer write them
+                # to the broker before the next batch holds the event loop: a few chained
+                # callbacks, all run before a timer of HANDOFF_SECONDS fires
+                await asyncio.sleep(HANDOFF_SECONDS)
         finally:
             if delivering is not None:
                 delivering.cancel()

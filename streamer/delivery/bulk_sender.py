@@ -121,6 +121,8 @@ class BulkSender:
                     raise _too_large(topic, value)
             filled += 1
         if filled:
+            # closed: complete, so the producer sends it at once instead of lingering for more
+            batch.close()
             futures.append(await producer.send_batch(batch, topic, partition=partition))
         return futures
 

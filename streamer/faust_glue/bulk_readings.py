@@ -42,6 +42,7 @@ from faust.types import TP
 from faust.types.tuples import ack_lock
 from mode.utils.futures import notify
 
+from streamer.faust_glue.consumer_factory import set_fetch_max_wait
 from streamer.pipeline.messages import InMessage
 
 log = logging.getLogger(__name__)
@@ -74,10 +75,20 @@ class ReadingsFeed:
     faust's own scheduler hands messages over), so that a batch taken from a backlog holds a
     few slots of every meter rather than many slots of one partition's meters. Batches taken
     are counted until :meth:`delivered`; :meth:`wait_delivered` waits for none to be left.
+    ``fetch_max_wait_ms``, when set, is applied to the consumer when the fetch loop starts
+    (:func:`~streamer.faust_glue.consumer_factory.set_fetch_max_wait`).
     """
 
-    def __init__(self, topic: str, *, max_events: int, capacity_events: int) -> None:
+    def __init__(
+        self,
+        topic: str,
+        *,
+        max_events: int,
+        capacity_events: int,
+        fetch_max_wait_ms: int | None = None,
+    ) -> None:
         self.topic = topic
+        self.fetch_max_wait_ms = fetch_max_wait_ms
         self.max_events = max_events
         self.capacity_events = max(capacity_events, max_events)
         self.epoch = 0
@@ -290,6 +301,8 @@ async def bulk_drain(consumer: Any, fetcher: Any, feed: ReadingsFeed) -> None:
     app = consumer.app
     topic = feed.topic
     log.info("%s is handed to the batch processor in bulk (faust's fetch loop)", topic)
+    if feed.fetch_max_wait_ms is not None:
+        set_fetch_max_wait(consumer, feed.fetch_max_wait_ms)
     try:
         while not (consumer_should_stop() or fetcher_should_stop()):
             set_flag(CONSUMER_FETCHING)

@@ -118,6 +118,9 @@ class OnnxModel:
         options.log_severity_level = 3
         if intra_op_threads is not None:
             options.intra_op_num_threads = intra_op_threads
+        if intra_op_threads != 1:
+            # idle pool threads spin by default, taking a core the rest of the process needs
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             return ort.InferenceSession(
                 str(self.model_file), sess_options=options, providers=list(self.providers_requested)

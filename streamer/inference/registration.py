@@ -28,6 +28,7 @@ def onnx_factory(
     providers: Sequence[str] | None = None,
     *,
     max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+    intra_op_threads: int | None = None,
 ) -> ForecasterFactory:
     """A registry factory for ``name`` / ``name:<version>`` models under ``models_dir``."""
     cache: dict[tuple[Path, tuple[str, ...] | None], OnnxModel] = {}
@@ -42,7 +43,12 @@ def onnx_factory(
         with lock:
             model = cache.get((version_dir, wanted))
             if model is None:
-                model = OnnxModel(version_dir, providers=wanted, max_batch_size=max_batch_size)
+                model = OnnxModel(
+                    version_dir,
+                    providers=wanted,
+                    max_batch_size=max_batch_size,
+                    intra_op_threads=intra_op_threads,
+                )
                 cache[(version_dir, wanted)] = model
         if model.card.resolution_seconds != resolution_seconds:
             raise ForecasterSpecError(
@@ -59,16 +65,18 @@ def register_lstm(
     models_dir: Path,
     providers: Sequence[str] | None = None,
     *,
+    intra_op_threads: int | None = None,
     factories: dict[str, ForecasterFactory] | None = None,
 ) -> None:
     """Register ``lstm`` (newest version) and ``lstm:<version>`` from ``models_dir``.
 
+    ``intra_op_threads``: ONNX Runtime's threads per inference (None or 0: one per core).
     Idempotent: calling it again replaces the earlier registration. Nothing is loaded until a
     spec is built with :func:`~streamer.forecast.registry.make_forecaster`.
     """
     register_forecaster(
         MODEL_NAME,
-        onnx_factory(Path(models_dir), MODEL_NAME, providers),
+        onnx_factory(Path(models_dir), MODEL_NAME, providers, intra_op_threads=intra_op_threads),
         replace=True,
         factories=factories,
     )

@@ -17,12 +17,19 @@ class FakeBatch:
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self.records: list[tuple[bytes | None, bytes | None]] = []
+        self.closed = False
 
     def append(self, *, key: bytes | None, value: bytes | None, timestamp: None) -> object | None:
+        if self.closed:
+            return None
         if len(self.records) >= self.capacity:
+            self.close()  # as aiokafka's BatchBuilder does when full
             return None
         self.records.append((key, value))
         return object()
+
+    def close(self) -> None:
+        self.closed = True
 
 
 class FakeProducer:
@@ -33,6 +40,7 @@ class FakeProducer:
         self.capacity = capacity
         self.failures = failures
         self.sent: list[tuple[str, int, list[tuple[bytes | None, bytes | None]]]] = []
+        self.open_batches_submitted = 0
 
     async def partitions_for(self, topic: str) -> set[int]:
         return set(range(self.partitions))
@@ -42,6 +50,7 @@ class FakeProducer:
 
     async def send_batch(self, batch: FakeBatch, topic: str, *, partition: int) -> Any:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.open_batches_submitted += not batch.closed
         if self.failures:
             self.failures -= 1
             future.set_exception(RuntimeError("broker away"))
@@ -78,6 +87,8 @@ def test_a_full_batch_is_sent_and_another_started() -> None:
     asyncio.run(BulkSender(producer).send(records))
     assert [len(r) for _, _, r in producer.sent] == [3, 3, 1]
     assert delivered(producer)[("t", 0)] == [bytes([i]) for i in range(7)]
+    # the last, partly filled batch is closed too: the producer sends it without lingering
+    assert producer.open_batches_submitted == 0
 
 
 def test_a_failed_delivery_is_retried_until_acknowledged(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -68,6 +68,9 @@ class FakeProducer:
                 producer.log.append(("record", kwargs["key"]))
                 return object()
 
+            def close(self) -> None:
+                pass
+
         return Batch()
 
     async def send_batch(self, batch: Any, topic: str, *, partition: int) -> Any:

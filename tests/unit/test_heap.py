@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import gc
+import weakref
+from collections.abc import Iterator
+
+import pytest
+
+from streamer.heap import FreezeAfterRecovery, SlowCollectionFreezer, freeze_heap
+
+
+@pytest.fixture(autouse=True)
+def unfrozen() -> Iterator[None]:
+    callbacks = list(gc.callbacks)
+    gc.callbacks.clear()  # only the callbacks a test installs
+    gc.unfreeze()
+    yield
+    gc.unfreeze()
+    gc.callbacks[:] = callbacks
+
+
+def test_freeze_heap_moves_live_objects_out_of_the_collectors_sight() -> None:
+    kept = [[i] for i in range(1000)]  # container objects, tracked by the collector
+    frozen = freeze_heap()
+    assert frozen >= len(kept)
+    assert gc.get_freeze_count() == frozen
+    seen = {id(obj) for generation in range(3) for obj in gc.get_objects(generation)}
+    assert not any(id(x) in seen for x in kept)  # no collection walks them any more
+
+
+def test_freezes_after_each_completed_recovery_and_then_periodically() -> None:
+    freezer = FreezeAfterRecovery(refreeze_seconds=60.0)
+    assert freezer.tick(False, 0.0) is False  # recovering
+    assert freezer.tick(True, 1.0) is True  # recovery completed: freeze
+    assert freezer.tick(True, 2.0) is False  # still complete, frozen a second ago
+    assert freezer.tick(True, 61.0) is True  # a minute on: again
+    assert freezer.tick(False, 62.0) is False  # a rebalance: recovering again
+    assert freezer.tick(True, 63.0) is True  # completed again: freeze at once
+
+
+def test_a_cycle_frozen_then_dropped_is_collected_at_the_next_freeze() -> None:
+    class Node:
+        other: object = None
+
+    a, b = Node(), Node()
+    a.other, b.other = b, a  # a reference cycle: reference counting alone never frees it
+    probe = weakref.ref(a)
+    freeze_heap()
+    del a, b
+    freeze_heap()  # unfreezes, collects, freezes
+    assert probe() is None
+
+
+def test_a_slow_full_collection_freezes_its_survivors() -> None:
+    ticks = iter([0.0, 0.5])  # start, stop: 500 ms
+    freezer = SlowCollectionFreezer(slow_seconds=0.01, clock=lambda: next(ticks))
+    freezer.install()
+    try:
+        kept = [[i] for i in range(1000)]
+        gc.collect()  # a full collection, "slow" by the clock above
+    finally:
+        freezer.remove()
+    assert freezer.freezes == 1
+    assert gc.get_freeze_count() >= len(kept)
+
+
+def test_a_fast_or_young_collection_freezes_nothing() -> None:
+    freezer = SlowCollectionFreezer(slow_seconds=10.0)
+    freezer.install()
+    try:
+        gc.collect(0)
+        gc.collect()
+    finally:
+        freezer.remove()
+    assert freezer.freezes == 0
+    assert gc.get_freeze_count() == 0
