@@ -31,7 +31,7 @@ def apply_assignment(runtime: WorkerRuntime, assignment: ModelAssignment) -> Non
         return
     runtime.metrics.rollouts.labels(result="applied").inc()
     publish_model_info(runtime)
-    attach_data_drift_monitor(runtime)
+    attach_data_drift_monitor(runtime.core)
     # accuracy intervals must not mix models: start them again
     runtime.core.fleet_live = FleetAccuracy()
     runtime.core.fleet_shadow = FleetAccuracy()
@@ -62,7 +62,7 @@ def register_control_task(app: Any, runtime: WorkerRuntime) -> None:
 
     async def follow_control_topic() -> None:
         publish_model_info(runtime)  # loads the live model now: a bad one stops the start
-        attach_data_drift_monitor(runtime)
+        attach_data_drift_monitor(runtime.core)
         consumer = AIOKafkaConsumer(
             settings.control_topic,
             bootstrap_servers=settings.kafka_bootstrap,

@@ -15,7 +15,7 @@ from collections import Counter
 from typing import Any
 
 from streamer.accuracy.fleet_accuracy import FleetAccuracy
-from streamer.agents.runtime import WorkerRuntime
+from streamer.agents.runtime import WorkerCore, WorkerRuntime
 from streamer.contract.drift_record import DriftReport
 from streamer.drift.input_drift import InputDriftMonitor
 from streamer.drift.reference_histogram import ReferenceHistogram
@@ -33,16 +33,16 @@ log = logging.getLogger(__name__)
 MONITORED_FEATURES = ("load_scaled", WINDOW_SCALE_FEATURE)
 
 
-def worker_name(runtime: WorkerRuntime) -> str:
-    return f"{runtime.settings.web_host}:{runtime.settings.web_port}"
+def worker_name(core: WorkerCore | WorkerRuntime) -> str:
+    return f"{core.settings.web_host}:{core.settings.web_port}"
 
 
-def attach_data_drift_monitor(runtime: WorkerRuntime) -> None:
+def attach_data_drift_monitor(core: WorkerCore) -> None:
     """Watch the live model's inputs against its card (no-op for models without a card)."""
-    live = runtime.router.live
+    live = core.router.live
     model = getattr(live, "model", None)
     card = getattr(model, "card", None)
-    runtime.core.data_drift = None
+    core.data_drift = None
     if card is None or not hasattr(live, "input_observer"):
         return
     references = {
@@ -61,28 +61,28 @@ def attach_data_drift_monitor(runtime: WorkerRuntime) -> None:
         monitor = InputDriftMonitor(
             card.features,
             references,
-            psi_threshold=runtime.settings.drift_psi_threshold,
-            ks_threshold=runtime.settings.drift_ks_threshold,
+            psi_threshold=core.settings.drift_psi_threshold,
+            ks_threshold=core.settings.drift_ks_threshold,
         )
     except StreamerError as exc:
         log.warning("data drift not monitored: %s", exc)
         return
-    runtime.core.data_drift = monitor
+    core.data_drift = monitor
     live.input_observer = monitor.update
 
 
-def score_batch(runtime: WorkerRuntime, result: BatchResult) -> list[DriftReport]:
+def score_batch(core: WorkerCore, result: BatchResult) -> list[DriftReport]:
     """Fold a batch's matches into the fleet accuracy; its concept-drift reports, to be sent
     with the batch's other outputs."""
-    metrics = runtime.metrics
+    metrics = core.metrics
     reports: list[DriftReport] = []
-    runtime.fleet_live.update_many(result.matches)
-    runtime.fleet_shadow.update_many(result.shadow_matches)
+    core.fleet_live.update_many(result.matches)
+    core.fleet_shadow.update_many(result.shadow_matches)
     for role, matches in (("live", result.matches), ("shadow", result.shadow_matches)):
         # one counter update per horizon, not per match (a batch has thousands of matches)
         for horizon, count in Counter(match.horizon_slots for match in matches).items():
             metrics.accuracy_pairs.labels(role=role, horizon_slots=str(horizon)).inc(count)
-    live = runtime.router.live
+    live = core.router.live
     for drift in result.concept_drifts:
         report = DriftReport(
             scope="meter",
@@ -91,7 +91,7 @@ def score_batch(runtime: WorkerRuntime, result: BatchResult) -> list[DriftReport
             model_name=live.name,
             model_version=live.version,
             meter_id=drift.meter_id,
-            worker=worker_name(runtime),
+            worker=worker_name(core),
             direction=drift.direction,
             metrics={
                 "residual": drift.residual,

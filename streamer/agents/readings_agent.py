@@ -77,7 +77,7 @@ class ReadingsLoop:
         runtime = self.runtime
         messages = [m for chunk in chunks for m in chunk.messages]
         result = runtime.processor.process(messages, self._load, now_ms())
-        drifts = score_batch(runtime, result)
+        drifts = score_batch(runtime.core, result)
         outputs, state_writes = batch_records(
             self._topics, self._state, self._latest, result, drifts
         )

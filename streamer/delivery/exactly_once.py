@@ -28,6 +28,7 @@ def producer_factory(settings: Settings) -> Callable[[str], AIOKafkaProducer]:
             enable_idempotence=True,
             acks="all",
             linger_ms=5,
+            compression_type=settings.compression_type,
             max_batch_size=settings.producer_batch_bytes,
             max_request_size=max(settings.producer_batch_bytes, 1_048_576),
             transaction_timeout_ms=TRANSACTION_TIMEOUT_MS,

@@ -99,6 +99,20 @@ def test_readings_become_forecasts_and_bad_messages_are_dead_lettered(
                 steps = [_ms(ts) - origin for ts in horizon]
                 assert steps == [res_ms * (i + 1) for i in range(settings.horizon_slots)]
             assert max(_origin_ms(f) for f in forecasts) == last_slot
+        # the worker compresses what it writes (STREAMER_KAFKA_COMPRESSION=zstd by default): the
+        # topic's log on the broker's disk is far smaller than its records' JSON
+        logs = list(kafka.broker.data_dir.glob(f"{settings.forecasts_topic}-*/*.log"))
+        on_disk = sum(path.stat().st_size for path in logs)
+        every = asyncio.run(
+            read_topic(
+                settings.kafka_bootstrap,
+                settings.forecasts_topic,
+                until=lambda r: False,
+                timeout_seconds=2,
+            )
+        )
+        json_bytes = sum(len(r.value or b"") for r in every)
+        assert logs and on_disk < 0.5 * json_bytes, (on_disk, json_bytes)
 
         # A malformed message goes to the DLQ with a reason and its bytes; the worker goes on.
         bad = b'{"meter_id": "m-000000", "ts": 17'
