@@ -50,6 +50,7 @@ def faust_app_kwargs(settings: Any) -> dict[str, Any]:
         "web_bind": settings.web_host,
         "consumer_auto_offset_reset": "earliest",
         "producer_linger_ms": 5,
+        "producer_compression_type": settings.compression_type,
         "producer_max_batch_size": settings.producer_batch_bytes,
         "stream_buffer_maxsize": max(settings.stream_buffer_events, settings.batch_max_events * 2),
         "broker_commit_every": max(1000, settings.batch_max_events),

@@ -275,11 +275,20 @@ def test_targets_say_by_how_much_and_why_each_is_missed(bench: Bench) -> None:
         "scaling",
         "forecast",
         "latency_5k",
+        "memory_resident",
         "state_bytes",
+        "kafka_bytes",
     ]
-    assert [row["issue"] for row in rows.values()] == [13, 13, 13, 13, 13, 7, 7, 7]
-    assert all(row["met"] is False for row in rows.values())
-    assert all(row["why"] for row in rows.values())
+    assert [row["issue"] for row in rows.values()] == [13, 13, 13, 13, 13, 14, 14, 14, 14, 14]
+    measured = [row for key, row in rows.items() if key not in ("memory_resident", "kafka_bytes")]
+    assert all(row["met"] is False for row in measured)
+    assert all(row["why"] for row in measured)
+    assert (
+        "issue 14 asks 12% once state work is vectorised: missed by 11.0 points"
+        in (rows["ingest"]["note"])
+    )
+    # not in this report: said so, not judged
+    assert rows["memory_resident"]["met"] is None and rows["kafka_bytes"]["met"] is None
     assert rows["ingest"]["miss"].startswith("missed by 7.0 points")
     assert "8.0x the throughput" in rows["ingest"]["miss"]
     assert rows["ingest_vs_faust"]["ratio"] == 0.6
@@ -377,18 +386,17 @@ def test_markdown_has_machine_command_figures_and_reasons(bench: Bench) -> None:
     assert text.startswith("# Benchmarks\n")
     assert ".venv/bin/python bench/pipeline_bench.py --quick" in text
     assert "2 CPUs (x86_64)" in text and "[2.0, 2.0, 2.0] at start" in text
-    assert "## Targets (issue 13)" in text
+    assert "## Targets (issues 13 and 14)" in text
     assert (
-        "| worker ingest >= 8% of raw aiokafka `getmany` (same run) | 3,000/s | 300,000/s | 1.0% |"
-        in text
+        "| worker ingest >= 8% of raw aiokafka `getmany` (same run) (issue 13) | 3,000/s | "
+        "300,000/s | 1.0% |" in text
     )
     assert "| 3,600/s (worker) | 6,000/s (bare faust); 5x it | x0.60 |" in text
     assert (
         "| p99 2,900.0 ms, p50 1,450.0 ms | p99 150 ms, p50 75 ms | 1933.3% of the limit |" in text
     )
     assert "| ready 25.0 s, consumed again 26.0 s | ready 20 s, consumed again 15 s |" in text
-    assert "on 4 partitions) (issue 7's, kept) |" not in text
-    assert "ONNX Runtime throughput at the same batch size (issue 7's, kept) |" in text
+    assert "ONNX Runtime throughput at the same batch size (issue 14) |" in text
     assert "- scaling: wall clock: two workers x1.38 one" in text
     assert "## 5b. Restart after a SIGKILL, over the memory phase's state" in text
     assert "| **`/ready` 200** | **25.0** |" in text
@@ -553,3 +561,28 @@ def test_restart_timeline_spans(bench: Bench) -> None:
     assert times["ready_to_consumed_seconds"] is None
     marks["consumed"] = 12.0
     assert restart.timeline(marks)["ready_to_consumed_seconds"] == 0.5
+
+
+def test_memory_and_kafka_bytes_targets_read_their_phases(bench: Bench) -> None:
+    targets = bench("targets")
+    memory = {
+        "steps": [
+            {"meters": 10_000, "resident_bytes_per_meter": 5200.0},
+            {"meters": 100_000, "resident_bytes_per_meter": 2900.0},
+        ],
+        "serialized_state": {"mean_bytes": 1765.0},
+    }
+    row = targets.memory_target({"memory": memory})
+    assert (row["value"], row["ceiling"], row["met"]) == (2900.0, 3072, True)
+    memory["steps"] = memory["steps"][:1]  # only 10k meters measured: said, not judged met
+    row = targets.memory_target({"memory": memory})
+    assert row["met"] is None and any("not 100,000" in w for w in row["why"])
+    forecast = {
+        "bytes_written_per_reading": 2600.0,
+        "broker_bytes_by_topic": {"forecasts": 600, "meter-state-changelog": 1400, "drift": 0},
+    }
+    row = targets.kafka_bytes_target({"forecast": forecast})
+    assert row["met"] is False and row["miss"] == "2,600 B per reading (1.27x)"
+    assert row["why"] == ["by topic: meter-state-changelog 70%, forecasts 30%"]
+    forecast["bytes_written_per_reading"] = 1900.0
+    assert targets.kafka_bytes_target({"forecast": forecast})["met"] is True
