@@ -92,6 +92,11 @@ class Settings(BaseSettings):
         "its forecast_id. exactly_once: each batch's outputs, state and offsets commit in one "
         "Kafka transaction per readings partition (read outputs with read_committed).",
     )
+    batch_in_thread: bool = Field(
+        True,
+        description="Run the batch processor on a thread of its own, so that ONNX Runtime and "
+        "numpy (which release the GIL) overlap the event loop's sends and fetches.",
+    )
     producer_batch_bytes: int = Field(
         524_288,
         ge=16_384,

@@ -84,7 +84,10 @@ def register_commit_watchdog(app: Any, runtime: WorkerRuntime) -> None:
             seen = bookkeeping(consumer, tp)
             # the hole was never delivered: its messages are not replays of the state's
             hole = holes.get(tp)
-            runtime.processor.note_unread(tp.partition, committed, hole[1] if hole else committed)
+            async with runtime.core.batch_lock:
+                runtime.processor.note_unread(
+                    tp.partition, committed, hole[1] if hole else committed
+                )
             done = await reread(app, tp, committed)
             log.warning(
                 "offset commits of %s[%d] stalled at %d (%s): faust lost messages after it "

@@ -61,8 +61,9 @@ def register_control_task(app: Any, runtime: WorkerRuntime) -> None:
     settings = runtime.settings
 
     async def follow_control_topic() -> None:
-        publish_model_info(runtime)  # loads the live model now: a bad one stops the start
-        attach_data_drift_monitor(runtime.core)
+        async with runtime.core.batch_lock:
+            publish_model_info(runtime)  # loads the live model now: a bad one stops the start
+            attach_data_drift_monitor(runtime.core)
         consumer = AIOKafkaConsumer(
             settings.control_topic,
             bootstrap_servers=settings.kafka_bootstrap,
@@ -82,7 +83,8 @@ def register_control_task(app: Any, runtime: WorkerRuntime) -> None:
                     log.error("ignoring control message at offset %d: %s", message.offset, exc)
                     runtime.metrics.rollouts.labels(result="refused").inc()
                     continue
-                apply_assignment(runtime, assignment)
+                async with runtime.core.batch_lock:  # never a model swap mid-batch
+                    apply_assignment(runtime, assignment)
         finally:
             await consumer.stop()
 

@@ -171,4 +171,5 @@ def report_fleet(runtime: WorkerRuntime) -> list[DriftReport]:
 def register_drift_report_timer(app: Any, runtime: WorkerRuntime) -> None:
     @typed(app.timer(runtime.settings.drift_report_interval_seconds, name="streamer.drift"))
     async def fleet_report() -> None:
-        report_fleet(runtime)
+        async with runtime.core.batch_lock:  # the batch updates the monitors it resets
+            report_fleet(runtime)

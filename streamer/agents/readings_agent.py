@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,19 +70,42 @@ class ReadingsLoop:
         self._latest = table_sink(runtime.latest_forecast_table)
         self._load = state_loader(self._state.data)
         self._bulk_sender: BulkSender | None = None
+        self._thread = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="streamer-batch")
+            if settings.batch_in_thread
+            else None
+        )
         self.batches = 0
 
-    def process(self, chunks: list[Chunk]) -> ProcessedBatch:
-        """Process one batch (synchronous: no other batch can interleave)."""
+    async def process(self, chunks: list[Chunk]) -> ProcessedBatch:
+        """Process one batch; its records are made, not yet sent.
+
+        The batch processor runs on the batch thread when ``STREAMER_BATCH_IN_THREAD`` (ONNX
+        Runtime and numpy release the GIL there, so the event loop sends the previous batch,
+        fetches and answers meanwhile), under the core's batch lock, which every other task
+        that touches the processor, the models or the drift monitors takes too.
+        """
         started = time.perf_counter()
         runtime = self.runtime
         messages = [m for chunk in chunks for m in chunk.messages]
-        result = runtime.processor.process(messages, self._load, now_ms())
+        async with runtime.core.batch_lock:
+            result = await self._run(runtime.processor.process, messages, self._load, now_ms())
         drifts = score_batch(runtime.core, result)
         outputs, state_writes = batch_records(
             self._topics, self._state, self._latest, result, drifts
         )
         return ProcessedBatch(chunks, messages, result, outputs, state_writes, started)
+
+    async def _run(self, function: Callable[..., BatchResult], *args: Any) -> BatchResult:
+        if self._thread is None:
+            return function(*args)
+        future = asyncio.get_running_loop().run_in_executor(self._thread, function, *args)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            # a thread cannot be interrupted: the batch ends before the loop goes on
+            await asyncio.wait({future})
+            raise
 
     async def deliver(self, batch: ProcessedBatch) -> None:
         """Deliver a processed batch, then acknowledge its offsets to faust."""
@@ -125,7 +149,7 @@ class ReadingsLoop:
                     delivering = None
                 chunks = await feed.take()
                 try:
-                    batch = self.process(chunks)
+                    batch = await self.process(chunks)
                 except BaseException:
                     feed.delivered()  # taken, never to be delivered: the worker stops
                     raise

@@ -7,6 +7,7 @@ and is built complete by :func:`streamer.app.create_app` before any agent is reg
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,9 @@ class WorkerCore:
     fleet_live: FleetAccuracy = field(default_factory=FleetAccuracy)
     fleet_shadow: FleetAccuracy = field(default_factory=FleetAccuracy)
     data_drift: InputDriftMonitor | None = None
+    #: held while a batch is processed (in the batch thread) and by every task that touches
+    #: the processor, the models or the monitors the batch updates (timers, the control task)
+    batch_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 @dataclass(frozen=True, slots=True)

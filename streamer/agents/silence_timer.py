@@ -67,4 +67,5 @@ def check_meter_health(runtime: WorkerRuntime) -> None:
 def register_silence_timer(app: Any, runtime: WorkerRuntime) -> None:
     @typed(app.timer(runtime.settings.silence_check_interval_seconds, name="streamer.silence"))
     async def check_silence() -> None:
-        check_meter_health(runtime)
+        async with runtime.core.batch_lock:  # expiry and the cache prune race a batch
+            check_meter_health(runtime)
