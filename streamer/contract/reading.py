@@ -5,9 +5,17 @@ A reading is a JSON object, keyed by meter id::
     {"meter_id": "m-000042", "ts": "2026-11-23T10:30:00+00:00", "kwh": 0.412,
      "meter_type": "net", "quality": "actual"}
 
+- Encoding: UTF-8 without a byte order mark (RFC 8259, section 8.1). A BOM, UTF-16, UTF-32 or
+  bytes that are not UTF-8 are refused as ``invalid_json``, with a detail naming the problem.
+- Key: the meter id as UTF-8, always. A null or empty key is refused (``missing_key``): Kafka would
+  spread such a meter's readings over partitions and split its state. A key other than
+  ``meter_id`` is refused (``key_mismatch``).
 - ``ts``: RFC 3339 with an offset, or epoch milliseconds (integer). Converted to UTC.
 - ``kwh``: energy in the interval that ends at ``ts``; or instead ``register_kwh``, the
   cumulative register, which streamer turns into interval energy per slot.
+- Numbers may be written with any number of digits. An energy that is no finite float (NaN,
+  Infinity, ``1e400``, an integer of 400 digits) is refused as ``non_finite``; a ``ts`` out of
+  range, however large, as ``invalid_timestamp``.
 - ``meter_type``: ``consumption`` (default; negative energy refused) or ``net`` (bidirectional,
   e.g. rooftop PV, negative allowed).
 - ``quality``: optional free flag (``actual``, ``estimated``...), at most 32 characters.
@@ -19,6 +27,7 @@ the dead-letter reason code.
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import math
@@ -63,17 +72,73 @@ class ReadingLimits:
     future_tolerance_ms: int
 
 
+ENCODING_RULE: Final = "readings must be UTF-8 JSON without a byte order mark"
+# Longest first: the UTF-32-LE mark begins with the UTF-16-LE one.
+_BYTE_ORDER_MARKS: Final = (
+    (codecs.BOM_UTF32_LE, "UTF-32-LE"),
+    (codecs.BOM_UTF32_BE, "UTF-32-BE"),
+    (codecs.BOM_UTF8, "UTF-8"),
+    (codecs.BOM_UTF16_LE, "UTF-16-LE"),
+    (codecs.BOM_UTF16_BE, "UTF-16-BE"),
+)
+
+
+def _decode_utf8(raw: bytes) -> str:
+    """``raw`` as text if it is UTF-8 without a byte order mark; else a refusal naming the problem.
+
+    ``json.loads`` of bytes would guess UTF-16/32 and skip a BOM; the contract does not.
+    """
+    for mark, encoding in _BYTE_ORDER_MARKS:
+        if raw.startswith(mark):
+            raise InvalidReading(
+                DlqReason.INVALID_JSON, f"starts with a {encoding} byte order mark; {ENCODING_RULE}"
+            )
+    # A JSON text starts with ASCII, so NUL among its first bytes is UTF-16/32 (RFC 4627, 3).
+    if len(raw) >= 2 and 0 in raw[:2]:
+        if raw[0] == 0:
+            encoding = "UTF-16-BE" if raw[1] else "UTF-32-BE"
+        else:
+            encoding = "UTF-32-LE" if raw[2:4] == b"\0\0" else "UTF-16-LE"
+        raise InvalidReading(
+            DlqReason.INVALID_JSON,
+            f"NUL bytes at the start: looks like {encoding}, not UTF-8; {ENCODING_RULE}",
+        )
+    try:
+        return raw.decode("utf-8")  # strict: lone surrogates and overlong forms are refused too
+    except UnicodeDecodeError as exc:
+        raise InvalidReading(
+            DlqReason.INVALID_JSON,
+            f"not valid UTF-8 ({exc.reason} at byte offset {exc.start}); {ENCODING_RULE}",
+        ) from None
+
+
+def _int_of_any_size(digits: str) -> int | float:
+    """``parse_int`` of the fallback parser: an integer literal of any length.
+
+    Python refuses to convert more than 4,300 digits (``sys.get_int_max_str_digits``). Such an
+    integer is far beyond any float, so it is read as an infinity of its sign: the field it is in
+    then gets its own reason (``non_finite``, ``invalid_timestamp``), not ``invalid_json``.
+    """
+    try:
+        return int(digits)
+    except ValueError:
+        return -math.inf if digits.startswith("-") else math.inf
+
+
 def _loads(raw: bytes) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
         pass
-    # orjson refuses the NaN/Infinity tokens some producers emit; the standard library reads
-    # them so that such a reading is reported as non-finite rather than as broken JSON.
+    # orjson refuses what the contract refuses (a byte order mark, bytes that are not UTF-8), but
+    # also the NaN/Infinity tokens some producers emit and numbers beyond a double (a 400-digit
+    # integer). The standard library reads those, so that such a reading is refused for the
+    # field's reason (non-finite energy, timestamp out of range) rather than as broken JSON.
+    text = _decode_utf8(raw)
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidReading(DlqReason.INVALID_JSON, f"not valid UTF-8 JSON ({exc})") from None
+        return json.loads(text, parse_int=_int_of_any_size)
+    except ValueError as exc:
+        raise InvalidReading(DlqReason.INVALID_JSON, f"not valid JSON ({exc})") from None
     except RecursionError:  # e.g. 10,000 nested '[': refused, not a crash
         raise InvalidReading(DlqReason.INVALID_JSON, "JSON nested too deeply") from None
 
@@ -84,7 +149,13 @@ def _parse_ts_ms(value: object) -> int:
     if isinstance(value, int):
         ts_ms = value
     elif isinstance(value, float):
-        if not math.isfinite(value) or value != int(value):
+        if not math.isfinite(value):
+            # NaN/Infinity, or an integer literal too long to read (see _int_of_any_size)
+            raise InvalidReading(
+                DlqReason.INVALID_TIMESTAMP,
+                f"ts {value!r} is not a finite number of epoch ms (NaN, Infinity, beyond a float)",
+            )
+        if value != int(value):
             raise InvalidReading(
                 DlqReason.INVALID_TIMESTAMP, f"ts {value!r} is not a whole number of epoch ms"
             )
@@ -105,8 +176,10 @@ def _parse_ts_ms(value: object) -> int:
     else:
         raise InvalidReading(DlqReason.WRONG_TYPE, "ts must be an RFC 3339 string or epoch ms")
     if not MIN_TS_MS <= ts_ms < MAX_TS_MS:
+        # an integer of any size lands here; a long one is named by its size, not its digits
+        shown = f"{ts_ms} ms" if ts_ms.bit_length() <= 64 else f"of {ts_ms.bit_length()} bits"
         raise InvalidReading(
-            DlqReason.INVALID_TIMESTAMP, f"ts {ts_ms} ms is outside the years 2000-2100"
+            DlqReason.INVALID_TIMESTAMP, f"ts {shown} is outside the years 2000-2100"
         )
     return ts_ms
 
@@ -117,7 +190,18 @@ def _energy(obj: dict[str, Any], field: str) -> float | None:
     value = obj[field]
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidReading(DlqReason.WRONG_TYPE, f"{field} must be a number")
-    number = float(value)
+    number = value
+    if isinstance(value, int):
+        try:
+            number = float(value)
+        except OverflowError:
+            # An integer beyond the largest float (1.8e308) is refused like its float spelling
+            # 1e400 (or Infinity): ``non_finite``, not ``above_physical_bound``. It has no float
+            # value to compare with a bound, and register_kwh has no upper bound at all.
+            raise InvalidReading(
+                DlqReason.NON_FINITE,
+                f"{field} is an integer of {value.bit_length()} bits, beyond any finite float",
+            ) from None
     if not math.isfinite(number):
         raise InvalidReading(DlqReason.NON_FINITE, f"{field} is {value!r}")
     return number
@@ -182,7 +266,13 @@ def _parse_reading(
             DlqReason.INVALID_METER_ID,
             f"meter_id must be 1-{MAX_METER_ID_CHARS} printable characters",
         )
-    if key and key != meter_id.encode():
+    if not key:
+        raise InvalidReading(
+            DlqReason.MISSING_KEY,
+            f"message key is {'null' if key is None else 'empty'}; produce readings keyed by "
+            f"their meter_id ({meter_id[:64]!r}) so that a meter stays on one partition",
+        )
+    if key != meter_id.encode():
         raise InvalidReading(
             DlqReason.KEY_MISMATCH,
             f"message key {key[:64]!r} differs from meter_id {meter_id[:64]!r}; "

@@ -14,6 +14,7 @@ class DlqReason(StrEnum):
     MISSING_FIELD = "missing_field"
     WRONG_TYPE = "wrong_type"
     INVALID_METER_ID = "invalid_meter_id"
+    MISSING_KEY = "missing_key"
     KEY_MISMATCH = "key_mismatch"
     INVALID_TIMESTAMP = "invalid_timestamp"
     FUTURE_TIMESTAMP = "future_timestamp"

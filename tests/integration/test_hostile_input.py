@@ -118,7 +118,7 @@ def handwritten(now: int, settings: Settings) -> list[tuple[str, bytes | None, b
         ("invalid_json: truncated", b"h-1", body()[:-5]),
         ("invalid_json: NUL bytes", b"h-1", b"\x00" * 64),
         ("invalid_json: latin-1", b"h-1", body(meter="z\u00e4hler").decode().encode("latin-1")),
-        ("invalid_json: 5,000-digit ts", b"h-1", raw(ts="9" * 5_000)),
+        ("invalid_timestamp: 5,000-digit ts", b"h-1", raw(ts="9" * 5_000)),
         ("non_finite: NaN", b"h-1", raw(kwh="NaN")),
         ("non_finite: Infinity", b"h-1", raw(kwh="Infinity")),
         ("non_finite: -Infinity", b"h-1", raw(kwh="-Infinity")),
@@ -153,10 +153,10 @@ def handwritten(now: int, settings: Settings) -> list[tuple[str, bytes | None, b
         ("ok: unicode meter id", "Z\u00e4hler-Nr-7".encode(), body(meter="Z\u00e4hler-Nr-7")),
         ("ok: CJK meter id", "\u7535\u8868-42".encode(), body(meter="\u7535\u8868-42")),
         ("ok: emoji meter id", "\u26a1-meter".encode(), body(meter="\u26a1-meter")),
-        ("ok: empty key", b"", body(meter="h-3")),
-        ("ok: no key", None, body(meter="h-4")),
-        ("ok: UTF-8 BOM", b"h-5", b"\xef\xbb\xbf" + body(meter="h-5")),
-        ("ok: UTF-16", b"h-6", body(meter="h-6").decode().encode("utf-16")),
+        ("missing_key: empty key", b"", body(meter="h-3")),
+        ("missing_key: no key", None, body(meter="h-4")),
+        ("invalid_json: UTF-8 BOM", b"h-5", b"\xef\xbb\xbf" + body(meter="h-5")),
+        ("invalid_json: UTF-16", b"h-6", body(meter="h-6").decode().encode("utf-16")),
         ("ok: extra nested field", b"h-7", body(meter="h-7", extra={"a": [[[[1]]]]})),
     ]
     assert settings.max_message_bytes < HUGE

@@ -42,9 +42,11 @@ def json_values(max_leaves: int = 12) -> st.SearchStrategy[Any]:
 
 
 def hostile_timestamps(now_ms: int) -> st.SearchStrategy[Any]:
-    """Epoch ms of any size (far past and future), floats, dates with and without offsets, junk."""
+    """Epoch ms of any size (far past and future, beyond a float), floats, dates with and without
+    offsets, junk."""
     return st.one_of(
         st.integers(min_value=-(2**63), max_value=2**63),
+        st.integers(min_value=-(2**1100), max_value=2**1100),
         st.integers(min_value=now_ms - 10 * 86_400_000, max_value=now_ms + 86_400_000),
         st.floats(allow_nan=False, allow_infinity=False),
         st.datetimes(timezones=st.timezones() | st.none()).map(lambda d: d.isoformat()),
@@ -57,6 +59,7 @@ HOSTILE_ENERGIES = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False),
     st.floats(min_value=-600, max_value=600),
     st.integers(min_value=-(2**64), max_value=2**64),
+    st.integers(min_value=-(2**1100), max_value=2**1100),  # beyond a float (2**1024)
     json_values(3),
 )
 HOSTILE_METER_IDS = st.one_of(
