@@ -115,15 +115,21 @@ async def forecast_phase(
                     profile["error"] = errors
         finally:
             await producer.stop()
+        final = await asyncio.to_thread(worker.metrics)
     finally:
         worker.stop()
     written = ctx.topic_bytes(settings.app_id + "-")
+    forecasts_out = final.total("streamer_forecasts_total")
+    state_writes = final.total("streamer_state_writes_total")
     readings = len(work.history) + sum(len(r) for r in work.rounds)
     return {
         "broker_bytes_by_topic": written,
         "bytes_written_per_reading": round(
             sum(v for k, v in written.items() if k != "readings") / readings, 1
         ),
+        # a live reading with its forecast writes one state record, one forecast and one
+        # latest-forecast changelog record: each at its mean size on the broker's disk
+        "kafka_bytes_per_live_reading": live_reading_bytes(written, forecasts_out, state_writes),
         "meters": meters,
         "history_slots": history_slots,
         "backlog_slots": rounds,
@@ -266,4 +272,22 @@ async def _backlog(
         **cpu_shares(done, before, done.at - before.at),
         "cpu_note": "CPU from just before the backlog was sent to the first scrape that saw "
         "all of it taken in (up to one poll interval of idling included)",
+    }
+
+
+def live_reading_bytes(
+    written: dict[str, int], forecasts: float, state_writes: float
+) -> dict[str, float] | None:
+    """Bytes on the broker's disk per state write and per forecast (both its topics), and
+    their sum: what one live reading that is due a forecast costs Kafka."""
+    if not forecasts or not state_writes:
+        return None
+    state = written.get("meter-state-changelog", 0) / state_writes
+    forecast = written.get("forecasts", 0) / forecasts
+    latest = written.get("meter-latest-forecast-changelog", 0) / forecasts
+    return {
+        "state_record": round(state, 1),
+        "forecast_record": round(forecast, 1),
+        "latest_forecast_record": round(latest, 1),
+        "total": round(state + forecast + latest, 1),
     }

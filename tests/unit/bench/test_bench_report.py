@@ -577,12 +577,34 @@ def test_memory_and_kafka_bytes_targets_read_their_phases(bench: Bench) -> None:
     memory["steps"] = memory["steps"][:1]  # only 10k meters measured: said, not judged met
     row = targets.memory_target({"memory": memory})
     assert row["met"] is None and any("not 100,000" in w for w in row["why"])
-    forecast = {
-        "bytes_written_per_reading": 2600.0,
-        "broker_bytes_by_topic": {"forecasts": 600, "meter-state-changelog": 1400, "drift": 0},
+    parts = {
+        "state_record": 900.0,
+        "forecast_record": 850.0,
+        "latest_forecast_record": 850.0,
+        "total": 2600.0,
     }
-    row = targets.kafka_bytes_target({"forecast": forecast})
+    row = targets.kafka_bytes_target({"forecast": {"kafka_bytes_per_live_reading": parts}})
     assert row["met"] is False and row["miss"] == "2,600 B per reading (1.27x)"
-    assert row["why"] == ["by topic: meter-state-changelog 70%, forecasts 30%"]
-    forecast["bytes_written_per_reading"] = 1900.0
-    assert targets.kafka_bytes_target({"forecast": forecast})["met"] is True
+    assert row["why"] == [
+        "a state record 900 B, a forecast 850 B and its latest-forecast changelog copy 850 B "
+        "(as stored, compressed)"
+    ]
+    parts["total"] = 1900.0
+    row = targets.kafka_bytes_target({"forecast": {"kafka_bytes_per_live_reading": parts}})
+    assert row["met"] is True
+
+
+def test_live_reading_bytes_are_per_write_and_per_forecast(bench: Bench) -> None:
+    forecasting = bench("forecasting")
+    written = {
+        "meter-state-changelog": 9000,
+        "forecasts": 6000,
+        "meter-latest-forecast-changelog": 6000,
+    }
+    assert forecasting.live_reading_bytes(written, forecasts=10, state_writes=10) == {
+        "state_record": 900.0,
+        "forecast_record": 600.0,
+        "latest_forecast_record": 600.0,
+        "total": 2100.0,
+    }
+    assert forecasting.live_reading_bytes(written, forecasts=0, state_writes=10) is None
