@@ -6,11 +6,35 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf '[bootstrap] %s\n' "$*"; }
 
+# Another process (unattended-upgrades, cloud-init) often holds the package lock on a fresh VM:
+# wait for it, saying so, for at most STREAMER_APT_LOCK_TIMEOUT_SECONDS.
+APT_LOCK_TIMEOUT_SECONDS="${STREAMER_APT_LOCK_TIMEOUT_SECONDS:-600}"
+APT_LOCK=/var/lib/dpkg/lock-frontend
+
+apt_lock_held() {  # dpkg takes fcntl locks: try one without waiting
+  [ -e "$APT_LOCK" ] && ! python3 -c 'import fcntl, sys
+with open(sys.argv[1], "w") as f:
+    fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)' "$APT_LOCK" 2>/dev/null
+}
+
+apt_get() {
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout="$APT_LOCK_TIMEOUT_SECONDS" "$@"
+}
+
 apt_install() {
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+    if apt_lock_held; then
+      say "another process holds the package lock ($APT_LOCK); waiting up to ${APT_LOCK_TIMEOUT_SECONDS} s for it (STREAMER_APT_LOCK_TIMEOUT_SECONDS)"
+    fi
     say "installing Debian packages: $*"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null || {
-      apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null; }
+    apt_get install -y -q "$@" >/dev/null || {
+      apt_get update -q >/dev/null && apt_get install -y -q "$@" >/dev/null; } || {
+      if apt_lock_held; then
+        echo "streamer: the package lock ($APT_LOCK) was still held after ${APT_LOCK_TIMEOUT_SECONDS} s; let the other package manager finish (ps aux | grep -E 'apt|dpkg'), or raise STREAMER_APT_LOCK_TIMEOUT_SECONDS, and rerun" >&2
+      else
+        echo "streamer: apt-get could not install $* (see its message above); install them and rerun" >&2
+      fi
+      exit 2; }
   else
     echo "streamer: missing $* ; install them (Debian: sudo apt-get install -y $*) and rerun" >&2
     exit 2
