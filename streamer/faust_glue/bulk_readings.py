@@ -42,7 +42,7 @@ from faust.types import TP
 from faust.types.tuples import ack_lock
 from mode.utils.futures import notify
 
-from streamer.faust_glue.consumer_factory import set_fetch_max_wait
+from streamer.faust_glue.consumer_options import set_fetch_max_wait
 from streamer.pipeline.messages import InMessage
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class ReadingsFeed:
     few slots of every meter rather than many slots of one partition's meters. Batches taken
     are counted until :meth:`delivered`; :meth:`wait_delivered` waits for none to be left.
     ``fetch_max_wait_ms``, when set, is applied to the consumer when the fetch loop starts
-    (:func:`~streamer.faust_glue.consumer_factory.set_fetch_max_wait`).
+    (:func:`~streamer.faust_glue.consumer_options.set_fetch_max_wait`).
     """
 
     def __init__(

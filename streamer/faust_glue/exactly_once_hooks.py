@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from streamer.faust_glue.consumer_factory import adjust_worker_consumer
-
 
 def read_committed(app: Any) -> None:
     """Make faust's worker consumer read with ``isolation_level=read_committed``.
@@ -22,11 +20,15 @@ def read_committed(app: Any) -> None:
     faust 0.15.3 chooses the isolation level from its own processing guarantee, which stays
     at-least-once here; the hook wraps the factory of its aiokafka consumer.
     """
+    thread = app.consumer._thread
+    create = thread._create_worker_consumer
 
-    def adjust(consumer: Any) -> None:
+    def create_read_committed(transport: Any) -> Any:
+        consumer = create(transport)
         consumer._isolation_level = "read_committed"
+        return consumer
 
-    adjust_worker_consumer(app, adjust)
+    thread._create_worker_consumer = create_read_committed
 
 
 class _RecoveryView:

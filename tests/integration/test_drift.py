@@ -22,7 +22,7 @@ from streamer.simulate.fleet import FleetModel
 from streamer.timeutil import now_ms
 from tests.support.kafka import TestKafka
 from tests.support.processes import WorkerProcess, free_port
-from tests.support.topics import Record, produce, read_topic, wait_caught_up
+from tests.support.topics import Record, produce, read_all, wait_caught_up
 
 pytestmark = pytest.mark.integration
 
@@ -58,9 +58,7 @@ def slot_messages(
 
 def drift_records(settings: Settings) -> list[dict[str, object]]:
     records: list[Record] = asyncio.run(
-        read_topic(
-            settings.kafka_bootstrap, settings.drift_topic, until=lambda r: False, timeout_seconds=2
-        )
+        read_all(settings.kafka_bootstrap, settings.drift_topic, seconds=2)
     )
     return [orjson.loads(r.value or b"") for r in records]
 

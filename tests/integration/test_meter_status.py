@@ -14,7 +14,7 @@ from streamer.tables import STATE_TABLE
 from streamer.timeutil import now_ms
 from tests.support.kafka import TestKafka
 from tests.support.processes import WorkerProcess, free_port
-from tests.support.topics import last_values, read_topic
+from tests.support.topics import last_values, read_all, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -65,14 +65,7 @@ def test_silent_and_expired_meters_are_reported(kafka: TestKafka, tmp_path: Path
         assert events == {(b"m-quiet", "silent"), (b"m-gone", "expired")}, worker.log_tail()
         # reported once, not on every tick
         asyncio.run(asyncio.sleep(3))
-        records = asyncio.run(
-            read_topic(
-                settings.kafka_bootstrap,
-                settings.status_topic,
-                until=lambda r: False,
-                timeout_seconds=3,
-            )
-        )
+        records = asyncio.run(read_all(settings.kafka_bootstrap, settings.status_topic, seconds=3))
         assert len(records) == 2
         metrics = worker.metrics()
         assert metrics["streamer_silent_meters"] == 1

@@ -17,7 +17,7 @@ from streamer.simulate.fleet import FleetModel
 from streamer.timeutil import now_ms
 from tests.support.kafka import TestKafka
 from tests.support.processes import WorkerProcess, free_port
-from tests.support.topics import Record, produce, read_topic
+from tests.support.topics import Record, produce, read_all, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -103,14 +103,7 @@ def test_readings_become_forecasts_and_bad_messages_are_dead_lettered(
         # topic's log on the broker's disk is far smaller than its records' JSON
         logs = list(kafka.broker.data_dir.glob(f"{settings.forecasts_topic}-*/*.log"))
         on_disk = sum(path.stat().st_size for path in logs)
-        every = asyncio.run(
-            read_topic(
-                settings.kafka_bootstrap,
-                settings.forecasts_topic,
-                until=lambda r: False,
-                timeout_seconds=2,
-            )
-        )
+        every = asyncio.run(read_all(settings.kafka_bootstrap, settings.forecasts_topic, seconds=2))
         json_bytes = sum(len(r.value or b"") for r in every)
         assert logs and on_disk < 0.5 * json_bytes, (on_disk, json_bytes)
 

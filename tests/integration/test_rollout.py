@@ -23,7 +23,7 @@ from streamer.timeutil import now_ms
 from tests.integration.test_pipeline import fleet_messages
 from tests.support.kafka import TestKafka
 from tests.support.processes import WorkerProcess, free_port
-from tests.support.topics import Record, produce, read_topic
+from tests.support.topics import Record, produce, read_all
 
 pytestmark = pytest.mark.integration
 
@@ -70,14 +70,7 @@ def test_rollout_switches_version_without_losing_or_repeating_forecasts(
     asyncio.run(produce(settings.kafka_bootstrap, settings.readings_topic, history))
 
     def forecasts() -> list[Record]:
-        return asyncio.run(
-            read_topic(
-                settings.kafka_bootstrap,
-                settings.forecasts_topic,
-                until=lambda r: False,
-                timeout_seconds=2,
-            )
-        )
+        return asyncio.run(read_all(settings.kafka_bootstrap, settings.forecasts_topic, seconds=2))
 
     def wait_for_origin(origin_ms: int) -> list[Record]:
         deadline = time.monotonic() + 60

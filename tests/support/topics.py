@@ -68,6 +68,11 @@ async def read_topic(
     return records
 
 
+async def read_all(bootstrap: str, topic: str, *, seconds: float) -> list[Record]:
+    """Every record of ``topic`` read from the beginning within ``seconds``."""
+    return await read_topic(bootstrap, topic, until=lambda r: False, timeout_seconds=seconds)
+
+
 async def group_lag_by_partition(bootstrap: str, group_id: str, topic: str) -> dict[int, int]:
     """Messages of each partition of ``topic`` not yet committed by consumer group ``group_id``."""
     from aiokafka import TopicPartition

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from streamer.faust_glue.consumer_factory import set_fetch_max_wait
+from streamer.faust_glue.consumer_options import set_fetch_max_wait
 
 
 def test_fetch_max_wait_reaches_the_running_fetcher_and_its_consumer() -> None:
