@@ -1,7 +1,7 @@
-"""Writes the three Grafana dashboards in grafana/dashboards/ (and prints their README text).
+"""Writes the three Grafana dashboards in grafana/dashboards/ (and prints their docs text).
 
     .venv/bin/python grafana/build_dashboards.py            # rewrite the JSON files
-    .venv/bin/python grafana/build_dashboards.py --markdown # the README's panel descriptions
+    .venv/bin/python grafana/build_dashboards.py --markdown # the panel list of docs/operations.md
 
 The JSON files are committed (Grafana provisions them as they are); a unit test checks that they
 are what this script writes, and an e2e test that every expression in them returns data from a
@@ -1021,7 +1021,7 @@ def render(dashboard: Dashboard) -> str:
 
 
 def markdown() -> str:
-    """The README's panel-by-panel description (one list per dashboard)."""
+    """The panel-by-panel description in docs/operations.md (one list per dashboard)."""
     wrap = textwrap.TextWrapper(width=100, break_long_words=False, break_on_hyphens=False)
     lines: list[str] = []
     for dashboard in DASHBOARDS:

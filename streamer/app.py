@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 import faust
@@ -31,6 +32,7 @@ from streamer.metrics.pipeline_metrics import PipelineMetrics
 from streamer.pipeline.batch_processor import BatchProcessor
 from streamer.pipeline.config import PipelineConfig
 from streamer.rollout.model_router import ModelRouter
+from streamer.serving.auth import load_api_keys
 from streamer.settings import Settings
 from streamer.tables import LATEST_FORECAST_TABLE, STATE_TABLE
 from streamer.web.views import register_views
@@ -59,6 +61,15 @@ def _bytes_table(app: Any, name: str, settings: Settings, help_text: str) -> Any
         extra_topic_configs=changelog_configs(settings),
         help=help_text,
     )
+
+
+def _web_ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    """HTTPS for the worker's web server when a certificate is given."""
+    if settings.web_tls_certfile is None or settings.web_tls_keyfile is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(settings.web_tls_certfile, settings.web_tls_keyfile)
+    return context
 
 
 def build_core(settings: Settings, registry: CollectorRegistry | None = None) -> WorkerCore:
@@ -99,6 +110,7 @@ def build_core(settings: Settings, registry: CollectorRegistry | None = None) ->
 def create_app(settings: Settings) -> tuple[Any, WorkerRuntime]:
     """The faust app with streamer's topics, state table, agents, timers and web views."""
     check_faust_version()
+    keys = load_api_keys(settings)  # refuses to serve data beyond loopback without keys
     fix_faust_consumer()
     app = faust.App(
         settings.app_id,
@@ -114,6 +126,9 @@ def create_app(settings: Settings) -> tuple[Any, WorkerRuntime]:
         web_host=settings.web_host,
         web_port=settings.web_port,
         web_bind=settings.web_host,
+        web_ssl_context=_web_ssl_context(settings),
+        canonical_url=f"{'https' if settings.web_tls_certfile else 'http'}://"
+        f"{settings.web_host}:{settings.web_port}",
         consumer_auto_offset_reset="earliest",
         producer_linger_ms=5,
         producer_compression_type=settings.compression_type,
@@ -164,7 +179,7 @@ def create_app(settings: Settings) -> tuple[Any, WorkerRuntime]:
     register_readings_agent(app, runtime, feed)
     register_commit_watchdog(app, runtime)
     register_silence_timer(app, runtime)
-    register_views(app, runtime, register_broker_health(app, settings))
+    register_views(app, runtime, register_broker_health(app, settings), keys)
     register_control_task(app, runtime)
     register_drift_report_timer(app, runtime)
     register_metrics_timers(app, runtime)

@@ -47,11 +47,19 @@ class Settings(BaseSettings):
     kafka_heap_mb: int = Field(512, ge=128, description="Heap of the local Kafka JVM.")
     app_id: str = Field("streamer", description="Consumer group and faust application id.")
     topic_partitions: int = Field(4, ge=1, description="Partitions of topics streamer creates.")
-    readings_topic: str = "meter-readings"
-    forecasts_topic: str = "meter-forecasts"
-    dlq_topic: str = "meter-readings-dlq"
-    status_topic: str = "meter-status"
-    drift_topic: str = "forecast-drift"
+    readings_topic: str = Field(
+        "meter-readings", description="Topic of the meter readings (input)."
+    )
+    forecasts_topic: str = Field(
+        "meter-forecasts", description="Topic of the forecasts, one record per meter and slot."
+    )
+    dlq_topic: str = Field(
+        "meter-readings-dlq", description="Dead-letter topic: refused readings with the reason."
+    )
+    status_topic: str = Field(
+        "meter-status", description="Topic of meter status events (silent, flatline...)."
+    )
+    drift_topic: str = Field("forecast-drift", description="Topic of accuracy and drift reports.")
     control_topic: str = Field(
         "streamer-control", description="Compacted topic of model rollouts (live/shadow)."
     )
@@ -145,7 +153,9 @@ class Settings(BaseSettings):
     allowed_lateness_slots: int = Field(
         48, ge=1, description="How far behind a meter's newest slot a reading may still land."
     )
-    interpolate_max_gap_slots: int = Field(4, ge=0)
+    interpolate_max_gap_slots: int = Field(
+        4, ge=0, description="Longest gap filled by linear interpolation (longer: day/week)."
+    )
     min_observed_fraction: float = Field(
         0.15, ge=0.0, le=1.0, description="Share of observed slots needed to forecast a meter."
     )
@@ -160,16 +170,24 @@ class Settings(BaseSettings):
         gt=0,
         description="Physical bound: energy per slot above this mean power is rejected.",
     )
-    future_tolerance_seconds: int = Field(300, ge=0)
+    future_tolerance_seconds: int = Field(
+        300, ge=0, description="How far ahead of the clock a reading may be (clock skew)."
+    )
     max_message_bytes: int = Field(
         16384,
         ge=256,
         le=524_288,
         description="Larger readings are dead-lettered as oversized with a 4 KiB prefix kept.",
     )
-    flatline_slots: int = Field(12, ge=2)
-    silent_slots: int = Field(6, ge=1)
-    silence_check_interval_seconds: float = Field(30.0, gt=0)
+    flatline_slots: int = Field(
+        12, ge=2, description="Identical observed values in a row that count as a flatline."
+    )
+    silent_slots: int = Field(
+        6, ge=1, description="Slots without a reading after which a meter is reported silent."
+    )
+    silence_check_interval_seconds: float = Field(
+        30.0, gt=0, description="How often the silence and expiry scan runs."
+    )
 
     # --- batching and forecasting --------------------------------------------------------------
     batch_max_events: int = Field(
@@ -227,17 +245,78 @@ class Settings(BaseSettings):
     drift_ph_threshold: float = Field(
         25.0, gt=0, description="Page-Hinkley alarm threshold (higher: fewer false alarms)."
     )
-    drift_ph_min_instances: int = Field(48, ge=1)
+    drift_ph_min_instances: int = Field(
+        48, ge=1, description="Matched residuals a meter needs before Page-Hinkley may alarm."
+    )
     drift_report_interval_seconds: float = Field(
         60.0, gt=0, description="How often fleet accuracy and data drift are reported."
     )
-    drift_psi_threshold: float = Field(0.2, gt=0)
-    drift_ks_threshold: float = Field(0.1, gt=0)
+    drift_psi_threshold: float = Field(
+        0.2, gt=0, description="Population stability index above which inputs have drifted."
+    )
+    drift_ks_threshold: float = Field(
+        0.1, gt=0, description="Kolmogorov-Smirnov distance above which inputs have drifted."
+    )
 
     # --- web -----------------------------------------------------------------------------------
     web_host: str = Field("127.0.0.1", description="HTTP bind address (loopback by default).")
-    web_port: int = Field(6066, ge=0, le=65535)
-    log_level: Literal["debug", "info", "warn", "error"] = "info"
+    web_port: int = Field(6066, ge=0, le=65535, description="HTTP port of the worker.")
+    web_tls_certfile: Path | None = Field(
+        None,
+        description="PEM certificate (chain) of the HTTP server: set it with "
+        "STREAMER_WEB_TLS_KEYFILE and the worker serves HTTPS only.",
+    )
+    web_tls_keyfile: Path | None = Field(
+        None, description="PEM private key of STREAMER_WEB_TLS_CERTFILE."
+    )
+    api_keys: SecretStr | None = Field(
+        None,
+        description="API keys for the data routes, comma-separated, each 'name:key' (the name "
+        "labels the key's request counter; a bare key is named key-1, key-2...). Required "
+        "whenever STREAMER_WEB_HOST is not a loopback address; never logged.",
+    )
+    api_keys_file: Path | None = Field(
+        None,
+        description="A file of API keys, one 'name:key' per line ('#' comments), e.g. a mounted "
+        "secret; read at start, added to STREAMER_API_KEYS.",
+    )
+    metrics_require_key: bool = Field(
+        False,
+        description="Ask an API key for GET /metrics too (Prometheus then sends it as a bearer "
+        "token); /health, /ready and /openapi.json stay open.",
+    )
+    serving_max_batch_series: int = Field(
+        256,
+        ge=1,
+        le=100_000,
+        description="POST /v1/forecast: most series in one model run; requests that arrive "
+        "together are batched up to this.",
+    )
+    serving_queue_delay_ms: float = Field(
+        2.0,
+        ge=0,
+        le=1000,
+        description="POST /v1/forecast: longest a queued series waits for others to fill its "
+        "batch (a full batch runs at once; the next batch takes what queued meanwhile).",
+    )
+    serving_max_series_per_request: int = Field(
+        1000, ge=1, le=100_000, description="POST /v1/forecast: most series in one request."
+    )
+    serving_max_body_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=1024,
+        le=1024 * 1024 * 1024,
+        description="POST /v1/forecast: largest request body (413 beyond it).",
+    )
+    serving_max_pending_series: int = Field(
+        20_000,
+        ge=1,
+        description="POST /v1/forecast: series queued for the model at most; a request that "
+        "would queue more is refused with 429 (the stream keeps its share of the model).",
+    )
+    log_level: Literal["debug", "info", "warn", "error"] = Field(
+        "info", description="Log level of the worker and the commands."
+    )
 
     @model_validator(mode="after")
     def _check_grid(self) -> Settings:
@@ -251,6 +330,23 @@ class Settings(BaseSettings):
                 "STREAMER_ALLOWED_LATENESS_SLOTS must not exceed STREAMER_LOOKBACK_SLOTS "
                 f"({self.allowed_lateness_slots} > {self.lookback_slots})"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _check_web_tls(self) -> Settings:
+        pair = (self.web_tls_certfile, self.web_tls_keyfile)
+        if (pair[0] is None) != (pair[1] is None):
+            raise ValueError(
+                "STREAMER_WEB_TLS_CERTFILE and STREAMER_WEB_TLS_KEYFILE go together: set both "
+                "(HTTPS) or neither (HTTP)"
+            )
+        for variable, path in zip(
+            ("STREAMER_WEB_TLS_CERTFILE", "STREAMER_WEB_TLS_KEYFILE"), pair, strict=True
+        ):
+            if path is not None and not path.is_file():
+                raise ValueError(f"{variable}={path} is not a readable file")
+        if self.api_keys_file is not None and not self.api_keys_file.is_file():
+            raise ValueError(f"STREAMER_API_KEYS_FILE={self.api_keys_file} is not a readable file")
         return self
 
     @model_validator(mode="after")

@@ -38,6 +38,10 @@ class ModelRouter:
         self.shadow: Forecaster | None = None
         self.applied_at_ms: int | None = None
 
+    def build(self, spec: str) -> Forecaster:
+        """A forecaster for ``spec`` built as the router builds its own (sessions shared)."""
+        return self._build(spec)
+
     @property
     def live(self) -> Forecaster:
         if self._live is None:

@@ -1,26 +1,50 @@
 """HTTP views served by each worker (faust web, bound to STREAMER_WEB_HOST:STREAMER_WEB_PORT).
 
-Read-only by design (no write path, so no authentication to get wrong):
+Open to anyone who reaches the port:
 
 - ``GET /health``: the process is up.
 - ``GET /ready``: the worker has partitions assigned, is not recovering tables and reaches Kafka
   (503 if not; see :mod:`streamer.agents.broker_health`).
+- ``GET /openapi.json``: the OpenAPI document of these routes.
+
+Data routes, which need an API key whenever keys are configured (and keys are required to bind
+beyond loopback; see :mod:`streamer.serving.auth`):
+
+- ``POST /v1/forecast``: forecast the series in the request (:mod:`streamer.serving`).
 - ``GET /meters/{meter_id}/forecast``: the meter's newest forecast (the ``meter-forecasts``
-  JSON). Any worker answers: the request is routed to the worker that owns the meter's partition.
-  404 when the meter has no forecast yet.
+  JSON). Any worker answers: the request (its key included) is routed to the worker that owns
+  the meter's partition. 404 when the meter has no forecast yet.
 - ``GET /models``: the forecaster in use and its fallback, versions, ONNX Runtime providers.
-- ``GET /metrics``: Prometheus exposition of this worker's registry.
+- ``GET /metrics``: Prometheus exposition of this worker's registry (a key only with
+  ``STREAMER_METRICS_REQUIRE_KEY``).
+
+A client error is a 4xx with ``{"error": ..., "reason": ...}`` and no traceback in the log; an
+unexpected error is one logged traceback and a 500 without detail.
 """
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import faust
 from prometheus_client import generate_latest
 
 from streamer.agents.broker_health import BrokerHealth
 from streamer.agents.runtime import WorkerRuntime
+from streamer.serving.auth import ApiKeys
+from streamer.serving.errors import RequestRejected
+from streamer.serving.metrics import ServingMetrics
+from streamer.serving.openapi import openapi_document
+from streamer.serving.service import ForecastService, ModelCatalog
 from streamer.typed_decorators import typed
+
+log = logging.getLogger(__name__)
+
+#: How much of a client's meter id an error message shows.
+_SHOWN_ID_CHARS = 64
 
 
 def describe_forecaster(forecaster: Any) -> dict[str, Any]:
@@ -62,40 +86,159 @@ def readiness(
     return body
 
 
+def shown_id(meter_id: str) -> str:
+    """A client's meter id as an answer may echo it: at most 64 characters."""
+    if len(meter_id) <= _SHOWN_ID_CHARS:
+        return meter_id
+    return meter_id[:_SHOWN_ID_CHARS] + f"... ({len(meter_id)} characters)"
+
+
+async def read_body(request: Any, limit_bytes: int) -> bytes:
+    """The request body, refused with 413 as soon as it passes ``limit_bytes``."""
+    declared = request.content_length
+    too_large = RequestRejected(
+        413,
+        "body_too_large",
+        f"the body is over {limit_bytes} bytes (STREAMER_SERVING_MAX_BODY_BYTES): send fewer "
+        "series per request",
+    )
+    if declared is not None and declared > limit_bytes:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.read(1 << 16)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit_bytes:
+            raise too_large
+        chunks.append(chunk)
+
+
+class HttpGuard:
+    """Checks the API key of a data route, answers refusals, counts and times every answer."""
+
+    def __init__(self, keys: ApiKeys, metrics: ServingMetrics) -> None:
+        self.keys = keys
+        self.metrics = metrics
+
+    async def answer(
+        self,
+        web: Any,
+        request: Any,
+        route: str,
+        handler: Callable[[], Awaitable[Any]],
+        *,
+        needs_key: bool = True,
+    ) -> Any:
+        started = time.perf_counter()
+        key_name = "anonymous"
+        try:
+            if needs_key and self.keys.required:
+                found = self.keys.identify(request.headers)
+                if found is None:
+                    raise RequestRejected(401, "unauthorized", "missing or unknown API key")
+                key_name = found
+            response = await handler()
+        except RequestRejected as exc:
+            self.metrics.rejections.labels(reason=exc.reason).inc()
+            headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+            response = web.json(
+                {"error": exc.detail, "reason": exc.reason}, status=exc.status, headers=headers
+            )
+        except Exception:  # never a crash, and never a traceback for the client
+            log.exception("%s %s failed", request.method, route)
+            response = web.json({"error": "internal error; see the worker's log"}, status=500)
+        self.metrics.requests.labels(route=route, key=key_name, code=str(response.status)).inc()
+        self.metrics.request_duration_ms.labels(route=route).observe(
+            (time.perf_counter() - started) * 1000.0
+        )
+        return response
+
+
 def register_views(
-    app: Any, runtime: WorkerRuntime, broker_health: BrokerHealth | None = None
-) -> None:
+    app: Any,
+    runtime: WorkerRuntime,
+    broker_health: BrokerHealth | None = None,
+    keys: ApiKeys | None = None,
+) -> ForecastService:
+    """Register the routes; returns the ``POST /v1/forecast`` service (its batcher)."""
+    settings = runtime.settings
+    keys = keys or ApiKeys(())
+    metrics = ServingMetrics(runtime.registry)
+    guard = HttpGuard(keys, metrics)
+    service = ForecastService(
+        settings,
+        ModelCatalog(runtime.router, runtime.router.build),
+        runtime.fallback,
+        runtime.core.batch_lock,
+        metrics,
+    )
+    document = openapi_document(settings, keys_required=keys.required)
+
     @typed(app.page("/health"))
     async def health(web: Any, request: Any) -> Any:
-        return web.json({"status": "ok", "app_id": runtime.settings.app_id})
+        return web.json({"status": "ok", "app_id": settings.app_id})
 
     @typed(app.page("/ready"))
     async def ready(web: Any, request: Any) -> Any:
         body = readiness(app, runtime, broker_health)
         return web.json(body, status=200 if body["ready"] else 503)
 
-    @typed(app.page("/meters/{meter_id}/forecast"))
+    @typed(app.page("/openapi.json"))
+    async def openapi(web: Any, request: Any) -> Any:
+        return web.json(document)
+
     @typed(app.table_route(table=runtime.latest_forecast_table, match_info="meter_id"))
-    async def meter_forecast(web: Any, request: Any, meter_id: str) -> Any:
+    async def owner_forecast(web: Any, request: Any, meter_id: str) -> Any:
         body = runtime.latest_forecast_table.get(meter_id.encode())
         if body is None:
-            return web.json(
-                {"error": f"no forecast for meter {meter_id!r} yet", "meter_id": meter_id},
-                status=404,
+            raise RequestRejected(
+                404,
+                "no_forecast",
+                f"no forecast for meter {shown_id(meter_id)!r} yet",
             )
         return web.bytes(bytes(body), content_type="application/json")
 
+    @typed(app.page("/meters/{meter_id}/forecast"))
+    async def meter_forecast(view: Any, request: Any, meter_id: str) -> Any:
+        async def handler() -> Any:
+            return await owner_forecast(view, request, meter_id=meter_id)
+
+        return await guard.answer(view, request, "/meters/{meter_id}/forecast", handler)
+
     @typed(app.page("/models"))
     async def models(web: Any, request: Any) -> Any:
-        return web.json(
-            {
-                "forecaster": describe_forecaster(runtime.forecaster),
-                "fallback": describe_forecaster(runtime.fallback),
-                "models_dir": str(runtime.settings.models_dir),
-            }
-        )
+        async def handler() -> Any:
+            return web.json(
+                {
+                    "forecaster": describe_forecaster(runtime.forecaster),
+                    "fallback": describe_forecaster(runtime.fallback),
+                    "models_dir": str(settings.models_dir),
+                }
+            )
+
+        return await guard.answer(web, request, "/models", handler)
 
     @typed(app.page("/metrics"))
-    async def metrics(web: Any, request: Any) -> Any:
-        # aiohttp refuses parameters in content_type; Prometheus reads plain text as 0.0.4.
-        return web.bytes(generate_latest(runtime.registry), content_type="text/plain")
+    async def prometheus_metrics(web: Any, request: Any) -> Any:
+        async def handler() -> Any:
+            # aiohttp refuses parameters in content_type; Prometheus reads plain text as 0.0.4.
+            return web.bytes(generate_latest(runtime.registry), content_type="text/plain")
+
+        return await guard.answer(
+            web, request, "/metrics", handler, needs_key=settings.metrics_require_key
+        )
+
+    @typed(app.page("/v1/forecast"))
+    class ForecastView(faust.web.View):
+        async def post(self, request: Any) -> Any:
+            async def handler() -> Any:
+                body = await read_body(request, settings.serving_max_body_bytes)
+                answer = await service.forecast(body)
+                return self.bytes(answer, content_type="application/json")
+
+            return await guard.answer(self, request, "/v1/forecast", handler)
+
+    return service

@@ -160,7 +160,7 @@ def test_partition_revoked_mid_batch_leaves_no_stale_state_write(
             what="the first worker consumes",
             every=0.1,
         )
-        # under load: a second worker joins (one after the other, see the README)
+        # under load: a second worker joins (one after the other, see docs/reliability.md)
         joined_at = time.monotonic()
         second = WorkerProcess(fast, tmp_path / "second.log")
         before_move: dict[int, int | None] = {}

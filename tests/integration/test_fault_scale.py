@@ -97,7 +97,7 @@ def test_scale_out_to_three_workers_and_back_in_to_two(
         return wait_for_slot(base, fleet.meter_ids, slot_end)
 
     # one after the other: two workers of a new app starting at once race to create its
-    # changelog topics (README)
+    # changelog topics (docs/reliability.md)
     workers = [start("a")]
     routed = 0
     try:

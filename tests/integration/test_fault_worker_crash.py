@@ -72,7 +72,7 @@ def test_sigkill_one_of_two_workers_loses_nothing(
     sent = list(backlog)
 
     # one after the other: two workers of a new app starting at once race to create its
-    # changelog topics, and the loser may run without one (README)
+    # changelog topics, and the loser may run without one (docs/reliability.md)
     survivor = WorkerProcess(first, tmp_path / "survivor.log")
     victim: WorkerProcess | None = None
     try:
@@ -92,7 +92,7 @@ def test_sigkill_one_of_two_workers_loses_nothing(
             every=0.1,
         )
         # the victim has committed its partitions once: a worker that dies before its first
-        # commit leaves a partition that faust 0.15.3 may never fetch again (README)
+        # commit leaves a partition that faust 0.15.3 may never fetch again (docs/reliability.md)
         moved = readings_partitions(victim)
         wait_until(
             lambda: None not in committed_offsets(first, moved).values(),

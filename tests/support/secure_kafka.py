@@ -42,7 +42,7 @@ class Certificates:
     broker_pem: Path  # broker key (PKCS#8) and certificate, for ssl.keystore.type=PEM
 
 
-def _openssl(*args: str, cwd: Path) -> None:
+def run_openssl(*args: str, cwd: Path) -> None:
     openssl = shutil.which("openssl")
     if openssl is None:
         pytest.fail(
@@ -61,19 +61,19 @@ def make_certificates(directory: Path) -> Certificates:
     """A CA, a broker certificate for 127.0.0.1/localhost signed by it, and an unrelated CA."""
     directory.mkdir(parents=True, exist_ok=True)
     for name in ("ca", "other-ca"):
-        _openssl(
+        run_openssl(
             "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
             "-subj", f"/CN=streamer test {name}",
             "-keyout", f"{name}.key", "-out", f"{name}.pem",
             cwd=directory,
         )  # fmt: skip
-    _openssl(
+    run_openssl(
         "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
         "-keyout", "broker.key", "-out", "broker.csr",
         cwd=directory,
     )  # fmt: skip
     (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    _openssl(
+    run_openssl(
         "x509", "-req", "-in", "broker.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
         "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "broker.crt",
         cwd=directory,

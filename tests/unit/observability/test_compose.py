@@ -211,6 +211,7 @@ def test_the_stack_has_kraft_kafka_two_workers_the_simulator_prometheus_and_graf
         env = worker["environment"]
         assert env["STREAMER_KAFKA_BOOTSTRAP"] == "kafka:9092"
         assert env["STREAMER_WEB_HOST"] == name  # binds and advertises its service name
+        assert env["STREAMER_API_KEYS"]  # beyond loopback a worker refuses to start without
         assert worker["depends_on"]["kafka"]["condition"] == "service_healthy"
 
 

@@ -1,0 +1,74 @@
+"""One model run over a batch of request windows: impute, forecast, fall back; pure numpy.
+
+The windows are imputed exactly as the stream imputes a meter's stored window
+(:func:`~streamer.state.imputation.impute_rows`), the model is called once for the batch, and
+rows it cannot serve (too little usable history for it) go to the fallback in one more call,
+as in :class:`~streamer.pipeline.batch_processor.BatchProcessor`. So the same window gives the
+same numbers over HTTP as in ``meter-forecasts``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from streamer.forecast.batch import ForecastBatch
+from streamer.forecast.protocol import Forecaster
+from streamer.state.flags import SlotFlag
+from streamer.state.imputation import impute_rows
+
+#: ``fallback_reason`` of a row the model could not serve.
+INSUFFICIENT_HISTORY: Final = "insufficient_history"
+
+
+@dataclass(frozen=True, slots=True)
+class WindowConfig:
+    resolution_seconds: int
+    slots_per_day: int
+    interpolate_max_gap_slots: int
+
+
+@dataclass(frozen=True, slots=True)
+class RowForecast:
+    """The forecast of one window: which model made it, and its numbers (None: no model could)."""
+
+    model: Forecaster | None
+    point_kwh: npt.NDArray[np.float64] | None
+    quantiles_kwh: npt.NDArray[np.float64] | None
+    fallback_reason: str | None
+
+
+def forecast_windows(
+    windows_kwh: npt.NDArray[np.float32],
+    end_ms: npt.NDArray[np.int64],
+    model: Forecaster,
+    fallback: Forecaster,
+    config: WindowConfig,
+) -> list[RowForecast]:
+    """Row ``i``: the forecast of ``windows_kwh[i]`` (``(B, L)``, NaN missing), ``end_ms[i]``."""
+    flags = np.where(np.isfinite(windows_kwh), SlotFlag.OBSERVED, SlotFlag.MISSING).astype(np.uint8)
+    history, _ = impute_rows(
+        windows_kwh, flags, config.slots_per_day, config.interpolate_max_gap_slots
+    )
+    batch = model.forecast(history, end_ms, config.resolution_seconds)
+    valid = batch.valid
+    rows: list[RowForecast | None] = [None] * len(valid)
+    for i in np.flatnonzero(valid).tolist():
+        rows[i] = RowForecast(model, batch.point_kwh[i], batch.quantiles_kwh[i], None)
+    missing = np.flatnonzero(~valid)
+    if missing.size:
+        reason = INSUFFICIENT_HISTORY
+        backup: ForecastBatch = fallback.forecast(
+            history[missing], end_ms[missing], config.resolution_seconds
+        )
+        for j, i in enumerate(missing.tolist()):
+            if backup.valid[j]:
+                rows[i] = RowForecast(
+                    fallback, backup.point_kwh[j], backup.quantiles_kwh[j], reason
+                )
+            else:
+                rows[i] = RowForecast(None, None, None, reason)
+    return [row for row in rows if row is not None]
