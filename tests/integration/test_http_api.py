@@ -60,6 +60,8 @@ def test_latest_forecast_of_every_meter_through_either_worker(
             if all(isinstance(n, int) and n > 0 for n in owned):
                 break
             time.sleep(0.5)
+        else:
+            pytest.fail(f"a worker holds no partition after 60 s: {owned}")
         asyncio.run(produce(first.kafka_bootstrap, first.readings_topic, messages))
         asyncio.run(wait_caught_up(first.kafka_bootstrap, first.app_id, first.readings_topic))
         meter_ids = [str(m) for m in model.meter_ids]

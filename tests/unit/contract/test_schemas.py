@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from streamer.contract.dead_letter import DeadLetter, SourcePosition
+from streamer.contract.drift_record import DriftReport
 from streamer.contract.forecast_record import ForecastRecord, quantile_name
 from streamer.contract.reading import Reading, encode_reading
 from streamer.contract.reasons import DlqReason
@@ -98,15 +99,25 @@ def test_dlq_schema_lists_every_reason() -> None:
     assert set(reasons) == {reason.value for reason in DlqReason}
 
 
-def test_drift_schema_is_valid() -> None:
-    validate(
-        {
-            "scope": "fleet",
-            "kind": "data_drift",
-            "at": "2026-11-23T10:00:00Z",
-            "model_name": "lstm",
-            "model_version": "1",
-            "metrics": {"psi": 0.1},
-        },
-        "forecast-drift",
-    )
+@pytest.mark.parametrize(
+    "report",
+    [
+        DriftReport("fleet", "data_drift", 1_795_430_000_000, "lstm", "1",
+                    worker="127.0.0.1:6066", metrics={"psi.window_scale_kwh": 0.1,
+                                                      "ks.window_scale_kwh": float("nan")}),
+        DriftReport("fleet", "accuracy", 1_795_430_000_000, "lstm", "2", role="shadow",
+                    metrics={"mae_kwh.h1": 0.2, "coverage.h48": None}),
+        DriftReport("meter", "concept_drift", 1_795_430_000_000, "lstm", "1",
+                    meter_id="m-000042", direction="up", metrics={"residual": 4.1},
+                    detail="one-slot-ahead residuals drifted up (Page-Hinkley)"),
+    ],
+)  # fmt: skip
+def test_drift_reports_as_written_match_the_schema(report: DriftReport) -> None:
+    validate(json.loads(report.to_bytes()), "forecast-drift")
+
+
+def test_the_drift_schema_refuses_a_report_without_its_kind() -> None:
+    body = json.loads(DriftReport("fleet", "accuracy", 1_795_430_000_000, "lstm", "1").to_bytes())
+    del body["kind"]
+    with pytest.raises(jsonschema.ValidationError):
+        validate(body, "forecast-drift")
