@@ -29,7 +29,10 @@ the Markdown report (``--markdown-out``, default ``BENCHMARKS.md``). Phases, on 
   phase too;
 - ``scaling``: (6) two workers on a 4-partition topic against one, same backlog;
 - ``gpu``: (7) ONNX Runtime on CUDA by batch size and a CUDA worker; skipped (with the reason)
-  on a machine without a GPU.
+  on a machine without a GPU;
+- ``http``: (8) ``POST /v1/forecast`` on an idle worker at fixed concurrency (``--http-concurrency``
+  clients, ``--http-series-per-request`` series each): series/s and latency per request, against
+  raw ONNX Runtime on the same windows at the server's batch size (issue 18).
 
 The machine's load skews everything: the report records the load average, and for each
 process the CPU it used and the time it waited for a CPU.
@@ -58,6 +61,7 @@ from pipelinebench.environment import environment, load_average  # noqa: E402
 from pipelinebench.faust_ceiling import WITHIN_SECONDS as FAUST_WITHIN_SECONDS  # noqa: E402
 from pipelinebench.forecasting import forecast_phase  # noqa: E402
 from pipelinebench.gpu import gpu_phase  # noqa: E402
+from pipelinebench.http_serving import http_phase  # noqa: E402
 from pipelinebench.ingest import ingest_phase  # noqa: E402
 from pipelinebench.kafka_io import OffsetWatcher  # noqa: E402
 from pipelinebench.latency import latency_phase  # noqa: E402
@@ -73,7 +77,7 @@ from streamer.localkafka.broker import LocalKafka, LocalKafkaError  # noqa: E402
 from streamer.settings import Settings, load_settings  # noqa: E402
 from streamer.timeutil import now_ms  # noqa: E402
 
-PHASES = ("ingest", "forecast", "latency", "memory", "restart", "scaling", "gpu")
+PHASES = ("ingest", "forecast", "latency", "memory", "restart", "scaling", "gpu", "http")
 #: Ports of brokers other sessions run on this machine (tests, demo): never ours.
 RESERVED_PORTS = frozenset(
     {9092, 9093, 39092, 39093, 19092, 19093, 19192, 19193, 19292, 19293, 19392, 19393}
@@ -102,6 +106,10 @@ QUICK: dict[str, Any] = {
     "scaling_slots": 24,
     "scaling_repeats": 1,
     "gpu_max_batch": 65536,
+    "http_concurrency": 64,  # issue 18's target: 64 requests in flight of 100 series each
+    "http_series_per_request": 100,
+    "http_warmup_seconds": 3.0,
+    "http_seconds": 10.0,
 }
 FULL: dict[str, Any] = {
     **QUICK,
@@ -116,6 +124,8 @@ FULL: dict[str, Any] = {
     "memory_settle_seconds": 3.0,
     "scaling_meters": 2000,
     "scaling_repeats": 2,
+    "http_warmup_seconds": 5.0,
+    "http_seconds": 20.0,
 }
 
 
@@ -164,6 +174,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--scaling-repeats", type=int, help="runs of one and of two workers, interleaved"
     )
     parser.add_argument("--gpu-max-batch", type=int)
+    parser.add_argument(
+        "--http-concurrency", type=int, help="http: requests in flight (one client each)"
+    )
+    parser.add_argument("--http-series-per-request", type=int, help="http: series in each body")
+    parser.add_argument(
+        "--http-warmup-seconds", type=float, help="http: load before the measured window"
+    )
+    parser.add_argument("--http-seconds", type=float, help="http: the measured window")
     parser.add_argument("--batch-max-events", type=int, default=None)
     parser.add_argument(
         "--faust-within-seconds",
@@ -401,6 +419,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     run_worker=lambda: forecasting(
                         "forecast-cuda", {"onnx_providers": "cuda,cpu"}, False
                     ),
+                ),
+            )
+        if "http" in phases:
+            await _phase(
+                report,
+                "http",
+                lambda: http_phase(
+                    ctx,
+                    concurrency=args.http_concurrency,
+                    series_per_request=args.http_series_per_request,
+                    warmup_seconds=args.http_warmup_seconds,
+                    seconds=args.http_seconds,
+                    worker_overrides=overrides,
                 ),
             )
     finally:

@@ -299,6 +299,13 @@ class Settings(BaseSettings):
         description="POST /v1/forecast: longest a queued series waits for others to fill its "
         "batch (a full batch runs at once; the next batch takes what queued meanwhile).",
     )
+    serving_model_instances: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="POST /v1/forecast: model runs at once, each on a thread beside the "
+        "stream's (the event loop parses and encodes requests meanwhile).",
+    )
     serving_max_series_per_request: int = Field(
         1000, ge=1, le=100_000, description="POST /v1/forecast: most series in one request."
     )

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, TypeGuard
 
+from pipelinebench.stats import ratio
 from pipelinebench.targets import (
+    HTTP_TARGET,
     INGEST_TARGET,
     INGEST_VS_FAUST_TARGET,
     SCALING_CPU_EFFICIENCY,
@@ -56,6 +58,8 @@ def _target_value(row: dict[str, Any]) -> str:
         return f"{value:,.0f} readings/CPU-s (two workers)"
     if key == "ingest_vs_faust":
         return f"{value:,.0f}/s (worker)"
+    if key == "http":
+        return f"{value:,.0f} series/s"
     return f"{value:,.0f}/s"
 
 
@@ -76,6 +80,8 @@ def _target_ceiling(row: dict[str, Any]) -> str:
         return f"{ceiling:,.0f} readings/CPU-s (one worker); {SCALING_CPU_EFFICIENCY:.0%} of it"
     if key == "ingest_vs_faust":
         return f"{ceiling:,.0f}/s (bare faust); {INGEST_VS_FAUST_TARGET:g}x it"
+    if key == "http":
+        return f"{ceiling:,.0f} series/s (ONNX session, batch {row.get('batch_size')})"
     return f"{ceiling:,.0f}/s"
 
 
@@ -151,8 +157,10 @@ def _gpu_line(report: dict[str, Any]) -> str:
 
 def _targets_table(report: dict[str, Any]) -> list[str]:
     rows = report.get("targets") or targets(report)
+    issues = sorted({row["issue"] for row in rows if row.get("issue") is not None})
+    named = ", ".join(str(i) for i in issues[:-1]) + f" and {issues[-1]}" if issues else ""
     lines = [
-        "## Targets (issues 13 and 14)",
+        f"## Targets (issues {named})" if named else "## Targets",
         "",
         "| target | measured | ceiling or limit | ratio | result |",
         "|---|---|---|---|---|",
@@ -578,6 +586,99 @@ def _gpu(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _http(report: dict[str, Any]) -> list[str]:
+    http = report.get("http")
+    if http is None:
+        return []
+    lines = ["## 8. HTTP serving: `POST /v1/forecast` (issue 18)", ""]
+    if not _ok(http):
+        return lines + _failed("http", http)
+    lat = http["latency"]
+    server = http.get("server") or {}
+    ceiling = http.get("ceiling") or {}
+    settings = http.get("worker_settings") or {}
+    parts = ceiling.get("per_request") or {}
+    row = next((r for r in report.get("targets") or [] if r.get("key") == "http"), None)
+    lines += [
+        f"One worker, its stream idle. Clients: {http['client']}; each posts a body of "
+        f"{http['series_per_request']} series x {http['lookback_slots']} slots "
+        f"({http['body_bytes'] / 1000:,.0f} kB, {http['distinct_bodies']} distinct bodies of "
+        f"simulator series) and the next as soon as the answer is read; "
+        f"{http['auth']}. After {http['warmup_seconds']:g} s of warm-up the requests answered "
+        f"within {http['seconds']:g} s count. Worker: "
+        + ", ".join(f"{k}={v}" for k, v in settings.items())
+        + ".",
+        "",
+        "| measure | value |",
+        "|---|---|",
+        f"| series answered/s | **{_num(http['series_per_s'])}** ({http['requests_per_s']} "
+        f"requests/s, {http['requests_ok']:,} answered) |",
+        f"| latency per request, ms (p50, p99, p99.9, max) | {_ms(lat.get('p50_ms'))}, "
+        f"**{_ms(lat.get('p99_ms'))}**, {_ms(lat.get('p999_ms'))}, {_ms(lat.get('max_ms'))} |",
+        f"| answers other than 200 | {http['non_200']} (by status: "
+        + (", ".join(f"{code} {n:,}" for code, n in http["statuses"].items()) or "none")
+        + ") |",
+        f"| server batches (`streamer_serving_batch_series`) | mean "
+        f"{server.get('mean_batch_series')} series, {server.get('batches_per_s')}/s (whole run, "
+        "warm-up included: mean "
+        f"{server.get('mean_batch_series_whole_run')}) |",
+        f"| server's mean time per request (`streamer_http_request_duration_ms`) | "
+        f"{_ms(server.get('mean_request_ms'))} ms |",
+        f"| CPU, cores | worker {http.get('worker_cores')} (event loop thread "
+        f"{http.get('worker_event_loop_cores')}, other threads "
+        f"{http.get('worker_other_threads_cores')}), waiting for a CPU "
+        f"{http.get('worker_waiting_for_cpu_cores')}; clients {http.get('client_cores')}; "
+        f"broker {http.get('broker_cores')} |",
+        "",
+    ]
+    if ceiling.get("results"):
+        lines += [
+            f"Raw ONNX Runtime on the same windows ({ceiling['model']}, "
+            f"{', '.join(ceiling['providers_in_use'])}, {ceiling['intra_op_threads']} intra-op "
+            "thread(s) as the worker's), in the bench process after the worker stopped, median of "
+            "repeats:",
+            "",
+            "| batch | session series/s | server's batch call series/s (imputation, features, "
+            "session) | HTTP / session |",
+            "|---|---|---|---|",
+        ]
+        rate = http["series_per_s"] or 0.0
+        for r in ceiling["results"]:
+            marks = []
+            if r["batch_size"] == http.get("ceiling_batch_size"):
+                marks.append("the server's largest batch: the target's ceiling")
+            if r["batch_size"] == http.get("series_per_request"):
+                marks.append("one request")
+            if server.get("mean_batch_series") and r["batch_size"] == round(
+                server["mean_batch_series"]
+            ):
+                marks.append("the server's mean batch")
+            label = f"{r['batch_size']}" + (f" ({'; '.join(marks)})" if marks else "")
+            lines.append(
+                f"| {label} | {_num(r['session_series_per_s'])} | "
+                f"{_num(r['batch_call_series_per_s'])} | "
+                f"{_pct(ratio(rate, r['session_series_per_s']))} |"
+            )
+        lines.append("")
+    if parts:
+        lines += [
+            f"The server's parts per request of {parts['series']} series, timed alone: parse "
+            f"the body {parts['parse_ms']} ms, encode the {parts['answer_bytes'] / 1000:,.0f} kB "
+            f"answer {parts['encode_ms']} ms (both on the event loop).",
+            "",
+        ]
+    result = _result(row) if row else "n/a"
+    lines += [
+        f"Target: series/s >= {HTTP_TARGET:.0%} of the session's at batch "
+        f"{http.get('ceiling_batch_size')}, every answer 200: "
+        f"**{_pct(http.get('ratio_to_session'))}**, {result} (against the session at the "
+        f"request size, {http.get('series_per_request')}: "
+        f"{_pct(http.get('ratio_to_session_at_request_size'))}).",
+        "",
+    ]
+    return lines
+
+
 def markdown(report: dict[str, Any], json_path: str | None = None) -> str:
     lines = _header(report, json_path)
     lines += _targets_table(report)
@@ -588,6 +689,7 @@ def markdown(report: dict[str, Any], json_path: str | None = None) -> str:
     lines += _restart(report)
     lines += _scaling(report)
     lines += _gpu(report)
+    lines += _http(report)
     lines += _phase_times(report)
     return "\n".join(lines).rstrip() + "\n"
 
@@ -595,7 +697,16 @@ def markdown(report: dict[str, Any], json_path: str | None = None) -> str:
 def _phase_times(report: dict[str, Any]) -> list[str]:
     rows = [
         (name, report[name])
-        for name in ("ingest", "forecast", "latency", "memory", "restart", "scaling", "gpu")
+        for name in (
+            "ingest",
+            "forecast",
+            "latency",
+            "memory",
+            "restart",
+            "scaling",
+            "gpu",
+            "http",
+        )
         if isinstance(report.get(name), dict)
     ]
     if not rows:

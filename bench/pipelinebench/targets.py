@@ -1,4 +1,4 @@
-"""Issue 13's and issue 14's targets against a report: the ratios, met or missed, by how much,
+"""Issue 13's, 14's and 18's targets against a report: the ratios, met or missed, by how much,
 and why.
 
 The reasons are read off the measurements of the same run (CPU used and waited for, busy
@@ -44,6 +44,11 @@ STATE_BYTES = 2048
 RESIDENT_BYTES = 3072
 RESIDENT_AT_METERS = 100_000
 KAFKA_BYTES = 2048
+#: Issue 18: ``POST /v1/forecast`` series/s against the raw ONNX session at the server's batch
+#: size, with this many requests in flight of this many series each.
+HTTP_TARGET = 0.50
+HTTP_CONCURRENCY = 64
+HTTP_SERIES_PER_REQUEST = 100
 
 
 def _ok(section: Any) -> TypeGuard[dict[str, Any]]:
@@ -71,6 +76,11 @@ def ratios(report: dict[str, Any]) -> dict[str, Any]:
             out["forecast_vs_forecast_call"] = ratio(
                 forecast["forecasts_per_s"], row["forecast_forecasts_per_s"]
             )
+    http = report.get("http")
+    if _ok(http) and http.get("ratio_to_session") is not None:
+        out["http"] = http["ratio_to_session"]
+        out["http_batch_size"] = http["ceiling_batch_size"]
+        out["http_vs_session_at_request_size"] = http.get("ratio_to_session_at_request_size")
     return out
 
 
@@ -620,6 +630,134 @@ def state_target(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def http_target(report: dict[str, Any]) -> dict[str, Any]:
+    """Issue 18: ``POST /v1/forecast`` series/s >= 50% of the raw ONNX session's at the server's
+    batch size, 64 requests of 100 series in flight, every answer a 200."""
+    http = report.get("http")
+    row: dict[str, Any] = {
+        "target": f"`POST /v1/forecast` >= {HTTP_TARGET * 100:.0f}% of raw ONNX Runtime "
+        f"throughput at {HTTP_CONCURRENCY} requests in flight of {HTTP_SERIES_PER_REQUEST} "
+        "series, every answer 200",
+        "measure": "series answered/s over HTTP vs the ONNX session's series/s on the same "
+        "windows at the server's batch size (STREAMER_SERVING_MAX_BATCH_SERIES)",
+    }
+    if not _ok(http) or http.get("ratio_to_session") is None:
+        return {**row, "met": None, "miss": _absent(http), "why": []}
+    r = http["ratio_to_session"]
+    errors = http.get("non_200", 0)
+    over: list[str] = []
+    if r < HTTP_TARGET:
+        over.append(_miss(r, HTTP_TARGET) or "")
+    if errors:
+        codes = ", ".join(
+            f"{code}: {n:,}" for code, n in (http.get("statuses") or {}).items() if code != "200"
+        )
+        over.append(f"{errors:,} answers other than 200 ({codes or 'status unknown'})")
+    met: bool | None = not over
+    miss = "; ".join(over) or None
+    shape = (http.get("concurrency"), http.get("series_per_request"))
+    if shape != (HTTP_CONCURRENCY, HTTP_SERIES_PER_REQUEST):
+        met = None
+        miss = (
+            f"not comparable: {shape[0]} requests in flight of {shape[1]} series, the target is "
+            f"at {HTTP_CONCURRENCY} of {HTTP_SERIES_PER_REQUEST}"
+            + (f" ({miss})" if miss else f" ({r * 100:.1f}% of the ceiling)")
+        )
+    why = _http_reasons(http) if over else []
+    return {
+        **row,
+        "value": http["series_per_s"],
+        "ceiling": http["session_series_per_s"],
+        "batch_size": http["ceiling_batch_size"],
+        "ratio": r,
+        "met": met,
+        "miss": miss,
+        "why": why,
+        "note": f"p50 {http['latency'].get('p50_ms')} ms, p99 {http['latency'].get('p99_ms')} "
+        f"ms per request; against the session at the request size ({shape[1]}): "
+        f"{_pct(http.get('ratio_to_session_at_request_size'))}",
+    }
+
+
+def _http_reasons(http: dict[str, Any]) -> list[str]:
+    """Where the server's time went, from the phase's CPU figures and its parts timed alone."""
+    why: list[str] = []
+    server = http.get("server") or {}
+    per_s = http.get("requests_per_s")
+    cores = http.get("worker_cores")
+    loop = http.get("worker_event_loop_cores")
+    if cores is not None:
+        text = (
+            f"the worker used {cores:.2f} cores: its event loop's thread "
+            f"{loop if loop is not None else 'n/a'} (HTTP, parsing bodies, encoding answers, "
+            f"faust), its other threads {http.get('worker_other_threads_cores')} (the model "
+            f"batches run there); it was runnable but waiting for a CPU "
+            f"{http.get('worker_waiting_for_cpu_cores')} cores' worth; the clients used "
+            f"{http.get('client_cores')} cores and the broker {http.get('broker_cores')}"
+        )
+        if loop is not None and loop >= 0.85:
+            text += "; the event loop's thread was (nearly) one busy core: it bounds the rate"
+        why.append(text)
+    ceiling = http.get("ceiling") or {}
+    parts = ceiling.get("per_request") or {}
+    mean_batch = server.get("mean_batch_series")
+    at_mean = next(
+        (
+            r
+            for r in ceiling.get("results", [])
+            if mean_batch and r["batch_size"] == max(1, round(mean_batch))
+        ),
+        None,
+    )
+    if parts and per_s and cores:
+        series = parts["series"]
+        cpu_ms = cores / per_s * 1000
+        model_ms = at_mean["batch_call_ms"] * series / at_mean["batch_size"] if at_mean else None
+        known = parts["parse_ms"] + parts["encode_ms"] + (model_ms or 0.0)
+        why.append(
+            f"per request of {series} series the worker spent {cpu_ms:.1f} ms of CPU; timed "
+            f"alone in the bench: parsing the {parts['body_bytes'] / 1000:.0f} kB body "
+            f"{parts['parse_ms']} ms and encoding the {parts['answer_bytes'] / 1000:.0f} kB "
+            f"answer {parts['encode_ms']} ms (event loop), "
+            + (
+                f"its share of a batch call at the mean batch ({at_mean['batch_size']} series: "
+                f"imputation, features, session) {model_ms:.1f} ms (a thread)"
+                if model_ms is not None and at_mean is not None
+                else "no batch call timed at the mean batch"
+            )
+            + f"; the other {max(0.0, cpu_ms - known):.1f} ms are HTTP (aiohttp, faust web), "
+            "batching, metrics and the rest of the worker"
+        )
+    if mean_batch:
+        most = (http.get("worker_settings") or {}).get("serving_max_batch_series")
+        text = (
+            f"the server ran {server.get('batches_per_s')} batches/s of a mean {mean_batch} "
+            f"series (at most {most})"
+        )
+        series = http.get("series_per_request")
+        if most and series and mean_batch < 0.9 * most and series <= most:
+            text += (
+                f": a batch takes whole requests, so requests of {series} series fill batches "
+                f"of {most // series * series}"
+            )
+        if at_mean:
+            text += (
+                f"; the session alone does {at_mean['session_series_per_s']:,.0f} series/s at "
+                f"that batch, {http['session_series_per_s']:,.0f} at {http['ceiling_batch_size']}"
+            )
+        why.append(text)
+    latency = http.get("latency") or {}
+    if per_s and latency.get("p50_ms") is not None:
+        in_flight = http["concurrency"] * http["series_per_request"]
+        why.append(
+            f"latency is queueing: {in_flight:,} series in flight at "
+            f"{http['series_per_s']:,.0f} series/s wait about "
+            f"{in_flight / http['series_per_s'] * 1000:,.0f} ms (p50 {latency['p50_ms']} ms, "
+            f"p99 {latency['p99_ms']} ms)"
+        )
+    return why
+
+
 def readings_per_cpu_second(run: dict[str, Any]) -> float | None:
     """A scaling run's readings per second of worker CPU (all its workers together)."""
     if run.get("readings_per_worker_cpu_second"):
@@ -730,8 +868,8 @@ def _absent(section: Any) -> str:
 
 
 def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per target: issue 13's in its order, then issue 14's. One row per key: issue
-    14's ingest target (12%) is a note on issue 13's row (8%)."""
+    """One row per target: issue 13's in its order, then issue 14's, then issue 18's. One row
+    per key: issue 14's ingest target (12%) is a note on issue 13's row (8%)."""
     ingest = ingest_target(report)
     later = ingest_target(report, INGEST_14_TARGET)
     if later.get("ratio") is not None:
@@ -750,4 +888,5 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         {"key": "memory_resident", "issue": 14, **memory_target(report)},
         {"key": "state_bytes", "issue": 14, **state_target(report)},
         {"key": "kafka_bytes", "issue": 14, **kafka_bytes_target(report)},
+        {"key": "http", "issue": 18, **http_target(report)},
     ]

@@ -5,6 +5,8 @@ at most ``queue_delay_seconds`` for others to fill a batch of ``max_batch_series
 batch runs at once. While a batch runs, new windows queue; when it ends, the next batch takes
 what has queued (continuous batching). A request larger than a batch is split, its parts
 answered together. Batches of one model only: windows for another model wait for their turn.
+Up to ``instances`` batches run at once (Triton's instance count): while one runs on its thread,
+the next is taken and started, so the event loop's parsing and encoding overlap the model.
 ``max_pending_series`` bounds the queue: past it :meth:`DynamicBatcher.submit` refuses with
 429 at once, so a flood of requests costs memory for its bodies only, never an unbounded queue.
 """
@@ -54,6 +56,7 @@ class DynamicBatcher:
         max_batch_series: int,
         queue_delay_seconds: float,
         max_pending_series: int,
+        instances: int = 1,
         on_batch: Callable[[int], None] | None = None,
     ) -> None:
         self._run = run
@@ -65,6 +68,9 @@ class DynamicBatcher:
         self._pending = 0
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        self.instances = instances
+        self._free: asyncio.Semaphore | None = None
+        self._running: set[asyncio.Task[None]] = set()
 
     @property
     def pending_series(self) -> int:
@@ -103,6 +109,7 @@ class DynamicBatcher:
     def _ensure_running(self) -> None:
         if self._task is None or self._task.done():
             self._wake = asyncio.Event()
+            self._free = asyncio.Semaphore(self.instances)
             self._task = asyncio.get_running_loop().create_task(
                 self._loop(), name="streamer-serving-batcher"
             )
@@ -146,10 +153,20 @@ class DynamicBatcher:
                     await asyncio.wait_for(wake.wait(), left)
                 except TimeoutError:
                     break
-            parts = self._take()
-            await self._run_parts(parts)
+            assert self._free is not None
+            await self._free.acquire()  # an instance is free: the batch is taken now
+            running = asyncio.get_running_loop().create_task(self._run_parts(self._take()))
+            self._running.add(running)
+            running.add_done_callback(self._running.discard)
 
     async def _run_parts(self, parts: list[_Part]) -> None:
+        try:
+            await self._run_live(parts)
+        finally:
+            assert self._free is not None
+            self._free.release()
+
+    async def _run_live(self, parts: list[_Part]) -> None:
         live = [part for part in parts if not part.future.done()]  # a client gone: skip it
         if not live:
             return

@@ -26,7 +26,7 @@ import re
 import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -65,7 +65,7 @@ class SeriesWindow:
 
     series_id: str
     window_kwh: npt.NDArray[np.float32]
-    """``(lookback_slots,)`` oldest to newest, NaN where missing."""
+    """``(lookback_slots,)`` oldest to newest, NaN where missing (a row of the request's)."""
     end_ms: int
     """End of the newest slot (UTC epoch ms): the forecast's origin."""
     observed: int
@@ -76,10 +76,19 @@ class SeriesWindow:
 class ForecastRequest:
     model_spec: str | None
     series: list[SeriesWindow]
+    windows_kwh: npt.NDArray[np.float32]
+    """``(B, lookback_slots)``: every series' window, stacked (row ``i`` is ``series[i]``'s)."""
+    end_ms: npt.NDArray[np.int64]
+    """``(B,)``"""
 
 
 def parse_request(body: bytes, limits: RequestLimits) -> ForecastRequest:
-    """``body`` as a :class:`ForecastRequest`, or :class:`RequestRejected` saying why not."""
+    """``body`` as a :class:`ForecastRequest`, or :class:`RequestRejected` saying why not.
+
+    The values of all series are written straight into one ``(B, L)`` array and counted in one
+    pass: per series there remain a type check and one slice assignment (about 10 us for 336
+    values), not a dozen numpy calls.
+    """
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -102,7 +111,40 @@ def parse_request(body: bytes, limits: RequestLimits) -> ForecastRequest:
             f"{len(items)} series in one request; at most {limits.max_series} "
             "(STREAMER_SERVING_MAX_SERIES_PER_REQUEST): split the request",
         )
-    return ForecastRequest(model_spec, [_series(i, item, limits) for i, item in enumerate(items)])
+    lookback = limits.lookback_slots
+    windows = np.full((len(items), lookback), np.nan, dtype=np.float32)
+    ids: list[str] = []
+    ends: list[int] = []
+    for index, item in enumerate(items):
+        series_id, end_ms = _place(index, item, limits, windows[index])
+        ids.append(series_id)
+        ends.append(end_ms)
+    observed = np.count_nonzero(~np.isnan(windows), axis=1)
+    short = np.flatnonzero(observed < limits.min_observed_slots)
+    if short.size:
+        _refuse_short(int(short[0]), ids[short[0]], int(observed[short[0]]), limits)
+    counts = observed.tolist()
+    series = [SeriesWindow(ids[i], windows[i], ends[i], counts[i]) for i in range(len(items))]
+    return ForecastRequest(model_spec, series, windows, np.array(ends, dtype=np.int64))
+
+
+def _refuse_short(index: int, series_id: str, observed: int, limits: RequestLimits) -> None:
+    where, lookback = f"series[{index}]", limits.lookback_slots
+    if observed == 0:
+        raise RequestRejected(
+            422,
+            "all_missing",
+            f"{where} ({_shown(series_id)}) has no value in its newest {lookback} slots: "
+            "every value is null",
+        )
+    raise RequestRejected(
+        422,
+        "too_short",
+        f"{where} ({_shown(series_id)}) has {observed} values in its newest {lookback} "
+        f"slots; at least {limits.min_observed_slots} are needed "
+        f"(STREAMER_MIN_OBSERVED_FRACTION={limits.min_observed_fraction} of "
+        f"STREAMER_LOOKBACK_SLOTS={lookback})",
+    )
 
 
 def _model_spec(value: object) -> str | None:
@@ -118,7 +160,13 @@ def _model_spec(value: object) -> str | None:
     return value
 
 
-def _series(index: int, item: object, limits: RequestLimits) -> SeriesWindow:
+def _place(
+    index: int, item: object, limits: RequestLimits, window: npt.NDArray[np.float32]
+) -> tuple[str, int]:
+    """Check series ``index`` and write its newest values into ``window`` (NaN-filled).
+
+    Returns its id and the end of its newest slot.
+    """
     where = f"series[{index}]"
     if not isinstance(item, dict):
         raise invalid(f"{where} must be an object with 'values_kwh'")
@@ -129,50 +177,38 @@ def _series(index: int, item: object, limits: RequestLimits) -> SeriesWindow:
     _check_resolution(where, item.get("resolution_seconds"), limits)
     _check_time_zone(where, item.get("time_zone"))
     res_ms = limits.resolution_seconds * 1000
-    ends = _slot_ends(where, item, values.size, res_ms)
     lookback = limits.lookback_slots
+    count = len(values)
+    start, ends_raw = item.get("start_ts"), item.get("slot_end_ts")
+    if (start is None) == (ends_raw is None):
+        raise invalid(f"{where} needs exactly one of 'start_ts' and 'slot_end_ts'")
+    if start is not None:  # contiguous slots: the newest values fill the window's end
+        end_ms = _contiguous_end(where, start, count, res_ms)
+        kept = min(count, lookback)
+        window[lookback - kept :] = values[count - kept :]  # null -> NaN
+        return series_id, end_ms
+    ends = _slot_ends(where, ends_raw, count, res_ms)
     end_ms = int(ends[-1])
     position = lookback - 1 - (end_ms - ends) // res_ms
-    kept = position >= 0
-    window = np.full(lookback, np.nan, dtype=np.float32)
-    window[position[kept]] = values[kept]
-    observed = int(np.count_nonzero(np.isfinite(window)))
-    if observed == 0:
-        raise RequestRejected(
-            422,
-            "all_missing",
-            f"{where} ({_shown(series_id)}) has no value in its newest {lookback} slots: "
-            "every value is null",
-        )
-    if observed < limits.min_observed_slots:
-        raise RequestRejected(
-            422,
-            "too_short",
-            f"{where} ({_shown(series_id)}) has {observed} values in its newest {lookback} "
-            f"slots; at least {limits.min_observed_slots} are needed "
-            f"(STREAMER_MIN_OBSERVED_FRACTION={limits.min_observed_fraction} of "
-            f"STREAMER_LOOKBACK_SLOTS={lookback})",
-        )
-    return SeriesWindow(series_id, window, end_ms, observed)
+    inside = position >= 0
+    window[position[inside]] = np.array(values, dtype=np.float64)[inside]
+    return series_id, end_ms
 
 
 def _shown(series_id: str) -> str:
     return repr(series_id if len(series_id) <= 64 else series_id[:64] + "...")
 
 
-def _values(where: str, raw: object) -> npt.NDArray[np.float64]:
+def _values(where: str, raw: object) -> list[float | int | None]:
+    """``raw`` checked to be a non-empty list of numbers and nulls.
+
+    JSON numbers beyond a float never get here (the JSON reader refuses them).
+    """
     if not isinstance(raw, list) or not raw:
         raise invalid(f"{where}.values_kwh must be a non-empty array of numbers or nulls")
-    kinds = {type(value) for value in raw}
-    if not kinds <= _NUMBER_TYPES:  # bool is its own type: true/false are refused here
+    if not {type(value) for value in raw} <= _NUMBER_TYPES:  # bool is a type of its own
         raise invalid(f"{where}.values_kwh must hold only numbers (kWh) or nulls")
-    try:
-        values = np.array(raw, dtype=np.float64)  # null -> NaN
-    except OverflowError:
-        raise invalid(f"{where}.values_kwh holds an integer too large for a number") from None
-    if np.isinf(values).any():
-        raise invalid(f"{where}.values_kwh holds a number beyond the float range")
-    return values
+    return raw
 
 
 def _check_resolution(where: str, raw: object, limits: RequestLimits) -> None:
@@ -225,22 +261,22 @@ def _ts_ms(where: str, value: object) -> int:
     return ts_ms
 
 
-def _slot_ends(where: str, item: dict[str, Any], count: int, res_ms: int) -> npt.NDArray[np.int64]:
+def _contiguous_end(where: str, start: object, count: int, res_ms: int) -> int:
+    """The end of the newest of ``count`` slots from ``start``, checked to be on the grid."""
+    start_ms = _ts_ms(f"{where}.start_ts", start)
+    if start_ms % res_ms:
+        raise invalid(
+            f"{where}.start_ts is not on the {res_ms // 1000} s slot grid (slots start at "
+            "multiples of the resolution since 1970-01-01T00:00Z)"
+        )
+    end_ms = start_ms + count * res_ms
+    if end_ms >= _MAX_TS_MS:
+        raise invalid(f"{where} runs past the year 2100")
+    return end_ms
+
+
+def _slot_ends(where: str, ends_raw: object, count: int, res_ms: int) -> npt.NDArray[np.int64]:
     """The end of each value's slot, checked to be on the grid and strictly increasing."""
-    start, ends_raw = item.get("start_ts"), item.get("slot_end_ts")
-    if (start is None) == (ends_raw is None):
-        raise invalid(f"{where} needs exactly one of 'start_ts' and 'slot_end_ts'")
-    if start is not None:
-        start_ms = _ts_ms(f"{where}.start_ts", start)
-        if start_ms % res_ms:
-            raise invalid(
-                f"{where}.start_ts is not on the {res_ms // 1000} s slot grid (slots start at "
-                "multiples of the resolution since 1970-01-01T00:00Z)"
-            )
-        last = start_ms + count * res_ms
-        if last >= _MAX_TS_MS:
-            raise invalid(f"{where} runs past the year 2100")
-        return start_ms + res_ms * np.arange(1, count + 1, dtype=np.int64)
     if not isinstance(ends_raw, list) or len(ends_raw) != count:
         raise invalid(f"{where}.slot_end_ts must be an array with one time per value ({count})")
     ends = np.array(

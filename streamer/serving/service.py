@@ -3,15 +3,15 @@
 The model is the live one unless the request names another (``lstm:2``): models the worker
 already runs are shared with the stream (one ONNX session per version and process), others are
 loaded on first use and a few are kept. Slow per-series fitters (ETS, SARIMA) are not served
-over HTTP. Each batch runs on a thread while holding the worker's batch lock, so the stream's
-micro-batches and HTTP batches take turns at the model (the lock is fair: first come, first
-served) and neither can starve the other.
+over HTTP. Each batch runs on a thread beside the stream (ONNX Runtime sessions are thread-safe),
+at most ``STREAMER_SERVING_MODEL_INSTANCES`` at once, so HTTP load never holds the stream's
+micro-batches back: they only share the cores.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from typing import Final
 
@@ -75,7 +75,6 @@ class ForecastService:
         settings: Settings,
         catalog: ModelCatalog,
         fallback: Forecaster,
-        batch_lock: asyncio.Lock,
         metrics: ServingMetrics,
     ) -> None:
         self.limits = RequestLimits(
@@ -91,13 +90,13 @@ class ForecastService:
         )
         self._catalog = catalog
         self._fallback = fallback
-        self._lock = batch_lock
         self._metrics = metrics
         self.batcher = DynamicBatcher(
             self._run_batch,
             max_batch_series=settings.serving_max_batch_series,
             queue_delay_seconds=settings.serving_queue_delay_ms / 1000.0,
             max_pending_series=settings.serving_max_pending_series,
+            instances=settings.serving_model_instances,
             on_batch=metrics.batch_series.observe,
         )
 
@@ -107,24 +106,24 @@ class ForecastService:
         windows: npt.NDArray[np.float32],
         end_ms: npt.NDArray[np.int64],
     ) -> list[RowForecast]:
-        async with self._lock:
-            return await asyncio.to_thread(
-                forecast_windows, windows, end_ms, model, self._fallback, self._config
-            )
+        # ONNX Runtime sessions are thread-safe: the batch runs on a thread of its own beside
+        # the stream's micro-batches, holding a reference to its model (a rollout meanwhile
+        # swaps the live model for the next batch, never this one)
+        return await asyncio.to_thread(
+            forecast_windows, windows, end_ms, model, self._fallback, self._config
+        )
 
     async def forecast(self, body: bytes) -> bytes:
         """The answer to ``body``, or :class:`RequestRejected`."""
         request = parse_request(body, self.limits)
         model = await self._catalog.resolve(request.model_spec)
-        windows = np.stack([series.window_kwh for series in request.series])
-        end_ms = np.array([series.end_ms for series in request.series], dtype=np.int64)
         self._metrics.queued_series.inc(len(request.series))
         try:
-            rows = await self.batcher.submit(model, windows, end_ms)
+            rows = await self.batcher.submit(model, request.windows_kwh, request.end_ms)
         finally:
             self._metrics.queued_series.dec(len(request.series))
         records = forecast_records(request.series, rows, now_ms(), self.limits.resolution_seconds)
-        for row in rows:
-            if row.model is not None:
-                self._metrics.series.labels(model=f"{row.model.name}:{row.model.version}").inc()
+        served = Counter(row.model for row in rows if row.model is not None)
+        for forecaster, count in served.items():
+            self._metrics.series.labels(model=f"{forecaster.name}:{forecaster.version}").inc(count)
         return encode_response(records, rows)

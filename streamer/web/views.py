@@ -172,7 +172,6 @@ def register_views(
         settings,
         ModelCatalog(runtime.router, runtime.router.build),
         runtime.fallback,
-        runtime.core.batch_lock,
         metrics,
     )
     document = openapi_document(settings, keys_required=keys.required)

@@ -200,6 +200,73 @@ def _report() -> dict[str, Any]:
             ],
         },
         "gpu": {"skipped": "no GPU on this machine (no NVIDIA driver loaded)"},
+        "http": _http(),
+    }
+
+
+def _http(series_per_s: float = 7560.0) -> dict[str, Any]:
+    """The http phase's section (figures of a quick run on a 2-core machine)."""
+    session = {100: 19034.0, 200: 19456.0, 256: 19116.0}
+    return {
+        "route": "POST /v1/forecast",
+        "concurrency": 64,
+        "series_per_request": 100,
+        "lookback_slots": 336,
+        "body_bytes": 206005,
+        "distinct_bodies": 8,
+        "warmup_seconds": 3.0,
+        "auth": "Authorization: Bearer (one key in STREAMER_API_KEYS)",
+        "client": "aiohttp ClientSession in the bench process, 64 clients",
+        "worker_settings": {"serving_max_batch_series": 256, "onnx_intra_op_threads": 1},
+        "seconds": 10.0,
+        "requests": 756,
+        "requests_ok": 756,
+        "non_200": 0,
+        "statuses": {"200": 756},
+        "series_answered": 75600,
+        "series_per_s": series_per_s,
+        "requests_per_s": series_per_s / 100,
+        "latency": {"count": 756, "p50_ms": 836.5, "p99_ms": 957.1, "p999_ms": 963.5},
+        "server": {
+            "mean_batch_series": 200.0,
+            "batches_per_s": 37.8,
+            "mean_request_ms": 838.9,
+            "mean_batch_series_whole_run": 200.0,
+        },
+        "worker_cores": 1.224,
+        "worker_event_loop_cores": 0.597,
+        "worker_other_threads_cores": 0.627,
+        "worker_waiting_for_cpu_cores": 0.201,
+        "client_cores": 0.058,
+        "broker_cores": 0.079,
+        "ceiling": {
+            "model": "lstm:1",
+            "providers_in_use": ["CPUExecutionProvider"],
+            "intra_op_threads": 1,
+            "results": [
+                {
+                    "batch_size": size,
+                    "session_series_per_s": rate,
+                    "batch_call_ms": round(size / (rate * 0.9) * 1000, 3),
+                    "batch_call_series_per_s": rate * 0.9,
+                }
+                for size, rate in session.items()
+            ],
+            "per_request": {
+                "series": 100,
+                "body_bytes": 206056,
+                "answer_bytes": 316361,
+                "parse_ms": 3.178,
+                "encode_ms": 1.226,
+            },
+        },
+        "ceiling_batch_size": 256,
+        "session_series_per_s": session[256],
+        "ratio_to_session": round(series_per_s / session[256], 4),
+        "session_series_per_s_at_request_size": session[100],
+        "ratio_to_session_at_request_size": round(series_per_s / session[100], 4),
+        "phase_seconds": 27.2,
+        "load_average_after": [0.7, 0.5, 0.28],
     }
 
 
@@ -278,8 +345,9 @@ def test_targets_say_by_how_much_and_why_each_is_missed(bench: Bench) -> None:
         "memory_resident",
         "state_bytes",
         "kafka_bytes",
+        "http",
     ]
-    assert [row["issue"] for row in rows.values()] == [13, 13, 13, 13, 13, 14, 14, 14, 14, 14]
+    assert [row["issue"] for row in rows.values()] == [13, 13, 13, 13, 13, 14, 14, 14, 14, 14, 18]
     measured = [row for key, row in rows.items() if key not in ("memory_resident", "kafka_bytes")]
     assert all(row["met"] is False for row in measured)
     assert all(row["why"] for row in measured)
@@ -339,9 +407,11 @@ def test_targets_met_carry_no_reasons(bench: Bench) -> None:
     one["readings_per_worker_cpu_second"], two["readings_per_worker_cpu_second"] = 5000.0, 4600.0
     report["latency"]["steps"] = [_step(1000, False, 140.0), _step(5000, False, 200.0)]
     report["restart"] = _restart(ready=12.0, consumed=13.5)
+    report["http"] = _http(series_per_s=9600.0)
     rows = {row["key"]: row for row in targets.targets(report)}
     assert rows["scaling"]["ratio"] == 0.92
-    for key in ("ingest", "ingest_vs_faust", "latency_1k", "latency_5k", "restart", "scaling"):
+    keys = ("ingest", "ingest_vs_faust", "latency_1k", "latency_5k", "restart", "scaling", "http")
+    for key in keys:
         assert rows[key]["met"] is True, key
         assert rows[key]["why"] == [], key
 
@@ -386,7 +456,7 @@ def test_markdown_has_machine_command_figures_and_reasons(bench: Bench) -> None:
     assert text.startswith("# Benchmarks\n")
     assert ".venv/bin/python bench/pipeline_bench.py --quick" in text
     assert "2 CPUs (x86_64)" in text and "[2.0, 2.0, 2.0] at start" in text
-    assert "## Targets (issues 13 and 14)" in text
+    assert "## Targets (issues 13, 14 and 18)" in text
     assert (
         "| worker ingest >= 8% of raw aiokafka `getmany` (same run) (issue 13) | 3,000/s | "
         "300,000/s | 1.0% |" in text
@@ -608,3 +678,60 @@ def test_live_reading_bytes_are_per_write_and_per_forecast(bench: Bench) -> None
         "total": 2100.0,
     }
     assert forecasting.live_reading_bytes(written, forecasts=0, state_writes=10) is None
+
+
+def test_http_target_is_half_the_session_at_the_server_batch_with_every_answer_200(
+    bench: Bench,
+) -> None:
+    targets = bench("targets")
+    report = {"http": _http()}
+    row = targets.http_target(report)
+    assert (row["value"], row["ceiling"], row["batch_size"]) == (7560.0, 19116.0, 256)
+    assert row["ratio"] == pytest.approx(7560 / 19116, abs=1e-4) and row["met"] is False
+    assert row["miss"].startswith("missed by 10.4 points (39.6% of the ceiling")
+    why = " ".join(row["why"])
+    assert "its event loop's thread 0.597" in why and "other threads 0.627" in why
+    assert "the worker spent 16.2 ms of CPU" in why  # 1.224 cores / 75.6 requests/s
+    assert "requests of 100 series fill batches of 200" in why
+    assert "6,400 series in flight" in why
+    assert "against the session at the request size (100): 39.7%" in row["note"]
+    report["http"] = _http(series_per_s=9600.0)
+    row = targets.http_target(report)
+    assert row["met"] is True and row["why"] == [] and row["miss"] is None
+    # fast enough, but a refusal is a miss
+    report["http"].update(non_200=3, statuses={"200": 753, "429": 3})
+    row = targets.http_target(report)
+    assert row["met"] is False and row["miss"] == "3 answers other than 200 (429: 3)"
+    # another load shape is no evidence either way
+    report["http"] = {**_http(series_per_s=9600.0), "concurrency": 16}
+    row = targets.http_target(report)
+    assert row["met"] is None
+    assert row["miss"].startswith("not comparable: 16 requests in flight of 100 series")
+    assert targets.http_target({})["miss"] == "phase not run"
+    failed = targets.http_target({"http": {"error": "RuntimeError: worker exited"}})
+    assert failed["met"] is None and failed["miss"].startswith("phase failed: RuntimeError")
+
+
+def test_markdown_has_the_http_section_and_target_row(bench: Bench) -> None:
+    text = _markdown(bench)
+    assert (
+        "| `POST /v1/forecast` >= 50% of raw ONNX Runtime throughput at 64 requests in flight of "
+        "100 series, every answer 200 (issue 18) | 7,560 series/s | 19,116 series/s (ONNX "
+        "session, batch 256) | 39.6% | **missed**: missed by 10.4 points" in text
+    )
+    section = text.split("## 8. HTTP serving: `POST /v1/forecast` (issue 18)")[1]
+    assert "| series answered/s | **7,560** (75.6 requests/s, 756 answered) |" in section
+    assert "| latency per request, ms (p50, p99, p99.9, max) | 836.5, **957.1**, 963.5, n/a |" in (
+        section
+    )
+    assert "| answers other than 200 | 0 (by status: 200 756) |" in section
+    assert "mean 200.0 series, 37.8/s" in section
+    assert "| 200 (the server's mean batch) | 19,456 |" in section
+    assert "| 256 (the server's largest batch: the target's ceiling) | 19,116 |" in section
+    assert "| 100 (one request) | 19,034 |" in section
+    assert "parse the body 3.178 ms, encode the 316 kB answer 1.226 ms" in section
+    assert "**39.6%**, **missed**" in section
+    assert "| http | 27.2 | [0.7, 0.5, 0.28] |" in text
+    for line in text.splitlines():
+        if line.startswith("|"):
+            assert line.endswith("|"), line

@@ -140,3 +140,29 @@ def test_a_cancelled_request_is_skipped_and_counts_no_more() -> None:
     asyncio.run(main())
     assert [ids for _, ids in run.batches] == [[2]]
     assert dynamic.pending_series == 0
+
+
+def test_with_two_instances_a_second_batch_starts_while_the_first_runs() -> None:
+    running: list[int] = []
+    overlapped: list[int] = []
+
+    async def run(model: Any, windows: np.ndarray, end_ms: np.ndarray) -> list[Any]:
+        running.append(1)
+        await asyncio.sleep(0.02)
+        overlapped.append(len(running))
+        running.pop()
+        return [RowForecast(model, None, None, None) for _ in end_ms.tolist()]
+
+    model = Model()
+    for instances, most in [(1, 1), (2, 2)]:
+        overlapped.clear()
+        dynamic = DynamicBatcher(
+            run, max_batch_series=4, queue_delay_seconds=0.0, max_pending_series=100,
+            instances=instances,
+        )  # fmt: skip
+
+        async def main(dynamic: DynamicBatcher = dynamic) -> None:
+            await asyncio.gather(*(dynamic.submit(model, *windows([i] * 4)) for i in range(4)))  # type: ignore[arg-type]
+
+        asyncio.run(main())
+        assert max(overlapped) == most, (instances, overlapped)

@@ -43,7 +43,6 @@ def service(core: WorkerCore) -> ForecastService:
         core.settings,
         ModelCatalog(core.router, core.router.build),
         core.fallback,
-        asyncio.Lock(),
         ServingMetrics(CollectorRegistry()),
     )
 
