@@ -36,7 +36,6 @@ import pstats
 import statistics
 import sys
 import time
-import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -49,6 +48,7 @@ import numpy as np  # noqa: E402
 from streamer.agents.drift_reporting import attach_data_drift_monitor, score_batch  # noqa: E402
 from streamer.app import build_core  # noqa: E402
 from streamer.contract.forecast_record import ForecastRecord  # noqa: E402
+from streamer.contract.placement import home_partition  # noqa: E402
 from streamer.forecast.protocol import Forecaster  # noqa: E402
 from streamer.inference import build_inputs  # noqa: E402
 from streamer.pipeline.batch_processor import BatchResult  # noqa: E402
@@ -67,6 +67,7 @@ except ImportError:  # older trees: one record at a time
 
 END_MS = 1_795_392_000_000  # 2026-11-23T00:00:00Z, a slot boundary
 PARTITIONS = 4
+TOPIC = "meter-readings"
 
 
 class _TimedForecaster:
@@ -147,7 +148,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         batches.append(
             [
                 InMessage(
-                    key, value, "meter-readings", zlib.crc32(key) % PARTITIONS, r * 10**6 + i, now
+                    key,
+                    value,
+                    "meter-readings",
+                    home_partition(key, PARTITIONS),
+                    r * 10**6 + i,
+                    now,
                 )
                 for i, (key, value) in enumerate(chunk.messages)
             ]
@@ -207,7 +213,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             now = chunk.slot_end_ms + 1000
             messages = [
                 InMessage(
-                    key, value, "meter-readings", zlib.crc32(key) % PARTITIONS, r * 10**6 + i, now
+                    key,
+                    value,
+                    "meter-readings",
+                    home_partition(key, PARTITIONS),
+                    r * 10**6 + i,
+                    now,
                 )
                 for i, (key, value) in enumerate(chunk.messages)
             ]

@@ -138,9 +138,10 @@ PIPELINE = Dashboard(
                 Panel(
                     "Reading outcomes per second",
                     "Every consumed message ends in exactly one outcome: applied, corrected, "
-                    "duplicate or dead_lettered. Many duplicates mean a replay (a worker "
+                    "duplicate, dead_lettered or rerouted. Many duplicates mean a replay (a worker "
                     "restarted) or a producer that repeats itself; many corrections, meters that "
-                    "resend changed values.",
+                    "resend changed values; rerouted readings, a producer whose partitioner is "
+                    "not murmur2 (librdkafka's default).",
                     (
                         Target(
                             f"sum by (outcome) (rate(streamer_reading_outcomes_total{{{INST}}}"

@@ -96,6 +96,7 @@ def build_core(settings: Settings, registry: CollectorRegistry | None = None) ->
         router,
         fallback,
         cache_meters=settings.state_cache_meters,
+        home_partitions=settings.topic_partitions,
     )
     return WorkerCore(
         settings=settings,

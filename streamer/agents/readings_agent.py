@@ -61,6 +61,7 @@ class ReadingsLoop:
         self.feed = feed
         settings = runtime.settings
         self._topics = OutputTopics(
+            readings=settings.readings_topic,
             forecasts=settings.forecasts_topic,
             dlq=settings.dlq_topic,
             status=settings.status_topic,

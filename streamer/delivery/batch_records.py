@@ -30,6 +30,7 @@ class TableSink:
 
 @dataclass(frozen=True, slots=True)
 class OutputTopics:
+    readings: str
     forecasts: str
     dlq: str
     status: str
@@ -64,6 +65,11 @@ def batch_records(
     outputs.extend(
         OutRecord(topics.dlq, None, letter.key, letter.to_bytes(), letter.source.partition)
         for letter in result.dead_letters
+    )
+    # readings that arrived away from their meter's home partition, sent on to it unchanged
+    outputs.extend(
+        OutRecord(topics.readings, r.partition, r.message.key, r.message.value, r.message.partition)
+        for r in result.rerouted
     )
     outputs.extend(
         OutRecord(

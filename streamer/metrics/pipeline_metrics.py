@@ -45,7 +45,7 @@ END_TO_END_SECONDS_BUCKETS = (
     600.0,
     1800.0,
 )
-OUTCOMES = ("applied", "corrected", "duplicate", "dead_lettered")
+OUTCOMES = ("applied", "corrected", "duplicate", "dead_lettered", "rerouted")
 # Outcomes that change a meter's window (``duplicate`` leaves it as it was).
 WINDOW_UPDATE_OUTCOMES = ("applied", "corrected")
 # Why a closed slot got no forecast (streamer.pipeline.batch_processor).

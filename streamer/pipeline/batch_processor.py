@@ -1,8 +1,10 @@
 """One micro-batch: parse, apply to per-meter state, decide and make forecasts.
 
-Every message ends in exactly one outcome: ``applied``, ``corrected``, ``duplicate`` or
-``dead_lettered`` (with a reason). :class:`BatchResult` carries the counts so that the caller's
-counters add up to the messages consumed.
+Every message ends in exactly one outcome: ``applied``, ``corrected``, ``duplicate``,
+``dead_lettered`` (with a reason) or ``rerouted`` (a valid reading on another partition than its
+meter's home, sent on to it, where it is consumed again and ends in one of the others).
+:class:`BatchResult` carries the counts so that the caller's counters add up to the messages
+consumed.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from streamer.accuracy.match import Match
 from streamer.contract.dead_letter import DeadLetter, SourcePosition
 from streamer.contract.errors import InvalidReading
 from streamer.contract.forecast_record import ForecastRecord
+from streamer.contract.placement import home_partition
 from streamer.contract.reading import Reading, ReadingLimits, parse_reading
 from streamer.contract.reasons import DlqReason
 from streamer.contract.status_record import MeterStatus, StatusEvent
@@ -36,6 +39,9 @@ from streamer.state.meter_state import MeterState
 from streamer.state.outcome import Outcome
 
 log = logging.getLogger(__name__)
+
+#: Meters whose home partition is remembered (a dict of key bytes to int; cleared when full).
+_HOMES_KEPT = 1_000_000
 
 _DLQ_OUTCOMES = {
     Outcome.TOO_LATE: DlqReason.TOO_LATE,
@@ -76,10 +82,21 @@ class StateWrite:
     partition: int
 
 
+@dataclass(frozen=True, slots=True)
+class Reroute:
+    """A valid reading consumed on a partition other than its meter's home: the same key and
+    bytes are to be sent to ``partition`` of the readings topic, where they are applied."""
+
+    message: InMessage
+    partition: int
+
+
 @dataclass(slots=True)
 class BatchResult:
     state_writes: dict[str, StateWrite] = field(default_factory=dict)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    # readings that arrived on another partition than their meter's home: sent on to it
+    rerouted: list[Reroute] = field(default_factory=list)
     forecasts: list[ForecastRecord] = field(default_factory=list)
     shadow_forecasts: list[ForecastRecord] = field(default_factory=list)
     # actuals matched with the forecasts issued for them (live, and the shadow model's)
@@ -214,8 +231,13 @@ class BatchProcessor:
         fallback: Forecaster,
         *,
         cache_meters: int = 0,
+        home_partitions: int | None = None,
     ) -> None:
         self.config = config
+        # readings partitions: a meter's home is murmur2(key) % this, as Java's and aiokafka's
+        # default partitioners place it; None: every reading is applied where it arrived
+        self._home_partitions = home_partitions
+        self._homes: dict[bytes, int] = {}
         # Decoded records of recent meters, with the exact bytes object they were decoded from
         # or written as. A hit needs the store to hand back that very object, so anything that
         # replaced the stored value (changelog recovery, a rebalance, expiry) is a miss.
@@ -251,6 +273,12 @@ class BatchProcessor:
             except InvalidReading as exc:
                 self._dead_letter(result, message, exc.reason, exc.detail, now_ms)
                 continue
+            if self._home_partitions is not None:
+                home = self.home_partition(message.key)
+                if home != message.partition:
+                    result.rerouted.append(Reroute(message, home))
+                    result.outcomes["rerouted"] += 1
+                    continue
             by_meter.setdefault(reading.meter_id, []).append((index, reading))
 
         shadow = self.models.shadow
@@ -302,6 +330,18 @@ class BatchProcessor:
                 record.partition, record.offset = covered
                 self._remember(meter_id, stored, record)
         return result
+
+    # --- meters' home partitions ------------------------------------------------------------
+    def home_partition(self, key: bytes | None) -> int:
+        """The partition a meter's readings, state and forecasts live on
+        (:func:`~streamer.contract.placement.home_partition`), remembered per key."""
+        assert key and self._home_partitions is not None  # parse_reading refused empty keys
+        home = self._homes.get(key)
+        if home is None:
+            if len(self._homes) >= _HOMES_KEPT:
+                self._homes.clear()
+            home = self._homes[key] = home_partition(key, self._home_partitions)
+        return home
 
     # --- messages never delivered before --------------------------------------------------------
     def note_unread(self, partition: int, start: int, end: int) -> None:

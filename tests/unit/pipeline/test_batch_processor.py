@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from streamer.app import build_core
+from streamer.contract.placement import home_partition
 from streamer.contract.reasons import DlqReason
 from streamer.forecast.registry import make_forecaster
 from streamer.pipeline.batch_processor import BatchProcessor, FixedModels
@@ -41,7 +42,13 @@ def msg(
     """A reading message; offsets increase from one message to the next, as in a partition."""
     body = {"meter_id": meter, "ts": T0 + slot * RES_MS, "kwh": kwh, **extra}
     at = next(_OFFSETS) if offset is None else offset
-    return InMessage(meter.encode(), orjson.dumps(body), "meter-readings", 0, at, NOW)
+    key = meter.encode()
+    return InMessage(key, orjson.dumps(body), "meter-readings", home(key), at, NOW)
+
+
+def home(key: bytes) -> int:
+    """The meter's home partition among the default 4 (where the worker applies it)."""
+    return home_partition(key, 4)
 
 
 class Store(dict[str, bytes]):
@@ -269,11 +276,13 @@ def test_a_replayed_stretch_of_the_topic_never_changes_a_meter() -> None:
     assert result.outcomes == {"duplicate": 20}
     assert result.state_writes == {}
     assert store["a"] is before
-    # a newer message at a new offset still applies; one from another partition is no replay
+    # a newer message at a new offset still applies; one from another partition is sent on
+    # to the meter's home partition (a librdkafka producer's), not taken for a replay
     fresh = msg("a", 61, 0.3, offset=60)
-    other = InMessage(b"a", fresh.value, "meter-readings", 1, 5, NOW)
+    other = InMessage(b"a", fresh.value, "meter-readings", (home(b"a") + 1) % 4, 5, NOW)
     result = run(p, store, [other, fresh])
-    assert result.outcomes == {"applied": 1, "duplicate": 1}
+    assert result.outcomes == {"applied": 1, "rerouted": 1}
+    assert [(r.message, r.partition) for r in result.rerouted] == [(other, home(b"a"))]
 
 
 def test_messages_never_delivered_before_are_not_replays() -> None:
@@ -285,5 +294,33 @@ def test_messages_never_delivered_before_are_not_replays() -> None:
     run(p, store, [msg("a", i, daily(i), offset=i) for i in range(55, 60)])
     lost = [msg("a", i, daily(i), offset=i) for i in range(50, 55)]
     assert run(p, store, lost).outcomes == {"duplicate": 5}  # taken for a replay
-    p.note_unread(0, 50, 55)
+    p.note_unread(home(b"a"), 50, 55)
     assert run(p, store, lost).outcomes == {"applied": 5}
+
+
+def test_a_reading_away_from_its_meters_home_partition_is_sent_on_not_applied() -> None:
+    """librdkafka producers place keys by CRC32: such readings go on to the murmur2 home."""
+    p, store = processor(settings()), Store()
+    placed = msg("m-7", 1, 0.2)
+    away = InMessage(
+        placed.key, msg("m-7", 2, 0.3).value, "meter-readings", (home(b"m-7") + 2) % 4, 9, NOW
+    )
+    bad_away = InMessage(b"m-7", b"{nope", "meter-readings", (home(b"m-7") + 1) % 4, 10, NOW)
+    result = run(p, store, [placed, away, bad_away])
+    assert result.outcomes == {"applied": 1, "rerouted": 1, "dead_lettered": 1}
+    assert result.accounted == 3
+    assert [(r.message, r.partition) for r in result.rerouted] == [(away, home(b"m-7"))]
+    assert result.state_writes["m-7"].partition == home(b"m-7")
+    # only the reading at home is in the window; the one sent on arrives there later
+    assert run(p, store, [InMessage(b"m-7", away.value, "meter-readings", home(b"m-7"), 11, NOW)]
+               ).outcomes == {"applied": 1}  # fmt: skip
+
+
+def test_home_partitions_are_java_and_aiokafkas_murmur2() -> None:
+    from aiokafka.partitioner import DefaultPartitioner
+
+    partitioner = DefaultPartitioner()
+    for i in range(200):
+        key = f"m-{i:06d}".encode()
+        assert home_partition(key, 4) == partitioner(key, [0, 1, 2, 3], [0, 1, 2, 3])
+    assert len({home_partition(f"m-{i}".encode(), 4) for i in range(50)}) == 4  # spread
