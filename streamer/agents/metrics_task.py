@@ -2,7 +2,6 @@
 
 - every :data:`LAG_INTERVAL_SECONDS`: the readings partitions assigned to this worker and the
   consumer lag of each (end offset from the broker minus the next offset to process);
-- every ``STREAMER_SILENCE_CHECK_INTERVAL_SECONDS``: active and flatlined meters among those held;
 - every :data:`MODEL_INTERVAL_SECONDS`: whether a model asked for a GPU runs on CPU.
 
 A refresh that fails (a rebalance in progress, the consumer not started yet) is logged and
@@ -15,12 +14,8 @@ import logging
 from typing import Any
 
 from streamer.agents.runtime import WorkerRuntime
-from streamer.agents.silence_timer import held_meters
 from streamer.forecast.protocol import Forecaster
 from streamer.metrics.consumer_lag import TopicPartition
-from streamer.metrics.meter_counts import MeterCounts, count_meters
-from streamer.pipeline.config import PipelineConfig
-from streamer.timeutil import now_ms
 from streamer.typed_decorators import typed
 
 log = logging.getLogger(__name__)
@@ -51,20 +46,6 @@ async def update_consumer_lag(runtime: WorkerRuntime) -> dict[TopicPartition, in
     return metrics.consumer_lag.update(end_offsets, positions)
 
 
-def update_meter_gauges(runtime: WorkerRuntime, config: PipelineConfig) -> MeterCounts:
-    """Set ``streamer_active_meters`` and ``streamer_flatlined_meters`` from the held states."""
-    settings = runtime.settings
-    counts = count_meters(
-        (meter.record_bytes for meter in held_meters(runtime.state_table)),
-        record=config.record,
-        at_ms=now_ms(),
-        silent_after_ms=settings.silent_slots * settings.resolution_seconds * 1000,
-    )
-    runtime.metrics.active_meters.set(counts.active)
-    runtime.metrics.flatlined_meters.set(counts.flatlined)
-    return counts
-
-
 def update_model_gauges(runtime: WorkerRuntime) -> dict[str, bool]:
     """Set ``streamer_model_cpu_fallback`` for the live, shadow and fallback models."""
     from streamer.web.views import describe_forecaster
@@ -86,7 +67,6 @@ def update_model_gauges(runtime: WorkerRuntime) -> dict[str, bool]:
 
 
 def register_metrics_timers(app: Any, runtime: WorkerRuntime) -> None:
-    config = PipelineConfig.from_settings(runtime.settings)
     failures: set[type[BaseException]] = set()
 
     @typed(app.timer(LAG_INTERVAL_SECONDS, name="streamer.metrics.lag"))
@@ -103,12 +83,6 @@ def register_metrics_timers(app: Any, runtime: WorkerRuntime) -> None:
                 LAG_INTERVAL_SECONDS,
                 exc,
             )
-
-    @typed(
-        app.timer(runtime.settings.silence_check_interval_seconds, name="streamer.metrics.meters")
-    )
-    async def meter_gauges() -> None:
-        update_meter_gauges(runtime, config)
 
     @typed(app.timer(MODEL_INTERVAL_SECONDS, name="streamer.metrics.model"))
     async def model_gauges() -> None:

@@ -5,7 +5,8 @@ Silence cannot be noticed by waiting for the next reading, so every
 without a reading for ``STREAMER_SILENT_SLOTS`` slots (wall-clock, by Kafka message timestamp)
 gets one ``silent`` status event; one silent for ``STREAMER_RETENTION_SECONDS`` is deleted from
 the table (a tombstone to its changelog partition) with an ``expired`` event, so that per-meter
-state does not grow without bound.
+state does not grow without bound. The same scan sets the meter gauges (held, silent, active,
+flatlined): one timer, one rule (:mod:`streamer.pipeline.meter_health`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from streamer.agents.runtime import WorkerRuntime
 from streamer.pipeline.config import PipelineConfig
-from streamer.pipeline.meter_health import HeldMeter, scan_meter_health
+from streamer.pipeline.meter_health import HealthScan, HeldMeter, scan_meter_health
 from streamer.pipeline.meter_record import MeterRecord
 from streamer.state.errors import StateDecodeError
 from streamer.timeutil import now_ms
@@ -38,7 +39,7 @@ def held_meters(table: Any) -> list[HeldMeter]:
     return meters
 
 
-def check_meter_health(runtime: WorkerRuntime) -> None:
+def check_meter_health(runtime: WorkerRuntime) -> HealthScan:
     settings = runtime.settings
     table = runtime.state_table
     scan = scan_meter_health(
@@ -58,10 +59,15 @@ def check_meter_health(runtime: WorkerRuntime) -> None:
         runtime.topics.status.send_soon(key=event.meter_id.encode(), value=event.to_bytes())
         runtime.metrics.status_events.labels(status=event.status.value).inc()
     runtime.processor.prune_cache(lambda meter_id: table.data.get(meter_id.encode()))
-    runtime.metrics.meters_in_state.set(scan.held - len(scan.expired))
-    runtime.metrics.silent_meters.set(len(scan.silent_now))
+    metrics = runtime.metrics
+    counts = scan.counts
+    metrics.meters_in_state.set(counts.held - len(scan.expired))
+    metrics.silent_meters.set(len(scan.silent_now))
+    metrics.active_meters.set(counts.active)
+    metrics.flatlined_meters.set(counts.flatlined)
     if scan.expired:
         log.info("expired %d meters silent for %d s", len(scan.expired), settings.retention_seconds)
+    return scan
 
 
 def register_silence_timer(app: Any, runtime: WorkerRuntime) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -21,8 +21,14 @@ import numpy.typing as npt
 
 from streamer.forecast.batch import ForecastBatch
 from streamer.forecast.blas_threads import single_threaded_blas
+from streamer.forecast.errors import ForecasterSpecError
 from streamer.forecast.fit_stats import FitStats
-from streamer.forecast.inputs import fill_gaps
+from streamer.forecast.inputs import (
+    check_inputs,
+    check_positive,
+    check_quantile_levels,
+    fill_gaps,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -140,3 +146,70 @@ def _is_periodic(series: FloatArray, season_slots: int) -> bool:
     diff = series[season_slots:] - series[:-season_slots]
     tol = DEGENERATE_REL_STD * max(1.0, float(np.abs(series).max()))
     return bool(np.abs(diff).max() <= tol)
+
+
+class RowFittingForecaster:
+    """What ETS and SARIMA share: a season, a horizon, quantile levels, the fitting window
+    (default 7 seasons) and the history a row needs (default 2 seasons), fit statistics, and
+    :meth:`forecast`, which runs :func:`forecast_rows` with the subclass's :meth:`_fit_one`.
+    """
+
+    version = "1"
+
+    def __init__(
+        self,
+        name: str,
+        season_slots: int,
+        horizon_slots: int,
+        quantile_levels: Sequence[float],
+        *,
+        fit_window_slots: int | None,
+        min_history_slots: int | None,
+        maxiter: int,
+    ) -> None:
+        self.name = name
+        self.season_slots = check_positive("season_slots", season_slots)
+        self.horizon_slots = check_positive("horizon_slots", horizon_slots)
+        self.quantile_levels = check_quantile_levels(quantile_levels)
+        self.fit_window_slots = check_positive(
+            "fit_window_slots",
+            7 * self.season_slots if fit_window_slots is None else fit_window_slots,
+        )
+        self.min_history_slots = check_positive(
+            "min_history_slots",
+            2 * self.season_slots if min_history_slots is None else min_history_slots,
+        )
+        self.maxiter = check_positive("maxiter", maxiter)
+        self.fit_stats = FitStats()
+
+    def _check_fit_window(self) -> None:
+        """Called by subclasses once their own minimum history is checked."""
+        if self.fit_window_slots < self.min_history_slots:
+            raise ForecasterSpecError(
+                f"fit_window_slots ({self.fit_window_slots}) must be at least min_history_slots "
+                f"({self.min_history_slots})"
+            )
+
+    def forecast(
+        self,
+        history_kwh: npt.NDArray[np.float64],
+        end_ms: npt.NDArray[np.int64],
+        resolution_seconds: int,
+    ) -> ForecastBatch:
+        """See :class:`~streamer.forecast.protocol.Forecaster`."""
+        history = check_inputs(
+            history_kwh, end_ms, min_length=self.min_history_slots, model=self.name
+        )
+        return forecast_rows(
+            history,
+            window=RowWindow(self.fit_window_slots, self.min_history_slots, self.season_slots),
+            horizon_slots=self.horizon_slots,
+            levels=self.quantile_levels,
+            fit_one=self._fit_one,
+            stats=self.fit_stats,
+            model=self.name,
+        )
+
+    def _fit_one(self, series: FloatArray, horizon_slots: int) -> tuple[FloatArray, FloatArray]:
+        """The model's Gaussian mean and variance for ``horizon_slots`` (standardised units)."""
+        raise NotImplementedError

@@ -5,21 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import numpy.typing as npt
 
-from streamer.forecast.batch import ForecastBatch
 from streamer.forecast.errors import ForecasterSpecError
-from streamer.forecast.fit_stats import FitStats
 from streamer.forecast.inputs import (
     DEFAULT_QUANTILE_LEVELS,
-    check_inputs,
-    check_positive,
-    check_quantile_levels,
 )
-from streamer.forecast.row_fitting import FloatArray, RowWindow, forecast_rows
+from streamer.forecast.row_fitting import FloatArray, RowFittingForecaster
 
 
-class SarimaForecaster:
+class SarimaForecaster(RowFittingForecaster):
     """statsmodels ``SARIMAX`` of order ``(p, 0, q) x (0, 1, 0, s)`` fitted per meter.
 
     ``s`` is the season (slots per day). The model is fitted with ``simple_differencing=True``,
@@ -36,8 +30,6 @@ class SarimaForecaster:
     :attr:`fit_stats`.
     """
 
-    version = "1"
-
     def __init__(
         self,
         season_slots: int,
@@ -51,9 +43,15 @@ class SarimaForecaster:
         maxiter: int = 50,
         name: str = "sarima",
     ) -> None:
-        self.season_slots = check_positive("season_slots", season_slots)
-        self.horizon_slots = check_positive("horizon_slots", horizon_slots)
-        self.quantile_levels = check_quantile_levels(quantile_levels)
+        super().__init__(
+            name,
+            season_slots,
+            horizon_slots,
+            quantile_levels,
+            fit_window_slots=fit_window_slots,
+            min_history_slots=min_history_slots,
+            maxiter=maxiter,
+        )
         if ar_order < 0 or ma_order < 0 or ar_order + ma_order == 0 or ar_order + ma_order > 4:
             raise ForecasterSpecError(
                 f"SARIMA orders p={ar_order}, q={ma_order}: choose small orders with "
@@ -61,53 +59,18 @@ class SarimaForecaster:
             )
         self.ar_order = ar_order
         self.ma_order = ma_order
-        self.fit_window_slots = check_positive(
-            "fit_window_slots",
-            7 * self.season_slots if fit_window_slots is None else fit_window_slots,
-        )
-        self.min_history_slots = check_positive(
-            "min_history_slots",
-            2 * self.season_slots if min_history_slots is None else min_history_slots,
-        )
         if self.min_history_slots <= self.season_slots + ar_order + ma_order:
             raise ForecasterSpecError(
                 f"SARIMA needs more than one season of history to difference: "
                 f"min_history_slots must exceed {self.season_slots + ar_order + ma_order}"
             )
-        if self.fit_window_slots < self.min_history_slots:
-            raise ForecasterSpecError(
-                f"fit_window_slots ({self.fit_window_slots}) must be at least min_history_slots "
-                f"({self.min_history_slots})"
-            )
-        self.maxiter = check_positive("maxiter", maxiter)
-        self.name = name
-        self.fit_stats = FitStats()
+        self._check_fit_window()
 
     def __repr__(self) -> str:
         return (
             f"SarimaForecaster(season_slots={self.season_slots}, "
             f"horizon_slots={self.horizon_slots}, order=({self.ar_order}, 0, {self.ma_order}), "
             f"fit_window_slots={self.fit_window_slots})"
-        )
-
-    def forecast(
-        self,
-        history_kwh: npt.NDArray[np.float64],
-        end_ms: npt.NDArray[np.int64],
-        resolution_seconds: int,
-    ) -> ForecastBatch:
-        """See :class:`~streamer.forecast.protocol.Forecaster`."""
-        history = check_inputs(
-            history_kwh, end_ms, min_length=self.min_history_slots, model=self.name
-        )
-        return forecast_rows(
-            history,
-            window=RowWindow(self.fit_window_slots, self.min_history_slots, self.season_slots),
-            horizon_slots=self.horizon_slots,
-            levels=self.quantile_levels,
-            fit_one=self._fit_one,
-            stats=self.fit_stats,
-            model=self.name,
         )
 
     def _fit_one(self, series: FloatArray, horizon_slots: int) -> tuple[FloatArray, FloatArray]:

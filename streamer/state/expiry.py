@@ -10,9 +10,10 @@ from streamer.state.meter_state import MeterState
 def is_expired(state: MeterState, now_ms: int, retention_ms: int) -> bool:
     """Whether the meter has been silent (no accepted reading) for longer than ``retention_ms``.
 
-    A state that never accepted a reading counts as silent since epoch 0.
+    A state that never accepted a reading counts as silent since epoch 0. The rule is
+    :func:`silent_meters`'s, for one meter.
     """
-    return now_ms - state.last_arrival_ms > retention_ms
+    return bool(silent_meters(np.array([state.last_arrival_ms]), now_ms, retention_ms)[0])
 
 
 def silent_meters(last_arrival_ms: np.ndarray, now_ms: int, silent_after_ms: int) -> np.ndarray:

@@ -9,11 +9,8 @@ from typing import Any, NamedTuple
 
 from prometheus_client import CollectorRegistry
 
-from streamer.agents.metrics_task import (
-    update_consumer_lag,
-    update_meter_gauges,
-    update_model_gauges,
-)
+from streamer.agents.metrics_task import update_consumer_lag, update_model_gauges
+from streamer.agents.silence_timer import check_meter_health
 from streamer.metrics.pipeline_metrics import PipelineMetrics
 from streamer.pipeline.config import PipelineConfig
 from streamer.pipeline.meter_record import MeterRecord
@@ -92,9 +89,20 @@ def test_meter_gauges_from_the_state_table() -> None:
         for slot in range(1, 20):
             meter.state.update(slot * res_ms, 0.5, arrived_ms)  # a flat line
         data[name.encode()] = meter.to_bytes(partition=1)
-    rt = runtime(state_table=SimpleNamespace(data=data))
-    counts = update_meter_gauges(rt, config)
+    sent: list[tuple[bytes, bytes]] = []
+    rt = runtime(
+        state_table=SimpleNamespace(data=data),
+        silent_reported=set(),
+        core=SimpleNamespace(silent_reported=set()),
+        topics=SimpleNamespace(
+            status=SimpleNamespace(send_soon=lambda key, value: sent.append((key, value)))
+        ),
+        processor=SimpleNamespace(prune_cache=lambda load: 0),
+    )
+    counts = check_meter_health(rt).counts  # the silence timer's one scan sets the gauges
     assert (counts.held, counts.active, counts.silent, counts.flatlined) == (3, 2, 1, 3)
+    assert [key for key, _ in sent] == [b"c"]  # its silent event, from the same scan
+    assert rt.registry.get_sample_value("streamer_silent_meters") == 1
     assert rt.registry.get_sample_value("streamer_active_meters") == 2
     assert rt.registry.get_sample_value("streamer_flatlined_meters") == 3
 

@@ -54,4 +54,4 @@ def test_meters_silent_past_retention_expire_with_their_partition() -> None:
 
 def test_unreadable_state_is_counted_not_fatal() -> None:
     result = scan([HeldMeter("bad", 0, b"junk"), held("ok", T0)], T0 + HOUR, set())
-    assert result.unreadable == 1 and result.held == 1
+    assert result.counts.unreadable == 1 and result.counts.held == 1

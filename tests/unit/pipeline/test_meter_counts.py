@@ -1,9 +1,9 @@
-"""Active, silent and flatlined meters counted from stored records (as the timer does)."""
+"""Active, silent and flatlined meters counted by the health scan the silence timer runs."""
 
 from __future__ import annotations
 
-from streamer.metrics.meter_counts import MeterCounts, count_meters
 from streamer.pipeline.config import PipelineConfig
+from streamer.pipeline.meter_health import HeldMeter, MeterCounts, scan_meter_health
 from streamer.pipeline.meter_record import MeterRecord
 from streamer.settings import load_settings
 
@@ -12,6 +12,19 @@ T0 = 1_795_392_000_000  # a slot boundary
 SETTINGS = load_settings(flatline_slots=4, silent_slots=6)
 RECORD = PipelineConfig.from_settings(SETTINGS).record
 SILENT_AFTER_MS = SETTINGS.silent_slots * RES_MS
+
+
+def count_meters(records: list[bytes], *, at_ms: int, silent_after_ms: int) -> MeterCounts:
+    meters = [HeldMeter(f"m-{i}", 0, data) for i, data in enumerate(records)]
+    scan = scan_meter_health(
+        meters,
+        record=RECORD,
+        at_ms=at_ms,
+        silent_after_ms=silent_after_ms,
+        retention_ms=100 * silent_after_ms,
+        reported_silent=set(),
+    )
+    return scan.counts
 
 
 def record(values: list[float], last_arrival_ms: int) -> bytes:
@@ -33,7 +46,7 @@ def test_counts_active_silent_and_flatlined() -> None:
         record(flat, now - 10 * SILENT_AFTER_MS),  # silent and flatlined
         b"not a record",
     ]
-    counts = count_meters(records, record=RECORD, at_ms=now, silent_after_ms=SILENT_AFTER_MS)
+    counts = count_meters(records, at_ms=now, silent_after_ms=SILENT_AFTER_MS)
     assert counts == MeterCounts(held=5, active=3, silent=2, flatlined=2, unreadable=1)
 
 
@@ -41,7 +54,6 @@ def test_a_run_shorter_than_the_flatline_setting_is_not_flatlined() -> None:
     now = T0 + 10 * RES_MS
     counts = count_meters(
         [record([0.1, 0.7, 0.7, 0.7], now)],
-        record=RECORD,
         at_ms=now,
         silent_after_ms=SILENT_AFTER_MS,
     )
@@ -49,4 +61,4 @@ def test_a_run_shorter_than_the_flatline_setting_is_not_flatlined() -> None:
 
 
 def test_nothing_held() -> None:
-    assert count_meters([], record=RECORD, at_ms=T0, silent_after_ms=1) == MeterCounts()
+    assert count_meters([], at_ms=T0, silent_after_ms=1) == MeterCounts()
