@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -100,6 +102,18 @@ def test_bad_setting_stops_with_the_variable_named() -> None:
     assert "Traceback" not in proc.stderr
 
 
+def test_a_worker_bound_beyond_loopback_without_api_keys_refuses_to_start(tmp_path: Path) -> None:
+    proc = run_cli(
+        ["worker", "-l", "info"],
+        STREAMER_STATE_DIR=str(tmp_path),
+        STREAMER_WEB_HOST="0.0.0.0",
+        STREAMER_KAFKA_BOOTSTRAP="127.0.0.1:1",  # refused before any connection
+    )
+    assert proc.returncode == 2
+    assert "STREAMER_WEB_HOST=0.0.0.0" in proc.stderr and "STREAMER_API_KEYS" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 def test_settings_lists_every_variable() -> None:
     proc = run_cli(["settings"])
     assert proc.returncode == 0
@@ -136,14 +150,89 @@ def test_worker_refuses_a_busy_web_port(kafka: TestKafka) -> None:
     assert "STREAMER_WEB_PORT" in proc.stderr
 
 
-def test_demo_shows_forecasts_flowing(kafka: TestKafka) -> None:
+def test_replay_sends_a_history_file_in_time_order(kafka: TestKafka, tmp_path: Path) -> None:
+    history = tmp_path / "history.csv"
+    written = run_cli(
+        [
+            *("simulate", "--meters", "4", "--history-days", "1", "--no-send"),
+            *("--history-out", str(history)),
+        ],
+        STREAMER_KAFKA_BOOTSTRAP="127.0.0.1:1",
+    )
+    assert written.returncode == 0, written.stderr
+    settings = kafka.settings()
+    # a day at 86,400x: about a second; three meters, chosen through the flag's variable
+    proc = run_cli(
+        ["replay", "--history", str(history), "--speedup", "86400"],
+        settings,
+        STREAMER_REPLAY_METERS="3",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Replaying 144 readings of 3 meters" in proc.stdout
+    assert "replayed 144 of 144 readings of 3 meters" in proc.stdout
+    seconds = float(re.search(r"in ([\d.]+) s \(", proc.stdout).group(1))  # type: ignore[union-attr]
+    assert seconds >= 0.95, proc.stdout  # 47 half-hour steps at 86,400x take 0.98 s
+    records = asyncio.run(
+        read_topic(
+            settings.kafka_bootstrap,
+            settings.readings_topic,
+            until=lambda r: len(r) >= 144,
+            timeout_seconds=30,
+        )
+    )
+    assert len(records) == 144
+    expected = pd.read_csv(history)
+    expected = expected[expected["meter_id"].isin(["m-000000", "m-000001", "m-000002"])]
+    by_meter: dict[str, list[tuple[str, float]]] = {}
+    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
+        value = json.loads(record.value or b"")
+        assert record.key == value["meter_id"].encode()
+        assert value["meter_type"] in ("consumption", "net")
+        by_meter.setdefault(value["meter_id"], []).append((value["ts"], value["kwh"]))
+    assert sorted(by_meter) == ["m-000000", "m-000001", "m-000002"]
+    for meter, sent in by_meter.items():
+        rows = expected[expected["meter_id"] == meter]
+        assert [pd.Timestamp(ts) for ts, _ in sent] == [pd.Timestamp(t) for t in rows["ts"]]
+        assert [kwh for _, kwh in sent] == pytest.approx(rows["kwh"].tolist())
+
+
+def test_replay_names_the_columns_it_needs(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,time,energy\nm-1,2026-01-01T00:30:00Z,0.5\n")
+    proc = run_cli(["replay", "--history", str(bad)], STREAMER_KAFKA_BOOTSTRAP="127.0.0.1:1")
+    assert proc.returncode == 2
+    assert "meter_id" in proc.stderr and "ts" in proc.stderr and "kwh" in proc.stderr
+    missing = run_cli(["replay", "--history", str(tmp_path / "absent.parquet")])
+    assert missing.returncode == 2 and "no such history file" in missing.stderr
+    assert "Traceback" not in proc.stderr + missing.stderr
+
+
+def test_demo_keeps_forecasts_flowing_and_stops_by_itself(kafka: TestKafka) -> None:
     settings = kafka.settings(web_port=free_port())
-    proc = run_cli(["demo", "--meters", "100", "--duration-seconds", "75"], settings, timeout=240)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    totals = [
-        int(m.replace(",", ""))
-        for m in re.findall(r"forecasts +\d+/s \(total ([\d,]+)\)", proc.stdout)
+    duration = 75
+    started = time.monotonic()
+    proc = run_cli(
+        ["demo", "--meters", "100", "--duration-seconds", str(duration)], settings, timeout=240
+    )
+    took = time.monotonic() - started
+    tail = proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.returncode == 0, tail
+    assert "[demo] done" in proc.stdout and "exited with code" not in proc.stderr, tail
+    lines = [
+        (float(m.group(1)), float(m.group(2)), int(m.group(3).replace(",", "")))
+        for m in re.finditer(
+            r"\[ *(\d+)s\] readings .*\| forecasts +(\d+)/s \(total ([\d,]+)\)", proc.stdout
+        )
     ]
-    assert totals and totals[-1] > 0, proc.stdout[-3000:]
+    assert lines and lines[-1][2] > 0, tail
+    # it stops at its duration (not before, not long after: set-up and shutdown aside)
+    assert duration <= lines[-1][0] < duration + 5, tail
+    assert took < duration + 90, tail
+    # forecasts keep arriving in the last third of the run (the simulator never goes live)
+    last_third = [line for line in lines if line[0] >= duration * 2 / 3]
+    assert len(last_third) >= 8, tail
+    flowing = [rate for _at, rate, _total in last_third if rate > 0]
+    assert len(flowing) >= 0.75 * len(last_third), tail
+    assert last_third[-1][2] - last_third[0][2] >= 1000, tail
     assert "using the Kafka already at" in proc.stdout
     assert "dead letters" in proc.stdout
