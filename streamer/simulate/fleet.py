@@ -76,6 +76,9 @@ def _sigmoid(x: F64) -> F64:
 class FleetModel:
     """A seeded fleet of ``n_meters`` smart meters at ``resolution_seconds``.
 
+    Meter ids are ``id_prefix`` and a zero-padded index (``m-000042``); the prefix changes the
+    ids only, not the load.
+
     >>> model = FleetModel(n_meters=3, seed=7)
     >>> model.meter_ids.tolist()
     ['m-000000', 'm-000001', 'm-000002']
@@ -83,7 +86,14 @@ class FleetModel:
     (3, 1)
     """
 
-    def __init__(self, n_meters: int, seed: int = 0, resolution_seconds: int = 1800) -> None:
+    def __init__(
+        self,
+        n_meters: int,
+        seed: int = 0,
+        resolution_seconds: int = 1800,
+        *,
+        id_prefix: str = "m-",
+    ) -> None:
         if n_meters < 1:
             raise SimulationConfigError(f"n_meters={n_meters}: a fleet needs at least one meter")
         if seed < 0:
@@ -106,7 +116,7 @@ class FleetModel:
         self._ev = np.flatnonzero(self.profiles.has_ev)
         width = max(6, len(str(n_meters - 1)))
         self.meter_ids: npt.NDArray[np.str_] = np.array(
-            [f"m-{i:0{width}d}" for i in range(n_meters)]
+            [f"{id_prefix}{i:0{width}d}" for i in range(n_meters)]
         )
         self.meter_types: npt.NDArray[np.str_] = np.where(
             self.profiles.has_pv, "net", "consumption"

@@ -55,6 +55,8 @@ class SimulationConfig:
     duration_seconds: float | None = None
     """Stop after this much wall time (``None``: until stopped)."""
     faults: FaultConfig = field(default_factory=FaultConfig)
+    meter_id_prefix: str = "m-"
+    """Meter ids are this prefix and a zero-padded index (``m-000042``)."""
 
     def __post_init__(self) -> None:
         if self.meters < 1:
@@ -78,7 +80,9 @@ class SimulationConfig:
             )
 
     def build_model(self) -> FleetModel:
-        return FleetModel(self.meters, self.seed, self.resolution_seconds)
+        return FleetModel(
+            self.meters, self.seed, self.resolution_seconds, id_prefix=self.meter_id_prefix
+        )
 
     def resolve_start_ms(self, wall_now_ms: int) -> int:
         if self.start_ms is None:

@@ -11,7 +11,7 @@ from typing import Any
 import click
 from faust.cli import AppCommand, option
 
-from streamer.cli_errors import fail
+from streamer.cli.errors import fail
 from streamer.errors import StreamerError
 from streamer.settings import Settings
 from streamer.typed_decorators import typed
@@ -111,6 +111,14 @@ def register_simulate_command(app: Any, settings: Settings) -> None:
                 help="Days of history for --history-out.",
             ),
             option(
+                "--meter-prefix",
+                type=str,
+                default="m-",
+                show_default=True,
+                **_env("METER_PREFIX"),
+                help="Meter ids are this prefix and a zero-padded index (m-000042).",
+            ),
+            option(
                 "--no-send",
                 is_flag=True,
                 default=False,
@@ -132,6 +140,7 @@ def register_simulate_command(app: Any, settings: Settings) -> None:
         malformed_rate: float,
         history_out: Path | None,
         history_days: float,
+        meter_prefix: str,
         no_send: bool,
     ) -> None:
         """Simulate a fleet of smart meters (households, small businesses, rooftop PV)."""
@@ -145,7 +154,9 @@ def register_simulate_command(app: Any, settings: Settings) -> None:
 
         try:
             if history_out is not None:
-                model = FleetModel(meters, seed, settings.resolution_seconds)
+                model = FleetModel(
+                    meters, seed, settings.resolution_seconds, id_prefix=meter_prefix
+                )
                 end_ms = (
                     now_ms()
                     // (settings.resolution_seconds * 1000)
@@ -175,6 +186,7 @@ def register_simulate_command(app: Any, settings: Settings) -> None:
                     out_of_order_rate=out_of_order_rate,
                     malformed_rate=malformed_rate,
                 ),
+                meter_id_prefix=meter_prefix,
             )
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()

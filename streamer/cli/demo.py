@@ -2,6 +2,13 @@
 
 The worker and the simulator run as child processes (their logs go to
 ``<state_dir>/demo/``); the summary reads the worker's ``/metrics`` every two seconds.
+
+Readings flow for the whole run: the simulator's clock starts far enough in the past that at the
+demo's speedup it is still behind the wall clock when the demo stops (:func:`plan_simulator`), so
+it never reaches the present, where it would send one slot per real half hour, and no reading is
+dated in the future. Each run simulates meters of its own (ids prefixed with the run's start
+time): a meter's state only moves forward in event time, so a second run reusing the first run's
+meters would have all its (older) readings refused as too late.
 """
 
 from __future__ import annotations
@@ -16,13 +23,13 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import click
 from faust.cli import AppCommand, option
 from prometheus_client.parser import text_string_to_metric_families
 
-from streamer.cli_errors import fail
+from streamer.cli.errors import fail
 from streamer.errors import StreamerError
 from streamer.settings import Settings
 from streamer.typed_decorators import typed
@@ -81,6 +88,72 @@ def summary_line(previous: MetricsSnapshot | None, current: MetricsSnapshot, ela
     )
 
 
+class DemoConfigError(StreamerError):
+    """A demo option has a value the demo cannot use."""
+
+
+#: Without --duration-seconds: readings flow this long, then the simulator follows the wall clock.
+FLOW_SECONDS_UNTIL_STOPPED: Final = 3600.0
+#: The simulator's clock starts this much wall time (at the speedup) further back than needed.
+CLOCK_MARGIN_SECONDS: Final = 60.0
+#: The simulator stops by itself this long after the demo should have stopped it.
+SIMULATOR_GRACE_SECONDS: Final = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatorPlan:
+    """How the demo runs the simulator so that readings flow until the demo stops."""
+
+    backfill_days: float
+    """The simulated clock starts this long before now."""
+    duration_seconds: float
+    """The simulator stops by itself after this long (0: never), a safety net."""
+    flow_seconds: float
+    """Wall seconds before the simulated clock would reach the present."""
+    meter_prefix: str
+
+    def simulate_args(self, meters: int, seed: int, speedup: float) -> list[str]:
+        return [
+            "simulate",
+            "--meters",
+            str(meters),
+            "--seed",
+            str(seed),
+            "--speedup",
+            repr(speedup),
+            "--backfill-days",
+            repr(self.backfill_days),
+            "--duration-seconds",
+            repr(self.duration_seconds),
+            "--meter-prefix",
+            self.meter_prefix,
+        ]
+
+
+def plan_simulator(duration_seconds: float, speedup: float, wall_time: float) -> SimulatorPlan:
+    """The clock starts ``(duration + margin) * speedup`` seconds back, so it stays in the past.
+
+    ``duration_seconds`` 0 (until Ctrl-C): readings flow for :data:`FLOW_SECONDS_UNTIL_STOPPED`,
+    then one slot per real slot. ``wall_time`` (epoch seconds) names the run's meters.
+    """
+    if not speedup > 0:
+        raise DemoConfigError(f"--speedup {speedup}: use a positive factor (1 = real time)")
+    if duration_seconds < 0:
+        raise DemoConfigError(
+            f"--duration-seconds {duration_seconds}: use a positive number of seconds, "
+            "or 0 to run until Ctrl-C"
+        )
+    flow = duration_seconds or FLOW_SECONDS_UNTIL_STOPPED
+    backfill_seconds = (flow + CLOCK_MARGIN_SECONDS) * speedup
+    stamp = time.strftime("%y%m%d%H%M%S", time.gmtime(wall_time))
+    return SimulatorPlan(
+        backfill_days=backfill_seconds / 86400.0,
+        duration_seconds=duration_seconds + SIMULATOR_GRACE_SECONDS if duration_seconds else 0.0,
+        flow_seconds=flow + CLOCK_MARGIN_SECONDS,
+        meter_prefix=f"demo{stamp}-",
+    )
+
+
 def _spawn(args: list[str], log_path: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     log_file = log_path.open("ab")
     return subprocess.Popen(
@@ -111,9 +184,17 @@ def register_demo_command(app: Any, settings: Settings) -> None:
             option(
                 "--duration-seconds",
                 type=float,
-                default=0.0,
+                default=600.0,
                 show_default=True,
-                help="Stop after this long (0: run until Ctrl-C).",
+                help="Readings flow and the demo stops by itself after this long (0: run until "
+                "Ctrl-C; readings flow for the first hour, then one slot per real half hour).",
+            ),
+            option(
+                "--speedup",
+                type=float,
+                default=10000.0,
+                show_default=True,
+                help="Simulated seconds per wall second.",
             ),
             option("--seed", type=int, default=7, show_default=True),
             option(
@@ -125,11 +206,22 @@ def register_demo_command(app: Any, settings: Settings) -> None:
         )
     )
     async def demo(
-        self: AppCommand, meters: int, duration_seconds: float, seed: int, keep_kafka: bool
+        self: AppCommand,
+        meters: int,
+        duration_seconds: float,
+        speedup: float,
+        seed: int,
+        keep_kafka: bool,
     ) -> None:
         """The live demo: local Kafka, simulator, worker and a live summary."""
         from streamer.kafka_admin import ensure_topics
         from streamer.localkafka.broker import LocalKafka, port_open
+        from streamer.simulate.wire import rfc3339
+
+        try:
+            plan = plan_simulator(duration_seconds, speedup, time.time())
+        except StreamerError as exc:
+            fail(str(exc))
 
         demo_dir = settings.state_dir / "demo"
         demo_dir.mkdir(parents=True, exist_ok=True)
@@ -150,12 +242,20 @@ def register_demo_command(app: Any, settings: Settings) -> None:
         sim_log = demo_dir / "simulator.log"
         worker = _spawn([python, "-m", "streamer", "worker", "-l", "info"], worker_log, env)
         simulator = _spawn(
-            [python, "-m", "streamer", "simulate", "--meters", str(meters), "--seed", str(seed)],
-            sim_log,
-            env,
+            [python, "-m", "streamer", *plan.simulate_args(meters, seed, speedup)], sim_log, env
         )
+        first_ms = int(time.time() - plan.backfill_days * 86400.0) * 1000
         click.echo(f"[setup] worker pid {worker.pid} (log {worker_log})")
         click.echo(f"[setup] simulator pid {simulator.pid} (log {sim_log})")
+        click.echo(
+            f"[demo] {meters} meters ({plan.meter_prefix}...) from {rfc3339(first_ms)} at "
+            f"{speedup:g}x: "
+            + (
+                f"readings flow for {duration_seconds:g} s, then the demo stops"
+                if duration_seconds
+                else f"readings flow for {plan.flow_seconds:g} s, then one slot per real slot"
+            )
+        )
         click.echo(
             f"[demo] forecasts on topic {settings.forecasts_topic}; metrics at "
             f"http://{settings.web_host}:{settings.web_port}/metrics; Ctrl-C stops"
