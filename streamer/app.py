@@ -108,10 +108,14 @@ def build_core(settings: Settings, registry: CollectorRegistry | None = None) ->
     )
 
 
-def create_app(settings: Settings) -> tuple[Any, WorkerRuntime]:
-    """The faust app with streamer's topics, state table, agents, timers and web views."""
+def create_app(settings: Settings, *, serving: bool = True) -> tuple[Any, WorkerRuntime]:
+    """The faust app with streamer's topics, state table, agents, timers and web views.
+
+    ``serving``: the app will run a worker (its HTTP routes): then it refuses to start bound
+    beyond loopback without API keys. Commands that only use the app's topics pass False.
+    """
     check_faust_version()
-    keys = load_api_keys(settings)  # refuses to serve data beyond loopback without keys
+    keys = load_api_keys(settings, refuse_open=serving)
     fix_faust_consumer()
     app = faust.App(
         settings.app_id,

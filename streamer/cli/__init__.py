@@ -51,7 +51,9 @@ def main() -> None:
 
     settings.worker_dir.mkdir(parents=True, exist_ok=True)
     try:
-        app, _runtime = create_app(settings)
+        # only a worker serves HTTP: other commands need no API keys whatever the web host
+        serving = len(sys.argv) > 1 and sys.argv[1] == "worker"
+        app, _runtime = create_app(settings, serving=serving)
     except StreamerError as exc:  # e.g. a TLS file that is not PEM, a model that does not load
         fail(str(exc))
     register_commands(app, settings)

@@ -119,8 +119,9 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def load_api_keys(settings: Settings) -> ApiKeys:
-    """The keys of ``settings``; refuses a worker that would serve data beyond loopback openly."""
+def load_api_keys(settings: Settings, *, refuse_open: bool = True) -> ApiKeys:
+    """The keys of ``settings``; with ``refuse_open``, refuses a worker that would serve data
+    beyond loopback without keys."""
     keys: list[ApiKey] = []
     if settings.api_keys is not None:
         keys += parse_keys(settings.api_keys.get_secret_value(), "STREAMER_API_KEYS", ",")
@@ -137,7 +138,7 @@ def load_api_keys(settings: Settings) -> ApiKeys:
     duplicated = sorted({name for name in names if names.count(name) > 1})
     if duplicated:
         raise SettingsError(f"API key names must be unique; repeated: {', '.join(duplicated)}")
-    if not keys and not is_loopback(settings.web_host):
+    if refuse_open and not keys and not is_loopback(settings.web_host):
         raise SettingsError(
             f"STREAMER_WEB_HOST={settings.web_host} serves household data beyond this machine; "
             "set STREAMER_API_KEYS (name:key, comma-separated) or STREAMER_API_KEYS_FILE, or "
