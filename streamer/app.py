@@ -22,7 +22,7 @@ from streamer.faust_glue.bulk_readings import ReadingsFeed, attach_feed
 from streamer.faust_glue.consumer_fixes import fix_faust_consumer
 from streamer.faust_glue.version_check import check_faust_version
 from streamer.forecast.protocol import Forecaster
-from streamer.forecast.registry import make_forecaster
+from streamer.forecast.registry import builtin_factories, make_forecaster
 from streamer.inference.providers import parse_providers
 from streamer.inference.registration import register_lstm
 from streamer.inference.throttle import throttled
@@ -75,10 +75,12 @@ def _web_ssl_context(settings: Settings) -> ssl.SSLContext | None:
 def build_core(settings: Settings, registry: CollectorRegistry | None = None) -> WorkerCore:
     """The pure parts of a worker (no faust): processor, forecasters, metrics."""
     registry = registry or CollectorRegistry()
+    factories = builtin_factories()  # this worker's registry, passed to every build
     register_lstm(
         settings.models_dir,
         parse_providers(settings.onnx_providers),
         intra_op_threads=settings.onnx_intra_op_threads,
+        factories=factories,
     )
 
     def build(spec: str) -> Forecaster:
@@ -86,6 +88,7 @@ def build_core(settings: Settings, registry: CollectorRegistry | None = None) ->
             spec,
             horizon_slots=settings.horizon_slots,
             resolution_seconds=settings.resolution_seconds,
+            factories=factories,
         )
         return throttled(forecaster, settings.debug_inference_delay_ms)
 

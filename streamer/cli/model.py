@@ -161,17 +161,23 @@ def register_model_commands(app: Any, settings: Settings) -> None:
         """Rolling-origin backtest of forecasters over the held-out end of a history file."""
         from streamer.evaluate.backtest import run_backtest
         from streamer.evaluate.history import load_history
-        from streamer.forecast.registry import make_forecaster
+        from streamer.forecast.registry import builtin_factories, make_forecaster
         from streamer.inference.providers import parse_providers
         from streamer.inference.registration import register_lstm
 
         try:
-            register_lstm(settings.models_dir, parse_providers(settings.onnx_providers))
+            factories = builtin_factories()
+            register_lstm(
+                settings.models_dir,
+                parse_providers(settings.onnx_providers),
+                factories=factories,
+            )
             forecasters = [
                 make_forecaster(
                     spec.strip(),
                     horizon_slots=settings.horizon_slots,
                     resolution_seconds=settings.resolution_seconds,
+                    factories=factories,
                 )
                 for spec in models.split(",")
                 if spec.strip()

@@ -33,7 +33,7 @@ def register_rollout_commands(app: Any, settings: Settings) -> None:
         without SPEC it prints the current assignment. The change goes to the control topic
         (STREAMER_CONTROL_TOPIC); workers swap between two micro-batches.
         """
-        from streamer.forecast.registry import make_forecaster
+        from streamer.forecast.registry import builtin_factories, make_forecaster
         from streamer.inference.providers import parse_providers
         from streamer.inference.registration import register_lstm
         from streamer.kafka_admin import ensure_topics
@@ -57,11 +57,17 @@ def register_rollout_commands(app: Any, settings: Settings) -> None:
                 return
             if spec is not None:
                 # refuse a spec that does not load here, before any worker sees it
-                register_lstm(settings.models_dir, parse_providers(settings.onnx_providers))
+                factories = builtin_factories()
+                register_lstm(
+                    settings.models_dir,
+                    parse_providers(settings.onnx_providers),
+                    factories=factories,
+                )
                 make_forecaster(
                     spec,
                     horizon_slots=settings.horizon_slots,
                     resolution_seconds=settings.resolution_seconds,
+                    factories=factories,
                 )
             live = current.live if current is not None else settings.forecaster
             current_shadow = current.shadow if current is not None else None

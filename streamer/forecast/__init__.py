@@ -15,9 +15,9 @@ from streamer.forecast.ets import EtsForecaster
 from streamer.forecast.fit_stats import FitStats
 from streamer.forecast.protocol import Forecaster
 from streamer.forecast.registry import (
-    FORECASTER_FACTORIES,
     ForecasterFactory,
     available_specs,
+    builtin_factories,
     make_forecaster,
     register_forecaster,
 )
@@ -29,7 +29,6 @@ from streamer.forecast.seasonal_naive import (
 )
 
 __all__ = [
-    "FORECASTER_FACTORIES",
     "EtsForecaster",
     "FitStats",
     "ForecastBatch",
@@ -41,6 +40,7 @@ __all__ = [
     "SarimaForecaster",
     "SeasonalNaive",
     "available_specs",
+    "builtin_factories",
     "horizon_end_ms",
     "make_forecaster",
     "register_forecaster",

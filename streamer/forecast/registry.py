@@ -2,9 +2,11 @@
 
 A spec is ``name`` or ``name:argument`` (``seasonal_naive_week``, later ``lstm:3``). Each name
 maps to a factory ``(argument, horizon_slots, resolution_seconds) -> Forecaster``; the
-argument is ``None`` when the spec has no ``:``. Other packages add names with
-:func:`register_forecaster` at start-up (the LSTM/ONNX backend registers ``lstm``), never at
-import time.
+argument is ``None`` when the spec has no ``:``. There is no process-wide registry: whoever
+builds forecasters (a worker's core, a command) makes one with :func:`builtin_factories`, adds
+names with :func:`register_forecaster` (the LSTM/ONNX backend adds ``lstm`` with
+:func:`~streamer.inference.registration.register_lstm`) and passes it to
+:func:`make_forecaster`.
 """
 
 from __future__ import annotations
@@ -59,19 +61,16 @@ def builtin_factories() -> dict[str, ForecasterFactory]:
     }
 
 
-FORECASTER_FACTORIES: dict[str, ForecasterFactory] = builtin_factories()
-"""The process-wide registry :func:`make_forecaster` reads by default."""
-
-
 def register_forecaster(
     name: str,
     factory: ForecasterFactory,
     *,
+    factories: dict[str, ForecasterFactory],
     replace: bool = False,
-    factories: dict[str, ForecasterFactory] | None = None,
 ) -> None:
-    """Make ``name`` (and ``name:argument``) available to :func:`make_forecaster`."""
-    target = FORECASTER_FACTORIES if factories is None else factories
+    """Add ``name`` (and ``name:argument``) to ``factories``, the registry a worker or a
+    command built (from :func:`builtin_factories`) and passes to :func:`make_forecaster`."""
+    target = factories
     if not name or ":" in name:
         raise ForecasterSpecError(f"forecaster name {name!r} must be non-empty without ':'")
     if name in target and not replace:
@@ -82,8 +81,8 @@ def register_forecaster(
 
 
 def available_specs(factories: Mapping[str, ForecasterFactory] | None = None) -> list[str]:
-    """Registered names, sorted."""
-    return sorted(FORECASTER_FACTORIES if factories is None else factories)
+    """Registered names, sorted (``None``: the statistical baselines)."""
+    return sorted(builtin_factories() if factories is None else factories)
 
 
 def make_forecaster(
@@ -94,11 +93,12 @@ def make_forecaster(
     factories: Mapping[str, ForecasterFactory] | None = None,
 ) -> Forecaster:
     """Build the forecaster a spec names, e.g. ``make_forecaster("ets", horizon_slots=48,
-    resolution_seconds=1800)``.
+    resolution_seconds=1800)``, from ``factories`` (``None``: the statistical baselines only;
+    a worker passes the registry it built, with ``lstm`` registered).
 
     Raises :class:`ForecasterSpecError` listing the available names when ``spec`` is unknown.
     """
-    registry = FORECASTER_FACTORIES if factories is None else factories
+    registry = builtin_factories() if factories is None else factories
     name, sep, argument = spec.strip().partition(":")
     factory = registry.get(name)
     if factory is None:

@@ -66,9 +66,10 @@ def register_lstm(
     providers: Sequence[str] | None = None,
     *,
     intra_op_threads: int | None = None,
-    factories: dict[str, ForecasterFactory] | None = None,
+    factories: dict[str, ForecasterFactory],
 ) -> None:
-    """Register ``lstm`` (newest version) and ``lstm:<version>`` from ``models_dir``.
+    """Register ``lstm`` (newest version) and ``lstm:<version>`` from ``models_dir`` in
+    ``factories`` (see :func:`~streamer.forecast.registry.builtin_factories`).
 
     ``intra_op_threads``: ONNX Runtime's threads per inference (None or 0: one per core).
     Idempotent: calling it again replaces the earlier registration. Nothing is loaded until a

@@ -96,3 +96,12 @@ def test_made_forecasters_forecast() -> None:
     f = make_forecaster("seasonal_naive_day", horizon_slots=3, resolution_seconds=1800)
     batch = f.forecast(hist, np.array([0], dtype=np.int64), 1800)
     np.testing.assert_array_equal(batch.point_kwh, [[0.0, 1.0, 2.0]])
+
+
+def test_there_is_no_process_wide_registry_to_mutate() -> None:
+    """A worker's core registers lstm in a registry of its own, passed to every build."""
+    import streamer.forecast.registry as registry
+
+    assert not any(isinstance(v, dict) for k, v in vars(registry).items() if k.isupper())
+    with pytest.raises(ForecasterSpecError, match="unknown forecaster 'lstm'"):
+        make_forecaster("lstm", horizon_slots=4, resolution_seconds=1800)  # baselines only
