@@ -20,10 +20,22 @@ Errors an outage brings that also come without one (:data:`OUTAGE_SYMPTOM`: no g
 coordinator, no partition leader, timeouts) are suppressed with them during an outage only,
 and neither start nor end one. Every other record passes unchanged (and, after
 ``settle_seconds`` without a connection failure, ends the outage). A connection failure after
-``summary_every_seconds``
-without one starts a new outage. The filter is shared by all the loggers it is installed on
-(one outage, whichever client noticed it) and is thread-safe (faust runs its consumer in a
-thread of its own).
+``summary_every_seconds`` without one starts a new outage.
+
+Outside an outage, a group coordinator that is not ready (:data:`COORDINATOR_NOT_READY`: a
+fresh broker still electing one, loading its offsets, or one that moved) is not an error:
+aiokafka logs ``Group Coordinator Request failed: [Error 15]
+GroupCoordinatorNotAvailableError`` at ERROR and retries every 100 ms. The first such record
+becomes one WARNING without a traceback, ``Kafka group coordinator not available yet
+(<message>); the client retries``, and the next ones are suppressed until the coordinator is
+found (``Discovered coordinator ...``, which ends the spell) or a quiet
+``summary_every_seconds``. Only when it is still not available after
+``coordinator_grace_seconds`` does an ERROR show, ``Kafka group coordinator still not available
+after <x> s, <n> retries not logged (<message>)``, at most once every
+``summary_every_seconds``.
+
+The filter is shared by all the loggers it is installed on (one outage, whichever client
+noticed it) and is thread-safe (faust runs its consumer in a thread of its own).
 """
 
 from __future__ import annotations
@@ -59,6 +71,14 @@ OUTAGE_SYMPTOM = re.compile(
     r"|CoordinatorNotAvailable|NotCoordinator|NotLeaderForPartition|LeaderNotAvailable"
     r"|RequestTimedOutError|KafkaTimeoutError"
 )
+#: A group coordinator that is not ready: not yet elected (a fresh broker), loading the group's
+#: offsets, or moved to another broker. The client finds it again by itself.
+COORDINATOR_NOT_READY = re.compile(
+    r"(?:Group)?CoordinatorNotAvailable|(?:Group|Coordinator)LoadInProgress"
+    r"|NotCoordinator(?:ForGroup)?Error"
+)
+#: aiokafka's record that the group coordinator is known again.
+COORDINATOR_FOUND = re.compile(r"Discovered coordinator ")
 #: A record that says the connection is back at once.
 RECOVERED = re.compile(r"Kafka at \S+ answers again")
 _CONNECTION_ERRORS = frozenset({"KafkaConnectionError", "NodeNotReadyError", "ConnectionError"})
@@ -100,6 +120,13 @@ def is_outage_symptom(record: logging.LogRecord) -> bool:
     return record.levelno >= logging.WARNING and bool(OUTAGE_SYMPTOM.search(record.getMessage()))
 
 
+def is_coordinator_not_ready(record: logging.LogRecord) -> bool:
+    """A warning or error that the group coordinator is not (yet) available."""
+    return record.levelno >= logging.WARNING and bool(
+        COORDINATOR_NOT_READY.search(record.getMessage())
+    )
+
+
 def brokers_named(message: str) -> list[str]:
     """The ``host:port`` pairs a message names (quoted, ``at host:port`` or ``('host', port)``)."""
     return [f"{m['host']}:{m['port']}" for m in _HOST_PORT.finditer(message)]
@@ -118,12 +145,14 @@ class OutageLogFilter(logging.Filter):
         *,
         summary_every_seconds: float = 30.0,
         settle_seconds: float = 5.0,
+        coordinator_grace_seconds: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()
         self.bootstrap = [server.strip() for server in bootstrap.split(",") if server.strip()]
         self.summary_every_seconds = summary_every_seconds
         self.settle_seconds = settle_seconds
+        self.coordinator_grace_seconds = coordinator_grace_seconds
         self.clock = clock
         self._lock = threading.Lock()
         self._since: float | None = None  # clock() at the outage's first failure
@@ -133,6 +162,12 @@ class OutageLogFilter(logging.Filter):
         self._last_line = 0.0
         self._suppressed = 0  # since the last line let through
         self._suppressed_total = 0
+        # a group coordinator not available (outside an outage): since when, the latest record,
+        # the latest ERROR let through, records suppressed since the last line
+        self._coordinator_since: float | None = None
+        self._coordinator_last = 0.0
+        self._coordinator_error: float | None = None
+        self._coordinator_suppressed = 0
 
     @property
     def in_outage(self) -> bool:
@@ -145,6 +180,12 @@ class OutageLogFilter(logging.Filter):
             if failure:
                 return self._failure(record, now)
             if self._since is None:
+                if is_coordinator_not_ready(record):
+                    return self._coordinator_not_ready(record, now)
+                if self._coordinator_since is not None and COORDINATOR_FOUND.search(
+                    record.getMessage()
+                ):
+                    self._coordinator_since = None
                 return True
             if is_outage_symptom(record):
                 if now - self._last_failure < self.summary_every_seconds:
@@ -204,13 +245,58 @@ class OutageLogFilter(logging.Filter):
         self._since = None
         self._suppressed = self._suppressed_total = 0
 
+    def _coordinator_not_ready(self, record: logging.LogRecord, now: float) -> bool:
+        message = record.getMessage()
+        if (
+            self._coordinator_since is None
+            or now - self._coordinator_last >= self.summary_every_seconds
+        ):
+            # a new spell: a warning, the client retries
+            self._coordinator_since = self._coordinator_last = now
+            self._coordinator_error = None
+            self._coordinator_suppressed = 0
+            _rewrite(
+                record,
+                f"Kafka group coordinator not available yet ({message}); the client retries",
+                level=logging.WARNING,
+            )
+            return True
+        self._coordinator_last = now
+        waited = now - self._coordinator_since
+        if waited < self.coordinator_grace_seconds or (
+            self._coordinator_error is not None
+            and now - self._coordinator_error < self.summary_every_seconds
+        ):
+            self._coordinator_suppressed += 1
+            return False
+        # persistent: an error, at most once per summary interval
+        _rewrite(
+            record,
+            f"Kafka group coordinator still not available after {waited:.0f} s, "
+            f"{self._coordinator_suppressed} retries not logged ({message})",
+            keep_traceback=True,
+            level=max(record.levelno, logging.ERROR),
+        )
+        self._coordinator_error = now
+        self._coordinator_suppressed = 0
+        return True
+
     def _names(self) -> str:
         return ", ".join(self._brokers)
 
 
-def _rewrite(record: logging.LogRecord, message: str, *, keep_traceback: bool = False) -> None:
+def _rewrite(
+    record: logging.LogRecord,
+    message: str,
+    *,
+    keep_traceback: bool = False,
+    level: int | None = None,
+) -> None:
     record.msg = message
     record.args = ()
+    if level is not None:
+        record.levelno = level
+        record.levelname = logging.getLevelName(level)
     if not keep_traceback:
         record.exc_info = None
         record.exc_text = None
@@ -222,6 +308,7 @@ def install(
     *,
     summary_every_seconds: float = 30.0,
     settle_seconds: float = 5.0,
+    coordinator_grace_seconds: float = 60.0,
 ) -> OutageLogFilter:
     """Install one :class:`OutageLogFilter` on ``loggers`` and on every ``aiokafka.*`` and
     ``faust.transport.*`` logger created so far (call it once those modules are imported).
@@ -230,7 +317,10 @@ def install(
     hence one filter on each.
     """
     outage = OutageLogFilter(
-        bootstrap, summary_every_seconds=summary_every_seconds, settle_seconds=settle_seconds
+        bootstrap,
+        summary_every_seconds=summary_every_seconds,
+        settle_seconds=settle_seconds,
+        coordinator_grace_seconds=coordinator_grace_seconds,
     )
     names = dict.fromkeys(loggers)
     for name in list(logging.root.manager.loggerDict):

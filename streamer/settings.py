@@ -251,6 +251,14 @@ class Settings(BaseSettings):
     drift_report_interval_seconds: float = Field(
         60.0, gt=0, description="How often fleet accuracy and data drift are reported."
     )
+    calibration_step: float = Field(
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description="Online calibration of the published p10..p90 band (per meter and horizon, "
+        "on a fleet prior, from the matched actuals): how far one match moves the log of a "
+        "half-band's multiplier. 0 publishes the model's own quantiles.",
+    )
     drift_psi_threshold: float = Field(
         0.2, gt=0, description="Population stability index above which inputs have drifted."
     )

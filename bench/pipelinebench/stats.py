@@ -190,22 +190,28 @@ def _slope(xs: Sequence[float], ys: Sequence[float]) -> float:
 
 _RECORD_HEADER = struct.Struct("<2sBH")
 _LENGTH = struct.Struct("<I")
-RECORD_PARTS = ("window", "forecast_ledger", "drift_detector", "rolling_accuracy")
+RECORD_PARTS = (
+    "window",
+    "forecast_ledger",
+    "drift_detector",
+    "rolling_accuracy",
+    "interval_calibration",
+)
 
 
 def record_sections(value: bytes) -> dict[str, int]:
     """Bytes of each part of a ``meter-state`` table value (``streamer.pipeline.meter_record``).
 
-    Layout: ``b"MR"``, version u8, partition u16, offset i64 (version 3; none in version 2),
-    then 4 x (length u32, bytes). Returns the header and length prefixes as ``framing`` beside
-    the four parts.
+    Layout: ``b"MR"``, version u8, partition u16, offset i64 (versions 3 and 4; none in
+    version 2), then (length u32, bytes) parts: four, and the interval calibration from version
+    4. Returns the header and length prefixes as ``framing`` beside the parts.
     """
     if len(value) < _RECORD_HEADER.size or value[:2] != b"MR":
         raise ValueError("not a meter record")
     header = _RECORD_HEADER.size + (8 if value[2] >= 3 else 0)
     offset = header
     out: dict[str, int] = {"framing": header}
-    for name in RECORD_PARTS:
+    for name in RECORD_PARTS if value[2] >= 4 else RECORD_PARTS[:4]:
         (length,) = _LENGTH.unpack_from(value, offset)
         out["framing"] += _LENGTH.size
         out[name] = length

@@ -19,8 +19,8 @@ from streamer.accuracy.rolling_accuracy import smape_term
 NOMINAL_COVERAGE = 0.8
 
 # Running sums per horizon, in this order.
-_COUNT, _ABS, _SMAPE, _PIN10, _PIN50, _PIN90, _COVERED, _ERROR = range(8)
-_FIELDS = 8
+_COUNT, _ABS, _SMAPE, _PIN10, _PIN50, _PIN90, _COVERED, _ERROR, _CAL_COUNT, _CAL_COVERED = range(10)
+_FIELDS = 10
 
 
 def pinball_term(actual: float, quantile: float, level: float) -> float:
@@ -36,8 +36,9 @@ class HorizonAccuracy:
     ``mae_kwh`` and ``smape_pct`` (0..200) of the point forecast; ``pinball_kwh``: mean pinball
     loss of p10, p50, p90 (the mean of the three levels' means, as
     :func:`streamer.evaluate.metrics.pinball`); ``coverage``: share of actuals in
-    ``[p10, p90]`` (nominal 0.8); ``bias_kwh``: mean of ``point - actual``. NaN when
-    ``count`` is 0.
+    ``[p10, p90]`` (nominal 0.8), the model's own band; ``coverage_calibrated``: the same share
+    for the band as published after calibration (NaN when no match knew it); ``bias_kwh``: mean
+    of ``point - actual``. NaN when ``count`` is 0.
     """
 
     horizon_slots: int
@@ -47,6 +48,7 @@ class HorizonAccuracy:
     pinball_kwh: float
     coverage: float
     bias_kwh: float
+    coverage_calibrated: float = math.nan
 
 
 class FleetAccuracy:
@@ -94,6 +96,9 @@ class FleetAccuracy:
         row[_PIN90] += pinball_term(a, match.p90, high)
         row[_COVERED] += 1.0 if match.p10 <= a <= match.p90 else 0.0
         row[_ERROR] += f - a
+        if match.covered_calibrated is not None:
+            row[_CAL_COUNT] += 1.0
+            row[_CAL_COVERED] += 1.0 if match.covered_calibrated else 0.0
         return self
 
     def update_many(self, matches: Iterable[Match]) -> Self:
@@ -167,6 +172,9 @@ class FleetAccuracy:
                     pinball_kwh=(row[_PIN10] + row[_PIN50] + row[_PIN90]) / (3.0 * n),
                     coverage=row[_COVERED] / n,
                     bias_kwh=row[_ERROR] / n,
+                    coverage_calibrated=(
+                        row[_CAL_COVERED] / row[_CAL_COUNT] if row[_CAL_COUNT] else math.nan
+                    ),
                 )
             )
         return tuple(out)
@@ -183,4 +191,6 @@ class FleetAccuracy:
             out[f"pinball_kwh.{suffix}"] = acc.pinball_kwh
             out[f"coverage.{suffix}"] = acc.coverage
             out[f"bias_kwh.{suffix}"] = acc.bias_kwh
+            if not math.isnan(acc.coverage_calibrated):
+                out[f"coverage_calibrated.{suffix}"] = acc.coverage_calibrated
         return out

@@ -19,6 +19,9 @@ class Match:
     p50: float
     p90: float
     actual: float
+    #: whether the actual fell inside the calibrated band the forecast was published with
+    #: (None: not known, e.g. calibration off or a shadow model's forecast)
+    covered_calibrated: bool | None = None
 
     @property
     def error(self) -> float:

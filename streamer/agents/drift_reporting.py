@@ -11,6 +11,7 @@ and to Prometheus gauges; the interval's accumulators then start again.
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
 from typing import Any
 
@@ -117,6 +118,8 @@ def _accuracy_report(
         gauges.fleet_smape.labels(**labels).set(acc.smape_pct)
         gauges.fleet_pinball.labels(**labels).set(acc.pinball_kwh)
         gauges.fleet_coverage.labels(**labels).set(acc.coverage)
+        if not math.isnan(acc.coverage_calibrated):
+            gauges.fleet_calibrated_coverage.labels(**labels).set(acc.coverage_calibrated)
     return DriftReport(
         scope="fleet",
         kind="accuracy",

@@ -142,6 +142,13 @@ def register_model_commands(app: Any, settings: Settings) -> None:
             ),
             option("--max-meters", type=int, default=None, help="Use only the first N meters."),
             option(
+                "--calibrate/--no-calibrate",
+                default=True,
+                show_default=True,
+                help="Also score each model with its p10..p90 band calibrated online as a worker "
+                "calibrates it (STREAMER_CALIBRATION_STEP), as '<model> (calibrated)'.",
+            ),
+            option(
                 "--json-out",
                 type=click.Path(dir_okay=False, path_type=Path),
                 default=None,
@@ -156,6 +163,7 @@ def register_model_commands(app: Any, settings: Settings) -> None:
         holdout_days: float,
         origin_step_slots: int,
         max_meters: int | None,
+        calibrate: bool,
         json_out: Path | None,
     ) -> None:
         """Rolling-origin backtest of forecasters over the held-out end of a history file."""
@@ -164,6 +172,7 @@ def register_model_commands(app: Any, settings: Settings) -> None:
         from streamer.forecast.registry import builtin_factories, make_forecaster
         from streamer.inference.providers import parse_providers
         from streamer.inference.registration import register_lstm
+        from streamer.pipeline.config import PipelineConfig
 
         try:
             factories = builtin_factories()
@@ -193,6 +202,9 @@ def register_model_commands(app: Any, settings: Settings) -> None:
                 origin_step_slots=origin_step_slots,
                 max_meters=max_meters,
                 progress=_Progress("backtest"),
+                calibration=PipelineConfig.from_settings(settings).record.calibration
+                if calibrate
+                else None,
             )
         except StreamerError as exc:
             fail(str(exc))

@@ -10,8 +10,10 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from streamer.accuracy.interval_calibration import CalibrationConfig
 from streamer.evaluate.accumulator import HorizonAccumulator
 from streamer.evaluate.buckets import horizon_buckets
+from streamer.evaluate.calibration_replay import CalibrationReplay
 from streamer.evaluate.errors import BacktestConfigError
 from streamer.evaluate.grid import build_grid
 from streamer.evaluate.history import load_history
@@ -39,6 +41,7 @@ def run_backtest(
     origin_step_slots: int,
     max_meters: int | None = None,
     progress: ProgressCallback | None = None,
+    calibration: CalibrationConfig | None = None,
 ) -> BacktestReport:
     """Forecast the last ``holdout_slots`` of every meter from rolling origins and score them.
 
@@ -50,6 +53,10 @@ def run_backtest(
     later), exactly what the streaming worker would hold. Scored pairs skip NaN actuals and
     invalid rows. MASE divides by each meter's weekly seasonal-naive MAE over the slots before
     the holdout. ``progress(done, total)`` is called after each (origin, forecaster) step.
+
+    With ``calibration``, each forecaster is also scored with its p10..p90 band calibrated as a
+    worker calibrates it (:mod:`streamer.evaluate.calibration_replay`), as a second report named
+    ``<name> (calibrated)``: the effect of ``STREAMER_CALIBRATION_STEP`` before turning it on.
     """
     if not forecasters:
         raise BacktestConfigError("no forecasters to backtest; pass at least one")
@@ -91,6 +98,12 @@ def run_backtest(
 
     meters = grid.kwh.shape[0]
     accumulators = [HorizonAccumulator(horizon_slots, f.quantile_levels) for f in forecasters]
+    replays = (
+        [CalibrationReplay(meters, calibration, f.quantile_levels) for f in forecasters]
+        if calibration is not None and calibration.enabled
+        else []
+    )
+    calibrated = [HorizonAccumulator(horizon_slots, f.quantile_levels) for f in forecasters]
     invalid = [0] * len(forecasters)
     seconds = [0.0] * len(forecasters)
     total_steps, done = len(origins) * len(forecasters), 0
@@ -109,6 +122,12 @@ def run_backtest(
             seconds[k] += time.perf_counter() - started
             invalid[k] += int((~batch.valid).sum())
             accumulators[k].update(actual, batch.point_kwh, batch.quantiles_kwh, scale)
+            if replays:
+                replays[k].learn_until(origin, grid.kwh)
+                published = replays[k].publish(
+                    origin, batch.point_kwh, batch.quantiles_kwh, batch.valid
+                )
+                calibrated[k].update(actual, batch.point_kwh, published, scale)
             done += 1
             if progress is not None:
                 progress(done, total_steps)
@@ -127,6 +146,19 @@ def run_backtest(
         )
         for k, (f, acc) in enumerate(zip(forecasters, accumulators, strict=True))
     )
+    if replays:
+        models += tuple(
+            ModelReport(
+                name=f"{f.name} (calibrated)",
+                version=f.version,
+                overall=acc.summary(1, horizon_slots),
+                by_bucket=tuple((b, acc.summary(b.first, b.last)) for b in buckets),
+                rows_forecast=meters * len(origins),
+                rows_invalid=invalid[k],
+                forecast_seconds=seconds[k],
+            )
+            for k, (f, acc) in enumerate(zip(forecasters, calibrated, strict=True))
+        )
     return BacktestReport(
         resolution_seconds=resolution_seconds,
         lookback_slots=lookback_slots,

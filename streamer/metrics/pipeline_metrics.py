@@ -191,6 +191,13 @@ class PipelineMetrics:
             ["role", "horizon_slots"],
             registry=registry,
         )
+        self.fleet_calibrated_coverage = Gauge(
+            "streamer_fleet_calibrated_coverage_ratio",
+            "Share of actuals inside the published (calibrated) p10..p90 over the last report "
+            "interval (target 0.8; streamer_fleet_interval_coverage_ratio is the model's own).",
+            ["role", "horizon_slots"],
+            registry=registry,
+        )
         self.data_drift_psi = Gauge(
             "streamer_data_drift_psi",
             "Population stability index of a model input against the model card's reference.",

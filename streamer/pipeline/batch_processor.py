@@ -19,6 +19,11 @@ from typing import Protocol
 import numpy as np
 
 from streamer.accuracy.forecast_ledger import ForecastLedger, quantile_columns
+from streamer.accuracy.interval_calibration import (
+    IntervalCalibrator,
+    batch_multipliers,
+    calibrate_quantiles,
+)
 from streamer.accuracy.match import Match
 from streamer.contract.dead_letter import DeadLetter, SourcePosition
 from streamer.contract.errors import InvalidReading
@@ -185,15 +190,19 @@ class _Issuer:
             horizon.setflags(write=False)  # shared by the records of this origin
         return horizon
 
-    def rows_of(self, model: Forecaster, source: ForecastBatch) -> _IssueRow:
+    def rows_of(
+        self, model: Forecaster, source: ForecastBatch, published: np.ndarray | None = None
+    ) -> _IssueRow:
         """``issue(i, meter_id, row, ledger)``: the record of candidate ``i`` from ``row`` of
-        ``source``, its forecast kept in ``ledger``."""
+        ``source``, its forecast kept in ``ledger``. The record carries ``published[row]``
+        (the calibrated quantiles) when given; the ledger always keeps the model's own."""
         config = self._config
         res_ms = config.resolution_seconds * 1000
         resolution_seconds = config.resolution_seconds
         levels = source.quantile_levels
         point = source.point_kwh
         quantiles = source.quantiles_kwh
+        shown = quantiles if published is None else published
         kept: list[np.ndarray] = []  # p10, p50, p90 for the ledgers, taken at the first row
         name, version, fallback = model.name, model.version, model is not self._live
         now_ms, ends, fractions, horizon = self._now_ms, self._ends, self._fractions, self._horizon
@@ -214,7 +223,7 @@ class _Issuer:
                 fractions[i],
                 horizon(end),
                 point[row],
-                quantiles[row],
+                shown[row],
                 levels,
             )
 
@@ -238,6 +247,9 @@ class BatchProcessor:
         # default partitioners place it; None: every reading is applied where it arrived
         self._home_partitions = home_partitions
         self._homes: dict[bytes, int] = {}
+        # the worker's interval calibration over all its meters: the prior of each meter's own
+        # (in memory: it learns again from the first slots' matches after a restart)
+        self.calibration_prior = IntervalCalibrator(config.record.calibration.for_prior())
         # Decoded records of recent meters, with the exact bytes object they were decoded from
         # or written as. A hit needs the store to hand back that very object, so anything that
         # replaced the stored value (changelog recovery, a rebalance, expiry) is a miss.
@@ -440,7 +452,13 @@ class BatchProcessor:
                 if outcome is Outcome.APPLIED:
                     slot = -(-reading.ts_ms // res_ms)
                     matches, drift = score_actual(
-                        record, meter_id, slot, reading.kwh, res_ms=res_ms, now_ms=now_ms
+                        record,
+                        meter_id,
+                        slot,
+                        reading.kwh,
+                        res_ms=res_ms,
+                        now_ms=now_ms,
+                        prior=self.calibration_prior,
                     )
                     result.matches.extend(matches)
                     if shadow_ledger is not None:
@@ -549,9 +567,20 @@ class BatchProcessor:
                     ledger = self._shadow_ledgers[meter_id] = ForecastLedger(config.record.ledger)
                 result.shadow_forecasts.append(rows_of(i, meter_id, i, ledger))
 
-        live_rows = issue.rows_of(live, batch)
+        published = fallback_published = None
+        if config.record.calibration.enabled:
+            calibrators = [held[meter_id].record.calibration for meter_id in candidates]
+            low, high = batch_multipliers(calibrators, self.calibration_prior, config.horizon_slots)
+            published = _calibrated(batch, low, high)
+            if fallback_batch is not None:
+                fallback_published = _calibrated(
+                    fallback_batch, low[fallback_rows], high[fallback_rows]
+                )
+        live_rows = issue.rows_of(live, batch, published)
         fallback_rows_of = (
-            None if fallback_batch is None else issue.rows_of(self.fallback, fallback_batch)
+            None
+            if fallback_batch is None
+            else issue.rows_of(self.fallback, fallback_batch, fallback_published)
         )
         forecasts = result.forecasts
         position = 0  # of the next invalid row among fallback_rows
@@ -593,6 +622,15 @@ class BatchProcessor:
         )
         result.outcomes["dead_lettered"] += 1
         result.dlq_reasons[reason.value] += 1
+
+
+def _calibrated(batch: ForecastBatch, low: np.ndarray, high: np.ndarray) -> np.ndarray | None:
+    """The batch's quantiles with each row's band calibrated (None: no median to scale from)."""
+    levels = batch.quantile_levels
+    median = [i for i, level in enumerate(levels) if abs(level - 0.5) < 1e-9]
+    if not median or batch.quantiles_kwh.shape[1] != low.shape[1]:
+        return None
+    return calibrate_quantiles(batch.quantiles_kwh, levels, median[0], low, high)
 
 
 def _late_detail(outcome: Outcome, reading: Reading, state: MeterState) -> str:

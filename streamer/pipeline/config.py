@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from streamer.accuracy.interval_calibration import CalibrationConfig
 from streamer.accuracy.ledger_config import DEFAULT_HORIZONS, LedgerConfig
 from streamer.drift.page_hinkley import PageHinkleyConfig
 from streamer.pipeline.meter_record import RecordConfig
@@ -42,6 +43,10 @@ class PipelineConfig:
             record=RecordConfig(
                 window=window,
                 ledger=LedgerConfig(horizons=horizons or (1,)),
+                calibration=CalibrationConfig(
+                    horizons=horizons or (1,),
+                    step=settings.calibration_step,
+                ),
                 detector=PageHinkleyConfig(
                     delta=settings.drift_ph_delta,
                     threshold=settings.drift_ph_threshold,

@@ -5,14 +5,15 @@ it was issued for slots still to come (:class:`~streamer.accuracy.forecast_ledge
 to score them when the actuals arrive), its concept-drift detector (Page-Hinkley on standardised
 one-slot-ahead residuals) and its rolling accuracy. Layout (little-endian)::
 
-    b"MR" | version u8 | partition u16 | offset i64 | 4 x (length u32, bytes): state, ledger,
-    detector, accuracy
+    b"MR" | version u8 | partition u16 | offset i64 | 5 x (length u32, bytes): state, ledger,
+    detector, accuracy, interval calibration
 
-(version 2, still read, had no offset).
+(version 2, still read, had no offset; version 3, still read, no calibration: a meter read
+from it starts its calibration afresh).
 
-1,765 bytes per meter with the default window and ledger (900 + 732 + 60 + 44 + 29 of framing).
-Equal records give equal bytes. Each part carries its own version; the record's version is 3
-since the header holds the offset, and a version-2 record is read and written back in version 3.
+1,805 bytes per meter with the default window and ledger (900 + 732 + 60 + 44 + 36 + 33 of
+framing). Equal records give equal bytes. Each part carries its own version; an older record is
+read and written back in version 4.
 
 The partition is that of the meter's readings: a timer (which runs outside any event) reads it
 to write a tombstone for an expired meter to the right changelog partition, whatever
@@ -25,9 +26,10 @@ the record, so replaying a stretch of the topic never changes a meter's state.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from streamer.accuracy.forecast_ledger import ForecastLedger
+from streamer.accuracy.interval_calibration import CalibrationConfig, IntervalCalibrator
 from streamer.accuracy.ledger_config import LedgerConfig
 from streamer.accuracy.rolling_accuracy import RollingAccuracy
 from streamer.drift.page_hinkley import PageHinkley, PageHinkleyConfig
@@ -36,7 +38,9 @@ from streamer.state.errors import StateDecodeError
 from streamer.state.meter_state import MeterState
 
 MAGIC = b"MR"
-VERSION = 3
+VERSION = 4
+#: record versions read: 2 (no offset), 3 (no calibration), 4
+_READ_VERSIONS = (2, 3, 4)
 _HEADER_V2 = struct.Struct("<2sBH")
 _HEADER = struct.Struct("<2sBHq")
 _LENGTH = struct.Struct("<I")
@@ -49,6 +53,7 @@ class RecordConfig:
     ledger: LedgerConfig
     detector: PageHinkleyConfig
     accuracy_half_life: float = 240.0
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
 
 
 @dataclass(slots=True)
@@ -57,6 +62,7 @@ class MeterRecord:
     ledger: ForecastLedger
     detector: PageHinkley
     accuracy: RollingAccuracy
+    calibration: IntervalCalibrator
     # the readings partition and offset of the newest message the record covers (-1: unknown)
     partition: int = -1
     offset: int = -1
@@ -68,6 +74,7 @@ class MeterRecord:
             ForecastLedger(config.ledger),
             PageHinkley.from_config(config.detector),
             RollingAccuracy(half_life=config.accuracy_half_life),
+            IntervalCalibrator(config.calibration),
         )
 
     def to_bytes(self, partition: int = 0, offset: int = -1) -> bytes:
@@ -77,6 +84,7 @@ class MeterRecord:
         ledger = self.ledger.to_bytes()
         detector = self.detector.to_bytes()
         accuracy = self.accuracy.to_bytes()
+        calibration = self.calibration.to_bytes()
         pack = _LENGTH.pack
         return b"".join(
             (
@@ -88,6 +96,8 @@ class MeterRecord:
                 detector,
                 pack(len(accuracy)),
                 accuracy,
+                pack(len(calibration)),
+                calibration,
             )
         )
 
@@ -102,6 +112,9 @@ class MeterRecord:
                 ForecastLedger.from_bytes(parts[1], config.ledger),
                 PageHinkley.from_bytes(parts[2], config.detector),
                 RollingAccuracy.from_bytes(parts[3], config.accuracy_half_life),
+                IntervalCalibrator.from_bytes(parts[4], config.calibration)
+                if len(parts) > 4
+                else IntervalCalibrator(config.calibration),
                 partition,
                 offset,
             )
@@ -123,8 +136,8 @@ class MeterRecord:
 
 
 def same_record(new: bytes, stored: bytes) -> bool:
-    """Whether two records' bytes differ in nothing but the offset they cover (a version-2
-    ``stored`` is never the same: it is written back as version 3)."""
+    """Whether two records' bytes differ in nothing but the offset they cover (an older
+    ``stored`` is never the same: it is written back as version 4)."""
     if len(new) != len(stored) or stored[2] != VERSION or new[:5] != stored[:5]:
         return False
     return memoryview(new)[_HEADER.size :] == memoryview(stored)[_HEADER.size :]
@@ -132,7 +145,7 @@ def same_record(new: bytes, stored: bytes) -> bool:
 
 def _position(data: bytes) -> tuple[int, int]:
     """The readings partition and offset of a checked record's header."""
-    if data[2] == VERSION:
+    if data[2] != 2:
         _, _, partition, offset = _HEADER.unpack_from(data)
         return int(partition), int(offset)
     return int(_HEADER_V2.unpack_from(data)[2]), -1
@@ -143,10 +156,10 @@ def _check_header(data: bytes) -> int:
     if len(data) < _HEADER_V2.size:
         raise StateDecodeError(f"meter record of {len(data)} bytes is truncated")
     magic, version, _ = _HEADER_V2.unpack_from(data)
-    if version == VERSION and len(data) < _HEADER.size:
+    if version != 2 and len(data) < _HEADER.size:
         raise StateDecodeError(f"meter record of {len(data)} bytes is truncated")
-    if magic == MAGIC and version in (2, VERSION):
-        return _HEADER.size if version == VERSION else _HEADER_V2.size
+    if magic == MAGIC and version in _READ_VERSIONS:
+        return _HEADER_V2.size if version == 2 else _HEADER.size
     raise StateDecodeError(
         f"not a version-{VERSION} meter record (magic {magic!r}, version {version}); "
         "the state table was written by another build: reset it (delete the "
@@ -155,12 +168,13 @@ def _check_header(data: bytes) -> int:
 
 
 def _sections(data: bytes) -> list[bytes]:
-    """The four length-prefixed parts of a record's bytes, checked for shape."""
+    """The length-prefixed parts of a record's bytes (five; four before version 4), checked
+    for shape."""
     offset = _check_header(data)
     size = len(data)
     unpack = _LENGTH.unpack_from
     parts: list[bytes] = []
-    for _ in range(4):
+    for _ in range(5 if data[2] >= 4 else 4):
         start = offset + 4
         if start > size:
             raise StateDecodeError("meter record is truncated")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from streamer.accuracy.forecast_ledger import ForecastLedger
+from streamer.accuracy.interval_calibration import IntervalCalibrator
 from streamer.accuracy.match import Match
 from streamer.drift.residual import standardized_residual
 from streamer.pipeline.meter_record import MeterRecord
@@ -26,10 +27,20 @@ class ConceptDrift:
 
 
 def score_actual(
-    record: MeterRecord, meter_id: str, slot: int, actual_kwh: float, *, res_ms: int, now_ms: int
+    record: MeterRecord,
+    meter_id: str,
+    slot: int,
+    actual_kwh: float,
+    *,
+    res_ms: int,
+    now_ms: int,
+    prior: IntervalCalibrator | None = None,
 ) -> tuple[list[Match], ConceptDrift | None]:
-    """Match the actual of ``slot`` with the forecasts issued for it; feed accuracy and drift."""
+    """Match the actual of ``slot`` with the forecasts issued for it; feed accuracy, drift and
+    the meter's interval calibration (and the fleet ``prior``'s)."""
     matches = record.ledger.match(slot, actual_kwh)
+    if matches:
+        matches = _calibrate(record.calibration, prior, matches)
     drift: ConceptDrift | None = None
     for match in matches:
         if math.isfinite(match.p50):
@@ -53,6 +64,20 @@ def score_actual(
                 pairs=snapshot.n,
             )
     return matches, drift
+
+
+def _calibrate(
+    calibrator: IntervalCalibrator, prior: IntervalCalibrator | None, matches: list[Match]
+) -> list[Match]:
+    """Each match told whether its actual fell in the band as published (the meter's
+    calibration blended with the prior), after which both learn from it."""
+    out = []
+    for match in matches:
+        inside = calibrator.update(match, prior)
+        if prior is not None:
+            prior.update(match)
+        out.append(match if inside is None else replace(match, covered_calibrated=inside))
+    return out
 
 
 def match_shadow(ledger: ForecastLedger | None, slot: int, actual_kwh: float) -> list[Match]:

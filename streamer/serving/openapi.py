@@ -85,6 +85,12 @@ def openapi_document(settings: Settings, *, keys_required: bool) -> dict[str, An
                         "type": "string",
                         "description": "Model spec such as lstm:2 (default: the live model).",
                     },
+                    "calibration": {
+                        "type": "string",
+                        "enum": ["fleet", "none"],
+                        "description": "fleet (default): the p10..p90 band calibrated as the "
+                        "stream calibrates a meter it never saw; none: the model's own.",
+                    },
                     "series": {
                         "type": "array",
                         "minItems": 1,

@@ -3,6 +3,7 @@
 ::
 
     {"model": "lstm:2",                         # optional: the live model when absent
+     "calibration": "fleet",                    # optional: "fleet" (default) or "none"
      "series": [
        {"id": "feeder-7",                       # optional: the series' index when absent
         "values_kwh": [0.41, null, 0.39, ...],  # oldest first; null = missing (imputed)
@@ -80,6 +81,9 @@ class ForecastRequest:
     """``(B, lookback_slots)``: every series' window, stacked (row ``i`` is ``series[i]``'s)."""
     end_ms: npt.NDArray[np.int64]
     """``(B,)``"""
+    calibrated: bool = True
+    """``"calibration": "fleet"`` (the default): the band calibrated as the stream calibrates a
+    meter it has never seen; ``"none"``: the model's own quantiles."""
 
 
 def parse_request(body: bytes, limits: RequestLimits) -> ForecastRequest:
@@ -96,6 +100,9 @@ def parse_request(body: bytes, limits: RequestLimits) -> ForecastRequest:
     if not isinstance(document, dict):
         raise invalid("the body must be a JSON object with 'series' (or one series' fields)")
     model_spec = _model_spec(document.get("model"))
+    calibration = document.get("calibration", "fleet")
+    if calibration not in ("fleet", "none"):
+        raise invalid('\'calibration\' must be "fleet" (the default) or "none"')
     if "series" in document:
         items = document["series"]
         if not isinstance(items, list) or not items:
@@ -125,7 +132,9 @@ def parse_request(body: bytes, limits: RequestLimits) -> ForecastRequest:
         _refuse_short(int(short[0]), ids[short[0]], int(observed[short[0]]), limits)
     counts = observed.tolist()
     series = [SeriesWindow(ids[i], windows[i], ends[i], counts[i]) for i in range(len(items))]
-    return ForecastRequest(model_spec, series, windows, np.array(ends, dtype=np.int64))
+    return ForecastRequest(
+        model_spec, series, windows, np.array(ends, dtype=np.int64), calibration == "fleet"
+    )
 
 
 def _refuse_short(index: int, series_id: str, observed: int, limits: RequestLimits) -> None:

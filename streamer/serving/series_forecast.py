@@ -15,6 +15,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from streamer.accuracy.interval_calibration import IntervalCalibrator, calibrate_quantiles
 from streamer.forecast.batch import ForecastBatch
 from streamer.forecast.protocol import Forecaster
 from streamer.state.flags import SlotFlag
@@ -72,3 +73,32 @@ def forecast_windows(
             else:
                 rows[i] = RowForecast(None, None, None, reason)
     return [row for row in rows if row is not None]
+
+
+def calibrate_rows(rows: list[RowForecast], prior: IntervalCalibrator) -> list[RowForecast]:
+    """``rows`` with their p10..p90 band calibrated by the worker's fleet prior (the stream's
+    calibration of a meter it has never seen), one numpy pass per model."""
+    if not rows:
+        return rows
+    out = list(rows)
+    by_model: dict[int, list[int]] = {}
+    for i, row in enumerate(rows):
+        if row.model is not None and row.quantiles_kwh is not None:
+            by_model.setdefault(id(row.model), []).append(i)
+    for indices in by_model.values():
+        model = rows[indices[0]].model
+        assert model is not None
+        levels = model.quantile_levels
+        median = [k for k, level in enumerate(levels) if abs(level - 0.5) < 1e-9]
+        if not median:
+            continue
+        stacked = np.stack([rows[i].quantiles_kwh for i in indices])  # type: ignore[misc]
+        low, high = prior.multipliers(stacked.shape[1])
+        count = len(indices)
+        calibrated = calibrate_quantiles(
+            stacked, levels, median[0], np.tile(low, (count, 1)), np.tile(high, (count, 1))
+        )
+        for k, i in enumerate(indices):
+            row = rows[i]
+            out[i] = RowForecast(row.model, row.point_kwh, calibrated[k], row.fallback_reason)
+    return out

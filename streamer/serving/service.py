@@ -18,6 +18,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from streamer.accuracy.interval_calibration import IntervalCalibrator
 from streamer.errors import StreamerError
 from streamer.forecast.protocol import Forecaster
 from streamer.rollout.model_router import ModelRouter
@@ -26,7 +27,12 @@ from streamer.serving.errors import RequestRejected
 from streamer.serving.metrics import ServingMetrics
 from streamer.serving.request import RequestLimits, parse_request
 from streamer.serving.response import encode_response, forecast_records
-from streamer.serving.series_forecast import RowForecast, WindowConfig, forecast_windows
+from streamer.serving.series_forecast import (
+    RowForecast,
+    WindowConfig,
+    calibrate_rows,
+    forecast_windows,
+)
 from streamer.settings import Settings
 from streamer.timeutil import now_ms
 
@@ -76,6 +82,7 @@ class ForecastService:
         catalog: ModelCatalog,
         fallback: Forecaster,
         metrics: ServingMetrics,
+        prior: IntervalCalibrator | None = None,
     ) -> None:
         self.limits = RequestLimits(
             resolution_seconds=settings.resolution_seconds,
@@ -90,6 +97,8 @@ class ForecastService:
         )
         self._catalog = catalog
         self._fallback = fallback
+        # the stream's fleet calibration prior (None: calibration off)
+        self._prior = prior
         self._metrics = metrics
         self.batcher = DynamicBatcher(
             self._run_batch,
@@ -122,6 +131,8 @@ class ForecastService:
             rows = await self.batcher.submit(model, request.windows_kwh, request.end_ms)
         finally:
             self._metrics.queued_series.dec(len(request.series))
+        if request.calibrated and self._prior is not None:
+            rows = calibrate_rows(rows, self._prior)
         records = forecast_records(request.series, rows, now_ms(), self.limits.resolution_seconds)
         served = Counter(row.model for row in rows if row.model is not None)
         for forecaster, count in served.items():

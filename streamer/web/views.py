@@ -19,7 +19,9 @@ beyond loopback; see :mod:`streamer.serving.auth`):
   ``STREAMER_METRICS_REQUIRE_KEY``).
 
 A client error is a 4xx with ``{"error": ..., "reason": ...}`` and no traceback in the log; an
-unexpected error is one logged traceback and a 500 without detail.
+unexpected error is one logged traceback and a 500 without detail. A request aiohttp cannot
+parse (a 100 kB URL, a junk request line) is answered 400 by aiohttp and logged as one INFO line
+(:mod:`streamer.web_log_noise`, installed with the routes).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from streamer.serving.metrics import ServingMetrics
 from streamer.serving.openapi import openapi_document
 from streamer.serving.service import ForecastService, ModelCatalog
 from streamer.typed_decorators import typed
+from streamer.web_log_noise import install as install_bad_request_filter
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +167,7 @@ def register_views(
     keys: ApiKeys | None = None,
 ) -> ForecastService:
     """Register the routes; returns the ``POST /v1/forecast`` service (its batcher)."""
+    install_bad_request_filter()  # malformed requests: one line each, not a traceback
     settings = runtime.settings
     keys = keys or ApiKeys(())
     metrics = ServingMetrics(runtime.registry)
@@ -173,6 +177,7 @@ def register_views(
         ModelCatalog(runtime.router, runtime.router.build),
         runtime.fallback,
         metrics,
+        runtime.processor.calibration_prior if settings.calibration_step > 0 else None,
     )
     document = openapi_document(settings, keys_required=keys.required)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -58,7 +57,6 @@ def test_every_panel_and_alert_quantity_has_data_from_a_real_prometheus(
     assert RULE_FILES, "no compose/prometheus/rules/*.rules.yml"
     settings = kafka.settings(
         web_port=free_port(),
-        control_topic=f"control-{uuid.uuid4().hex[:8]}",
         drift_report_interval_seconds=3.0,
         silence_check_interval_seconds=2.0,
     )

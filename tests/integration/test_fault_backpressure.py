@@ -19,13 +19,12 @@ import pytest
 
 from streamer.kafka_admin import ensure_topics
 from tests.support.faults import (
-    Fleet,
-    Message,
     check_state,
     report,
     rss_mib,
     wait_for_slot,
 )
+from tests.support.fleet import Fleet, Message
 from tests.support.kafka import TestKafka
 from tests.support.processes import WorkerProcess, free_port
 from tests.support.topics import group_lag, produce, wait_caught_up

@@ -16,7 +16,6 @@ import pytest
 
 from streamer.kafka_admin import ensure_topics
 from tests.support.faults import (
-    Fleet,
     check_state,
     consumed,
     get_json,
@@ -27,6 +26,7 @@ from tests.support.faults import (
     wait_for_slot,
     wait_until,
 )
+from tests.support.fleet import Fleet
 from tests.support.kafka import TestKafka
 from tests.support.processes import WorkerProcess, free_port
 from tests.support.topics import produce, wait_caught_up

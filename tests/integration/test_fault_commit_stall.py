@@ -19,7 +19,6 @@ import pytest
 from streamer.kafka_admin import ensure_topics
 from tests.support.dropping_worker import DROP_MESSAGES_ENV
 from tests.support.faults import (
-    Fleet,
     check_state,
     committed_offsets,
     outcomes,
@@ -27,6 +26,7 @@ from tests.support.faults import (
     wait_until,
     worker_caught_up,
 )
+from tests.support.fleet import Fleet
 from tests.support.kafka import TestKafka
 from tests.support.processes import WorkerProcess, free_port
 from tests.support.topics import produce

@@ -31,7 +31,6 @@ from streamer.pipeline.config import PipelineConfig
 from streamer.pipeline.meter_record import MeterRecord
 from streamer.settings import Settings
 from tests.support.faults import (
-    Fleet,
     changelog,
     check_state,
     committed_offsets,
@@ -42,6 +41,7 @@ from tests.support.faults import (
     wait_until,
     worker_caught_up,
 )
+from tests.support.fleet import Fleet
 from tests.support.kafka import TestKafka
 from tests.support.processes import WorkerProcess, free_port
 from tests.support.topics import Record, produce, read_topic

@@ -18,7 +18,6 @@ import pytest
 from streamer.kafka_admin import ensure_topics
 from streamer.settings import Settings
 from tests.support.faults import (
-    Fleet,
     check_state,
     get_json,
     origin_of,
@@ -29,6 +28,7 @@ from tests.support.faults import (
     wait_assignment,
     wait_for_slot,
 )
+from tests.support.fleet import Fleet
 from tests.support.kafka import TestKafka
 from tests.support.processes import WorkerProcess, free_port
 from tests.support.topics import Record, produce, wait_caught_up

@@ -23,7 +23,6 @@ import pytest
 
 from streamer.kafka_admin import ensure_topics
 from tests.support.faults import (
-    Fleet,
     check_state,
     committed_offsets,
     consumed,
@@ -38,6 +37,7 @@ from tests.support.faults import (
     wait_until,
     worker_caught_up,
 )
+from tests.support.fleet import Fleet
 from tests.support.kafka import TestKafka
 from tests.support.processes import WorkerProcess, free_port
 from tests.support.topics import produce

@@ -1,9 +1,12 @@
-"""Any worker answers for any meter: requests are routed to the partition owner (issue 5)."""
+"""Any worker answers for any meter: requests are routed to the partition owner (issue 5); a
+request the HTTP parser refuses is a 400 and one log line, not a traceback (issue 16)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -15,7 +18,7 @@ from streamer.kafka_admin import ensure_topics
 from streamer.simulate.encode import ReadingEncoder
 from streamer.simulate.fleet import FleetModel
 from streamer.timeutil import now_ms
-from tests.integration.test_pipeline import fleet_messages
+from tests.support.fleet import fleet_messages
 from tests.support.kafka import TestKafka
 from tests.support.processes import WorkerProcess, free_port
 from tests.support.topics import produce, wait_caught_up
@@ -95,3 +98,48 @@ def test_latest_forecast_of_every_meter_through_either_worker(
     finally:
         for worker in workers:
             worker.stop()
+
+
+#: Requests aiohttp cannot parse: a 100 kB URL, a request line with an unknown HTTP version, and
+#: the first bytes of a TLS handshake (a client speaking HTTPS to the plain port).
+MALFORMED = {
+    "url of 100 kB": b"GET /meters/" + b"m" * 100_000 + b"/forecast HTTP/1.1\r\nHost: x\r\n\r\n",
+    "junk request line": b"GET / HTTP/9.9\r\n\r\n",
+    "binary junk": b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 junk\r\n\r\n",
+}
+
+
+def raw_request(host: str, port: int, request: bytes) -> bytes:
+    """The start of the answer to ``request`` sent as is (b"" when the worker closed the
+    connection before reading all of it)."""
+    with socket.create_connection((host, port), timeout=10) as sock:
+        try:
+            sock.sendall(request)
+            return sock.recv(200)
+        except (ConnectionResetError, BrokenPipeError):
+            return b""
+
+
+def test_malformed_requests_are_a_400_and_one_log_line_without_a_traceback(
+    kafka: TestKafka, tmp_path: Path
+) -> None:
+    settings = kafka.settings(web_port=free_port())
+    worker = WorkerProcess(settings, tmp_path / "worker.log")
+    try:
+        worker.wait_ready()
+        for name, request in MALFORMED.items():
+            answer = raw_request(settings.web_host, settings.web_port, request)
+            assert answer == b"" or re.match(rb"HTTP/1\.[01] 4\d\d ", answer), (name, answer)
+        assert get(worker.base_url + "/health")[0] == 200
+        time.sleep(0.5)
+        assert worker.alive
+    finally:
+        worker.stop()
+    log = worker.log_path.read_text(errors="replace")
+    assert "Traceback" not in log, log[-4000:]
+    assert "Error handling request" not in log, log[-4000:]
+    lines = [line for line in log.splitlines() if "Bad HTTP request from" in line]
+    assert lines and "[INFO] Bad HTTP request from 127.0.0.1 answered 400: LineTooLong:" in lines[0]
+    assert all(len(line) < 400 for line in lines), lines
+    # a fresh broker's group coordinator is not yet elected at the first start: not an error
+    assert "[ERROR] Group Coordinator Request failed" not in log

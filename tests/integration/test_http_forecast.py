@@ -29,7 +29,7 @@ from streamer.simulate.fleet import FleetModel
 from streamer.state.flags import SlotFlag
 from streamer.state.imputation import impute_rows
 from streamer.timeutil import now_ms
-from tests.integration.test_pipeline import fleet_messages
+from tests.support.fleet import fleet_messages
 from tests.support.kafka import TestKafka
 from tests.support.processes import WorkerProcess, free_port
 from tests.support.secure_kafka import run_openssl
@@ -176,7 +176,8 @@ def test_forecast_api_on_two_workers_while_the_stream_flows(
             }
             for i in range(start, start + PER_REQUEST)
         ]
-        bodies.append(json.dumps({"series": series}).encode())
+        # the model's own quantiles, to compare with the model run offline
+        bodies.append(json.dumps({"series": series, "calibration": "none"}).encode())
 
     workers = [
         WorkerProcess(first, tmp_path / "w1.log"),

@@ -11,10 +11,10 @@ import orjson
 import pytest
 
 from streamer.kafka_admin import ensure_topics
-from streamer.settings import Settings
 from streamer.simulate.encode import ReadingEncoder
 from streamer.simulate.fleet import FleetModel
 from streamer.timeutil import now_ms
+from tests.support.fleet import fleet_messages
 from tests.support.kafka import TestKafka
 from tests.support.processes import WorkerProcess, free_port
 from tests.support.topics import Record, produce, read_all, read_topic
@@ -23,19 +23,6 @@ pytestmark = pytest.mark.integration
 
 METERS = 6
 DAYS = 3
-
-
-def fleet_messages(
-    settings: Settings, model: FleetModel, encoder: ReadingEncoder, start_ms: int, end_ms: int
-) -> list[tuple[bytes, bytes]]:
-    """Clean readings of every meter for every slot ending in (start_ms, end_ms]."""
-    slot_ends = model.slot_ends(start_ms, end_ms)
-    loads = model.load_kwh(slot_ends)
-    messages: list[tuple[bytes, bytes]] = []
-    for t, slot_end in enumerate(slot_ends.tolist()):
-        values = encoder.encode_slot(slot_end, loads[:, t])
-        messages.extend(zip(encoder.keys, values, strict=True))
-    return messages
 
 
 def by_meter(records: list[Record]) -> dict[bytes, list[dict[str, object]]]:

@@ -26,7 +26,7 @@ from streamer.simulate.encode import ReadingEncoder
 from streamer.simulate.fleet import FleetModel
 from streamer.tables import STATE_TABLE
 from streamer.timeutil import now_ms
-from tests.integration.test_pipeline import fleet_messages
+from tests.support.fleet import fleet_messages
 from tests.support.kafka import TestKafka
 from tests.support.processes import WorkerProcess, free_port
 from tests.support.topics import read_all, wait_caught_up

@@ -20,7 +20,7 @@ from streamer.settings import Settings
 from streamer.simulate.encode import ReadingEncoder
 from streamer.simulate.fleet import FleetModel
 from streamer.timeutil import now_ms
-from tests.integration.test_pipeline import fleet_messages
+from tests.support.fleet import fleet_messages
 from tests.support.kafka import TestKafka
 from tests.support.processes import WorkerProcess, free_port
 from tests.support.topics import Record, produce, read_all
@@ -61,6 +61,8 @@ def test_rollout_switches_version_without_losing_or_repeating_forecasts(
     settings = kafka.settings(
         web_port=free_port(), models_dir=model_repository(tmp_path), forecaster="lstm:1"
     )
+    # the rollout goes to this test's own control topic: lstm:2 stays live for no later test
+    assert settings.control_topic != Settings.model_fields["control_topic"].default
     asyncio.run(ensure_topics(settings))
     model = FleetModel(METERS, seed=9, resolution_seconds=settings.resolution_seconds)
     encoder = ReadingEncoder(model)

@@ -39,7 +39,7 @@ from streamer.simulate.fleet import FleetModel
 from streamer.simulate.producer import kafka_producer
 from streamer.simulate.runner import produce_messages
 from streamer.timeutil import now_ms
-from tests.integration.test_pipeline import fleet_messages
+from tests.support.fleet import fleet_messages
 from tests.support.processes import WorkerProcess, free_port
 from tests.support.secure_kafka import SecureKafka, read_secure, start_secure_kafka
 from tests.support.topics import Record

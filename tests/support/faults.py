@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -27,57 +27,15 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from streamer.pipeline.config import PipelineConfig
 from streamer.pipeline.meter_record import MeterRecord
 from streamer.settings import Settings
-from streamer.simulate.encode import ReadingEncoder
-from streamer.simulate.fleet import FleetModel
 from streamer.state.flags import SlotFlag
 from streamer.tables import STATE_TABLE
-from streamer.timeutil import now_ms
+from tests.support.fleet import Message
 from tests.support.processes import WorkerProcess
 from tests.support.topics import Record, last_values, read_topic, wait_caught_up
 
-Message = tuple[bytes, bytes]
 #: the precision of a settled slot of the stored window (streamer/state/codec.py)
 SETTLED_ERROR_KWH = 0.00005
 SETTLED_ERROR_SHARE = 0.00061
-
-
-@dataclass
-class Fleet:
-    """A simulated fleet whose clean readings the tests send slot by slot."""
-
-    settings: Settings
-    meters: int
-    seed: int
-    model: FleetModel = field(init=False)
-    encoder: ReadingEncoder = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.model = FleetModel(
-            self.meters, seed=self.seed, resolution_seconds=self.settings.resolution_seconds
-        )
-        self.encoder = ReadingEncoder(self.model)
-
-    @property
-    def res_ms(self) -> int:
-        return self.settings.resolution_seconds * 1000
-
-    @property
-    def meter_ids(self) -> list[str]:
-        return [key.decode() for key in self.encoder.keys]
-
-    def last_closed_slot(self) -> int:
-        """End of the newest slot that has ended (a live reading's slot end is never ahead)."""
-        return now_ms() // self.res_ms * self.res_ms
-
-    def messages(self, start_ms: int, end_ms: int) -> list[Message]:
-        """Readings of every meter for each slot ending in ``(start_ms, end_ms]``, slot by slot."""
-        slot_ends = self.model.slot_ends(start_ms, end_ms)
-        loads = self.model.load_kwh(slot_ends)
-        out: list[Message] = []
-        for t, slot_end in enumerate(slot_ends.tolist()):
-            values = self.encoder.encode_slot(slot_end, loads[:, t])
-            out.extend(zip(self.encoder.keys, values, strict=True))
-        return out
 
 
 def expected_slots(sent: Sequence[Message]) -> dict[tuple[str, int], float | None]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,8 +11,8 @@ import pytest
 
 from streamer.localkafka.broker import LocalKafka, LocalKafkaError
 from streamer.settings import Settings, load_settings
+from tests.support.settings import KAFKA_LIBS_DIR, REPO, worker_settings
 
-REPO = Path(__file__).resolve().parents[2]
 # Below the ephemeral port range (32768+), so no client socket holds it. Parallel test sessions
 # (one per checkout or helper) can each take their own: STREAMER_TEST_KAFKA_PORT=19192 pytest ...
 TEST_PORT = int(os.environ.get("STREAMER_TEST_KAFKA_PORT", "19092"))
@@ -30,22 +29,11 @@ class TestKafka:
     state_dir: Path
 
     def settings(self, **overrides: object) -> Settings:
-        """Settings for a worker on this broker, with topics and app id unique to the caller."""
-        suffix = uuid.uuid4().hex[:8]
-        base: dict[str, object] = {
-            "kafka_bootstrap": self.bootstrap,
-            "kafka_controller_port": TEST_CONTROLLER_PORT,
-            "kafka_libs_dir": REPO / ".streamer" / "kafka-libs",
-            "state_dir": self.state_dir / f"app-{suffix}",
-            "app_id": f"test-{suffix}",
-            "readings_topic": f"readings-{suffix}",
-            "forecasts_topic": f"forecasts-{suffix}",
-            "dlq_topic": f"dlq-{suffix}",
-            "status_topic": f"status-{suffix}",
-            "drift_topic": f"drift-{suffix}",
-        }
-        base.update(overrides)
-        return load_settings(**base)
+        """Settings for a worker on this broker, with app id and topics (the control topic
+        included) unique to the caller (:func:`tests.support.settings.worker_settings`)."""
+        return worker_settings(
+            self.bootstrap, TEST_CONTROLLER_PORT, self.state_dir, app_prefix="test", **overrides
+        )
 
     def stop(self) -> None:
         self.broker.stop()
@@ -57,7 +45,7 @@ def start_test_kafka() -> TestKafka:
         state_dir=state_dir,
         kafka_bootstrap=f"127.0.0.1:{TEST_PORT}",
         kafka_controller_port=TEST_CONTROLLER_PORT,
-        kafka_libs_dir=REPO / ".streamer" / "kafka-libs",
+        kafka_libs_dir=KAFKA_LIBS_DIR,
         topic_partitions=4,
     )
     broker = LocalKafka(settings)

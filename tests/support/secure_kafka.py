@@ -13,7 +13,6 @@ import os
 import secrets
 import shutil
 import subprocess
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,8 @@ import pytest
 from streamer.kafka_security import aiokafka_security
 from streamer.localkafka.broker import LocalKafka, LocalKafkaError
 from streamer.settings import Settings, load_settings
-from tests.support.kafka import REPO, TEST_PORT
+from tests.support.kafka import TEST_PORT
+from tests.support.settings import KAFKA_LIBS_DIR, REPO, worker_settings
 from tests.support.topics import Record, read_topic
 
 # Beside the plain test broker (TEST_PORT, TEST_PORT + 1), in the same per-session port block.
@@ -118,28 +118,22 @@ class SecureKafka:
     state_dir: Path
 
     def settings(self, **overrides: object) -> Settings:
-        """Worker settings for this broker over SASL_SSL, with topics unique to the caller."""
-        suffix = uuid.uuid4().hex[:8]
-        base: dict[str, object] = {
-            "kafka_bootstrap": self.bootstrap,
-            "kafka_controller_port": SECURE_CONTROLLER_PORT,
-            "kafka_libs_dir": REPO / ".streamer" / "kafka-libs",
+        """Worker settings for this broker over SASL_SSL, with app id and topics unique to the
+        caller (:func:`tests.support.settings.worker_settings`)."""
+        security: dict[str, object] = {
             "kafka_security_protocol": "SASL_SSL",
             "kafka_sasl_mechanism": "SCRAM-SHA-256",
             "kafka_sasl_username": USER,
             "kafka_sasl_password": self.password,
             "kafka_ssl_cafile": self.certs.ca,
-            "state_dir": self.state_dir / f"app-{suffix}",
-            "app_id": f"secure-{suffix}",
-            "readings_topic": f"readings-{suffix}",
-            "forecasts_topic": f"forecasts-{suffix}",
-            "dlq_topic": f"dlq-{suffix}",
-            "status_topic": f"status-{suffix}",
-            "drift_topic": f"drift-{suffix}",
-            "control_topic": f"control-{suffix}",
         }
-        base.update(overrides)
-        return load_settings(**base)
+        return worker_settings(
+            self.bootstrap,
+            SECURE_CONTROLLER_PORT,
+            self.state_dir,
+            app_prefix="secure",
+            **{**security, **overrides},
+        )
 
     def stop(self) -> None:
         self.broker.stop()
@@ -155,7 +149,7 @@ def start_secure_kafka(cert_dir: Path) -> SecureKafka:
         state_dir=SECURE_STATE_DIR,
         kafka_bootstrap=f"{host}:{SECURE_PORT}",
         kafka_controller_port=SECURE_CONTROLLER_PORT,
-        kafka_libs_dir=REPO / ".streamer" / "kafka-libs",
+        kafka_libs_dir=KAFKA_LIBS_DIR,
         topic_partitions=4,
     )
     broker = LocalKafka(

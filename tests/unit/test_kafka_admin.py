@@ -10,16 +10,12 @@ from streamer.kafka_admin import (
     described_configs,
     wanted_topics,
 )
-from streamer.settings import Settings
-
-
-def settings(**overrides: object) -> Settings:
-    return Settings(**overrides)  # type: ignore[arg-type]
+from tests.support.settings import make_settings
 
 
 def test_changelogs_are_compacted_with_segments_that_roll() -> None:
     configs = changelog_configs(
-        settings(changelog_segment_ms=120_000, changelog_segment_bytes=2_097_152)
+        make_settings(changelog_segment_ms=120_000, changelog_segment_bytes=2_097_152)
     )
     assert configs == {
         "cleanup.policy": "compact",
@@ -32,13 +28,13 @@ def test_changelogs_are_compacted_with_segments_that_roll() -> None:
 
 
 def test_the_defaults_roll_a_segment_every_ten_minutes_or_16_mib() -> None:
-    configs = changelog_configs(settings())
+    configs = changelog_configs(make_settings())
     assert configs["segment.ms"] == "600000"
     assert configs["segment.bytes"] == str(16 * 1024 * 1024)
 
 
 def test_every_changelog_topic_is_created_with_the_changelog_configs() -> None:
-    current = settings(app_id="fleet")
+    current = make_settings(app_id="fleet")
     by_name = {topic.name: topic for topic in wanted_topics(current)}
     changelogs = [name for name in by_name if name.endswith("-changelog")]
     assert changelogs == ["fleet-meter-state-changelog", "fleet-meter-latest-forecast-changelog"]
@@ -50,13 +46,13 @@ def test_every_changelog_topic_is_created_with_the_changelog_configs() -> None:
 
 
 def test_a_topic_already_configured_is_left_alone() -> None:
-    wanted = changelog_configs(settings())
+    wanted = changelog_configs(make_settings())
     values = {**wanted, "retention.ms": "604800000"}
     assert configs_to_alter(wanted, values, set_here=wanted) is None
 
 
 def test_a_topic_that_does_not_compact_gets_the_whole_config_keeping_its_own_values() -> None:
-    wanted = changelog_configs(settings())
+    wanted = changelog_configs(make_settings())
     # as faust or an older streamer created it: compacted, with the broker's segment defaults
     values = {
         **wanted,

@@ -7,10 +7,12 @@ import logging
 import pytest
 
 from streamer.kafka_log_noise import (
+    NOISY_LOGGERS,
     OutageLogFilter,
     brokers_named,
     install,
     is_connection_failure,
+    is_coordinator_not_ready,
 )
 
 START = 1_700_000_000.0  # 2023-11-14T22:13:20Z
@@ -229,11 +231,10 @@ def test_installed_the_noise_of_an_outage_reaches_the_handlers_as_a_few_lines(
 def test_errors_an_outage_brings_are_suppressed_only_during_one() -> None:
     clock = Clock()
     outage = OutageLogFilter(BOOTSTRAP, clock=clock)
-    # a fresh broker elects a group coordinator: an error, but not an outage
-    for _ in range(3):
-        rec = record("Group Coordinator Request failed: %s", "CoordinatorNotAvailableError")
-        assert outage.filter(rec)
-        assert rec.getMessage().startswith("Group Coordinator Request failed")
+    # a fresh broker elects a group coordinator: not an outage (a warning: the tests below)
+    rec = record("Group Coordinator Request failed: %s", "CoordinatorNotAvailableError")
+    assert outage.filter(rec)
+    assert "Group Coordinator Request failed" in rec.getMessage()
     assert not outage.in_outage
     feed(outage, clock, 10, 1.0)
     clock.now += 0.5
@@ -242,3 +243,115 @@ def test_errors_an_outage_brings_are_suppressed_only_during_one() -> None:
     clock.now += 60.0  # long after the last connection failure: passes, ends nothing
     assert outage.filter(record("Got error produce response: %s", "NotLeaderForPartitionError"))
     assert outage.in_outage
+
+
+#: What aiokafka logs (at ERROR) while a fresh broker elects the group coordinator.
+COORDINATOR = (
+    "Group Coordinator Request failed: %s",
+    "[Error 15] GroupCoordinatorNotAvailableError",
+)
+
+
+def test_a_coordinator_not_yet_elected_is_one_warning_without_a_traceback() -> None:
+    clock = Clock()
+    outage = OutageLogFilter(BOOTSTRAP, clock=clock)
+    first = record(*COORDINATOR)
+    try:
+        raise RuntimeError("a traceback the line must not carry")
+    except RuntimeError:
+        import sys
+
+        first.exc_info = sys.exc_info()
+    assert outage.filter(first)
+    assert (first.levelno, first.levelname) == (logging.WARNING, "WARNING")
+    assert first.getMessage() == (
+        "Kafka group coordinator not available yet (Group Coordinator Request failed: "
+        "[Error 15] GroupCoordinatorNotAvailableError); the client retries"
+    )
+    assert first.exc_info is None and first.exc_text is None
+    # aiokafka retries every 100 ms: the retries are not logged
+    for _ in range(20):
+        clock.now += 0.1
+        assert not outage.filter(record(*COORDINATOR))
+    found = record("Discovered coordinator %s for group %s", 1, "streamer", level=logging.INFO)
+    assert outage.filter(found)
+    assert found.getMessage() == "Discovered coordinator 1 for group streamer"
+    assert not outage.in_outage
+    # a later spell (the coordinator moved) is one warning again
+    clock.now += 1.0
+    again = record("Group Coordinator Request failed: %s", "[Error 16] NotCoordinatorForGroupError")
+    assert outage.filter(again)
+    assert again.levelno == logging.WARNING
+    assert again.getMessage().startswith("Kafka group coordinator not available yet (")
+
+
+def test_a_coordinator_that_stays_unavailable_is_an_error_once_per_interval() -> None:
+    clock = Clock()
+    outage = OutageLogFilter(
+        BOOTSTRAP, clock=clock, summary_every_seconds=30.0, coordinator_grace_seconds=60.0
+    )
+    passed = []
+    for i in range(1500):  # 150 s of retries, one every 100 ms
+        clock.now = 100.0 + i / 10
+        rec = record(*COORDINATOR)
+        if outage.filter(rec):
+            passed.append(rec)
+    assert [r.levelno for r in passed] == [logging.WARNING] + [logging.ERROR] * 3  # 60, 90, 120 s
+    assert passed[1].getMessage() == (
+        "Kafka group coordinator still not available after 60 s, 599 retries not logged "
+        "(Group Coordinator Request failed: [Error 15] GroupCoordinatorNotAvailableError)"
+    )
+    assert (
+        passed[2]
+        .getMessage()
+        .startswith(
+            "Kafka group coordinator still not available after 90 s, 299 retries not logged ("
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("message", "level", "expected"),
+    [
+        (
+            "Group Coordinator Request failed: [Error 15] GroupCoordinatorNotAvailableError",
+            40,
+            True,
+        ),
+        ("Group Coordinator Request failed: CoordinatorNotAvailableError", 40, True),
+        ("OffsetCommit failed: [Error 14] GroupLoadInProgressError", 30, True),
+        ("Heartbeat failed: [Error 16] NotCoordinatorForGroupError", 30, True),
+        (
+            "Group Coordinator Request failed: [Error 15] GroupCoordinatorNotAvailableError",
+            20,
+            False,
+        ),
+        ("Group Coordinator Request failed: [Error 30] GroupAuthorizationFailedError", 40, False),
+    ],
+)
+def test_a_coordinator_not_ready_is_told_from_other_records(
+    message: str, level: int, expected: bool
+) -> None:
+    assert is_coordinator_not_ready(record(message, level=level)) is expected
+
+
+def test_installed_aiokafka_s_coordinator_error_reaches_the_handlers_as_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from aiokafka.consumer import group_coordinator
+
+    assert group_coordinator.log.name in NOISY_LOGGERS  # the logger that writes it
+    name = "test_kafka_log_noise.coordinator"
+    logger = logging.getLogger(name)
+    outage = install(BOOTSTRAP, [name])
+    try:
+        with caplog.at_level(logging.INFO, logger=name):
+            for _ in range(5):
+                logger.error(*COORDINATOR)
+            logger.info("Discovered coordinator %s for group %s", 1, "streamer")
+        records = [r for r in caplog.records if r.name == name]
+    finally:
+        logger.removeFilter(outage)
+    assert [r.levelname for r in records] == ["WARNING", "INFO"]
+    assert records[0].getMessage().startswith("Kafka group coordinator not available yet (")
+    assert "Traceback" not in caplog.text

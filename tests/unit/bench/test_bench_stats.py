@@ -117,7 +117,8 @@ def test_record_sections_split_a_real_meter_record(bench: Bench) -> None:
     value = record.to_bytes(partition=3)
     parts = stats.record_sections(value)
     assert sum(parts.values()) == len(value)
-    assert parts["framing"] == 5 + 8 + 4 * 4
+    assert parts["framing"] == 5 + 8 + 5 * 4
+    assert parts["interval_calibration"] == len(record.calibration.to_bytes())
     assert parts["window"] == len(record.state.to_bytes())  # whatever the window's encoding
     assert parts["forecast_ledger"] == len(record.ledger.to_bytes())
     assert set(parts) == {"framing", *stats.RECORD_PARTS}

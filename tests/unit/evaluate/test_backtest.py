@@ -236,3 +236,46 @@ def test_grid_refuses_naive_timestamps_and_missing_columns() -> None:
         build_grid(naive, 3600)
     with pytest.raises(HistoryFileError, match=r"available columns are \['meter', 'ts', 'kwh'\]"):
         build_grid(naive.rename(columns={"meter_id": "meter"}), 3600)
+
+
+class _OverConfident:
+    """A forecaster whose p10..p90 band is far too narrow: the true median, +-0.05."""
+
+    name = "narrow"
+    version = "1"
+    quantile_levels = (0.1, 0.5, 0.9)
+    min_history_slots = 1
+
+    def __init__(self, horizon: int) -> None:
+        self.horizon_slots = horizon
+
+    def forecast(self, history, end_ms, resolution_seconds):  # type: ignore[no-untyped-def]
+        rows = history.shape[0]
+        point = np.full((rows, self.horizon_slots), 1.0)
+        quantiles = np.stack([point - 0.05, point, point + 0.05], axis=-1)
+        return ForecastBatch(point, quantiles, self.quantile_levels, np.ones(rows, dtype=bool))
+
+
+def test_calibration_replay_brings_an_over_confident_band_to_its_coverage() -> None:
+    """Actuals 1 + N(0, 0.5): the model's +-0.05 band holds about 8%; replaying the worker's
+    calibration over four weeks of hourly origins lifts it to 70-90% overall (the first
+    origins, before anything was learnt, included) and the report shows both."""
+    from streamer.accuracy.interval_calibration import CalibrationConfig
+
+    rng = np.random.default_rng(4)
+    values = 1.0 + 0.5 * rng.standard_normal((20, 6 * WEEK))
+    report = run_backtest(
+        _frame(values, [f"m{i}" for i in range(20)]),
+        [_OverConfident(DAY)],  # type: ignore[list-item]
+        resolution_seconds=RES,
+        lookback_slots=DAY,
+        horizon_slots=DAY,
+        holdout_slots=4 * WEEK,
+        origin_step_slots=1,
+        calibration=CalibrationConfig(horizons=(1, 4, 12, 24)),
+    )
+    raw, calibrated = report.models
+    assert (raw.name, calibrated.name) == ("narrow", "narrow (calibrated)")
+    assert raw.overall.coverage < 0.15
+    assert 0.7 <= calibrated.overall.coverage <= 0.9, calibrated.overall.coverage
+    assert calibrated.overall.mae_kwh == raw.overall.mae_kwh  # the point never moves

@@ -16,8 +16,9 @@ from streamer.pipeline.batch_processor import BatchProcessor, FixedModels
 from streamer.pipeline.config import PipelineConfig
 from streamer.pipeline.messages import InMessage
 from streamer.pipeline.meter_record import MeterRecord
-from streamer.settings import Settings, load_settings
+from streamer.settings import Settings
 from streamer.state.meter_state import MeterState
+from tests.support.settings import make_settings
 
 RES_MS = 1_800_000
 T0 = 1_795_392_000_000  # a slot boundary (2026-11-23T00:00:00Z)
@@ -25,7 +26,7 @@ NOW = T0 + 10 * 86_400_000
 
 
 def settings(**overrides: object) -> Settings:
-    return load_settings(**{"min_observed_fraction": 0.1, "lookback_slots": 336, **overrides})
+    return make_settings(**{"min_observed_fraction": 0.1, "lookback_slots": 336, **overrides})
 
 
 def processor(s: Settings) -> BatchProcessor:
@@ -324,3 +325,44 @@ def test_home_partitions_are_java_and_aiokafkas_murmur2() -> None:
         key = f"m-{i:06d}".encode()
         assert home_partition(key, 4) == partitioner(key, [0, 1, 2, 3], [0, 1, 2, 3])
     assert len({home_partition(f"m-{i}".encode(), 4) for i in range(50)}) == 4  # spread
+
+
+def test_published_bands_are_calibrated_and_the_ledger_keeps_the_models_own() -> None:
+    """After the fleet prior learnt that the model's band is too narrow, a meter's published
+    p10/p90 are wider than the model's, its p50 and point unchanged, and the matches are
+    scored on both bands."""
+    s = settings()
+    p, store = processor(s), Store()
+    run(p, store, [msg("a", i, daily(i)) for i in range(120)])
+    raw = run(p, store, [msg("a", 120, daily(120))]).forecasts[0]
+    prior = p.calibration_prior
+    prior.log_low[:] = np.log(2.0)  # as if the fleet's actuals kept falling outside
+    prior.log_high[:] = np.log(3.0)
+    result = run(p, store, [msg("a", 121, daily(121))])
+    (forecast,) = result.forecasts
+    q10, q50, q90 = (
+        forecast.quantiles_kwh[:, 0],
+        forecast.quantiles_kwh[:, 1],
+        forecast.quantiles_kwh[:, 2],
+    )
+    assert np.all(q90 > q50) and np.all(q50 > q10)
+    record = MeterRecord.from_bytes(store["a"], p.config.record)
+    # the ledger holds the model's own band for slot 122 (horizon 1), narrower than published
+    (match,) = [m for m in record.ledger.match(T0 // RES_MS + 122, 0.3) if m.horizon_slots == 1]
+    assert match.p50 == pytest.approx(q50[0], rel=1e-3)
+    # about x3 and x2 wider (the slot's own match moved the multipliers a step since)
+    assert (q90[0] - q50[0]) / (match.p90 - match.p50) == pytest.approx(3.0, rel=0.1)
+    assert (q50[0] - q10[0]) / (match.p50 - match.p10) == pytest.approx(2.0, rel=0.1)
+    assert [m.covered_calibrated is not None for m in result.matches] == [True]
+    assert raw.quantiles_kwh.shape == forecast.quantiles_kwh.shape
+
+
+def test_calibration_step_zero_publishes_the_models_quantiles() -> None:
+    s = settings(calibration_step=0.0)
+    p, store = processor(s), Store()
+    run(p, store, [msg("a", i, daily(i)) for i in range(120)])
+    p.calibration_prior.log_high[:] = 1.0  # ignored: calibration is off
+    (forecast,) = run(p, store, [msg("a", 120, daily(120))]).forecasts
+    record = MeterRecord.from_bytes(store["a"], p.config.record)
+    (match,) = [m for m in record.ledger.match(T0 // RES_MS + 121, 0.3) if m.horizon_slots == 1]
+    assert match.p90 == pytest.approx(forecast.quantiles_kwh[0, 2], rel=1e-3)

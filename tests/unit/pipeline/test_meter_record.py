@@ -8,8 +8,9 @@ import zlib
 import numpy as np
 import pytest
 
+from streamer.accuracy.interval_calibration import IntervalCalibrator
 from streamer.pipeline.config import PipelineConfig
-from streamer.pipeline.meter_record import MeterRecord
+from streamer.pipeline.meter_record import MeterRecord, same_record
 from streamer.pipeline.scoring import score_actual
 from streamer.settings import load_settings
 from streamer.state.codec import decode_state
@@ -85,35 +86,48 @@ def full_record() -> MeterRecord:
 def test_a_full_default_record_is_at_most_2_kb() -> None:
     record = full_record()
     assert record.ledger.pending >= 85  # of 1 + 4 + 12 + 24 + 48 (a slot skipped: none from it)
+    assert int(record.calibration.matches.sum()) > 300  # every match taught the calibration
     parts = [
         record.state.to_bytes(),
         record.ledger.to_bytes(),
         record.detector.to_bytes(),
         record.accuracy.to_bytes(),
+        record.calibration.to_bytes(),
     ]
-    assert [len(p) for p in parts] == [900, 732, 60, 44]
+    assert [len(p) for p in parts] == [900, 732, 60, 44, 42]
     data = record.to_bytes(3, 123_456)
-    assert len(data) == 5 + 8 + 4 * 4 + 900 + 732 + 60 + 44 == 1765 <= 2048
+    assert len(data) == 5 + 8 + 5 * 4 + 900 + 732 + 60 + 44 + 42 == 1811 <= 2048
     again = MeterRecord.from_bytes(data, CONFIG)
     assert (again.partition, again.offset) == (3, 123_456)
     assert again.to_bytes(3, 123_456) == data
     assert MeterRecord.partition_of(data) == 3
 
 
-def test_a_version_2_record_is_read_without_an_offset() -> None:
-    import struct
+def four_parts(record: MeterRecord) -> bytes:
+    """The parts of a record as versions 2 and 3 wrote them (no calibration)."""
+    parts = [
+        record.state.to_bytes(),
+        record.ledger.to_bytes(),
+        record.detector.to_bytes(),
+        record.accuracy.to_bytes(),
+    ]
+    return b"".join(struct.pack("<I", len(p)) + p for p in parts)
 
+
+def test_older_records_are_read_and_start_their_calibration_afresh() -> None:
     record = full_record()
-    data = record.to_bytes(3, 77)
-    old = struct.pack("<2sBH", b"MR", 2, 3) + data[13:]
-    again = MeterRecord.from_bytes(old, CONFIG)
-    assert (again.partition, again.offset) == (3, -1)
-    assert again.to_bytes(3, 77) == data
+    version_2 = struct.pack("<2sBH", b"MR", 2, 3) + four_parts(record)
+    version_3 = struct.pack("<2sBHq", b"MR", 3, 3, 77) + four_parts(record)
+    record.calibration = IntervalCalibrator(CONFIG.calibration)
+    for old, offset in ((version_2, -1), (version_3, 77)):
+        again = MeterRecord.from_bytes(old, CONFIG)
+        assert (again.partition, again.offset) == (3, offset)
+        assert again.to_bytes(3, 77) == record.to_bytes(3, 77)
+        assert not same_record(record.to_bytes(3, 77), old)  # written back as version 4
 
 
 def test_a_record_with_a_version_1_window_is_read() -> None:
     record = full_record()
-    data = record.to_bytes()
     state = record.state
     baseline = state.register_baseline
     fields = decode_state(state.to_bytes(), CONFIG.window)
@@ -134,4 +148,5 @@ def test_a_record_with_a_version_1_window_is_read() -> None:
     parts = [old_window, record.ledger.to_bytes(), record.detector.to_bytes()]
     parts.append(record.accuracy.to_bytes())
     old = struct.pack("<2sBH", b"MR", 2, 0) + b"".join(struct.pack("<I", len(p)) + p for p in parts)
-    assert MeterRecord.from_bytes(old, CONFIG).to_bytes() == data
+    record.calibration = IntervalCalibrator(CONFIG.calibration)  # version 2 had none
+    assert MeterRecord.from_bytes(old, CONFIG).to_bytes() == record.to_bytes()

@@ -8,14 +8,11 @@ import pytest
 from multidict import CIMultiDict
 
 from streamer.serving.auth import ApiKeys, is_loopback, load_api_keys, parse_keys
-from streamer.settings import Settings, SettingsError
+from streamer.settings import SettingsError
+from tests.support.settings import make_settings as settings
 
 KEY_A = "a" * 24
 KEY_B = "b-very-secret-key-000"
-
-
-def settings(**overrides: object) -> Settings:
-    return Settings(**overrides)  # type: ignore[arg-type]
 
 
 def test_named_and_bare_keys_are_parsed_and_identified() -> None:
@@ -70,6 +67,8 @@ def test_binding_beyond_loopback_without_keys_is_refused_at_start() -> None:
     message = str(caught.value)
     assert "STREAMER_WEB_HOST=0.0.0.0" in message and "STREAMER_API_KEYS" in message
     assert not load_api_keys(settings()).required  # loopback: open, as before
+    # a command that serves nothing (simulate, rollout...) is not refused
+    assert not load_api_keys(settings(web_host="0.0.0.0"), refuse_open=False).required
     keys = load_api_keys(settings(web_host="0.0.0.0", api_keys=f"ops:{KEY_A}"))
     assert keys.names == ("ops",)
 

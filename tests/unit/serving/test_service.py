@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
+from streamer.accuracy.interval_calibration import IntervalCalibrator
 from streamer.agents.runtime import WorkerCore
 from streamer.app import build_core
 from streamer.contract.forecast_record import ForecastRecord
@@ -38,12 +39,13 @@ def core() -> WorkerCore:
     return build_core(settings, CollectorRegistry())
 
 
-def service(core: WorkerCore) -> ForecastService:
+def service(core: WorkerCore, prior: IntervalCalibrator | None = None) -> ForecastService:
     return ForecastService(
         core.settings,
         ModelCatalog(core.router, core.router.build),
         core.fallback,
         ServingMetrics(CollectorRegistry()),
+        prior,
     )
 
 
@@ -199,3 +201,31 @@ def test_any_json_gets_an_answer_or_a_4xx_never_an_error(core: WorkerCore, body:
         event("answered")
         records = orjson.loads(answer)["forecasts"]
         assert records and all(len(r["point_kwh"]) == 48 for r in records)
+
+
+def test_bands_are_calibrated_by_the_fleet_prior_unless_asked_not_to(core: WorkerCore) -> None:
+    prior = IntervalCalibrator(core.processor.config.record.calibration)
+    prior.log_high[:] = np.log(2.0)  # the stream learnt: the model's upper half is too narrow
+    body = {"values_kwh": fleet_history(1)[0].tolist(), "start_ts": END_MS - LOOKBACK * RES_MS}
+
+    def answer(extra: dict[str, object]) -> Any:
+        raw = asyncio.run(service(core, prior).forecast(orjson.dumps(body | extra)))
+        return orjson.loads(raw)["forecasts"][0]
+
+    calibrated, own = answer({}), answer({"calibration": "none"})
+    assert calibrated["point_kwh"] == own["point_kwh"]
+    assert calibrated["quantiles_kwh"]["p50"] == own["quantiles_kwh"]["p50"]
+    assert calibrated["quantiles_kwh"]["p10"] == own["quantiles_kwh"]["p10"]
+    widths = [
+        (c - m) / (o - m)
+        for c, o, m in zip(
+            calibrated["quantiles_kwh"]["p90"],
+            own["quantiles_kwh"]["p90"],
+            own["quantiles_kwh"]["p50"],
+            strict=True,
+        )
+        if o - m > 1e-3
+    ]
+    assert widths and all(abs(w - 2.0) < 0.01 for w in widths)
+    with pytest.raises(RequestRejected, match="calibration"):
+        answer({"calibration": "maybe"})
