@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
+import os
+import signal
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,28 +19,66 @@ from faust.cli import AppCommand, option
 from streamer.cli.errors import fail
 from streamer.errors import StreamerError
 from streamer.settings import Settings
+from streamer.train.config import TrainConfig
+from streamer.train.errors import TrainingStopped
 from streamer.typed_decorators import typed
 
 DAY_SECONDS = 86400
+_SIGNAL_EXIT: dict[int, int] = {int(signal.SIGINT): 130, int(signal.SIGTERM): 143}
+
+
+def _train_env(name: str) -> dict[str, Any]:
+    return {"envvar": f"STREAMER_TRAIN_{name}", "show_envvar": True, "show_default": True}
 
 
 class _Progress:
-    """A one-line progress bar on stderr (no extra dependency)."""
+    """A one-line progress bar on stderr (no extra dependency): the model being scored (set by
+    :meth:`model` before each step), the share done and an ETA from the mean step time so far."""
 
     def __init__(self, label: str) -> None:
         self.label = label
-        self._last = -1
+        self._model = ""
+        self._done, self._total = 0, 0
+        self._last: tuple[int, str] = (-1, "")
+        self._started = time.monotonic()
+        self._width = 0
+
+    def model(self, name: str) -> None:
+        self._model = name
+        if self._total:
+            self._draw()
 
     def __call__(self, done: int, total: int) -> None:
+        self._done, self._total = done, total
+        self._draw()
+
+    def _draw(self) -> None:
+        done, total = self._done, self._total
         percent = int(100 * done / total) if total else 100
-        if percent == self._last:
+        finished = done >= total
+        if (percent, self._model) == self._last and not finished:
             return
-        self._last = percent
+        self._last = (percent, self._model)
+        elapsed = time.monotonic() - self._started
+        if finished:
+            tail = f"done in {_duration(elapsed)}"
+        else:
+            eta = _duration(elapsed / done * (total - done)) if done else "?"
+            tail = f"ETA {eta}, scoring {self._model}"
         bar = "#" * (percent // 4)
-        sys.stderr.write(f"\r{self.label} [{bar:<25}] {percent:3d}% ({done}/{total})")
-        if done >= total:
+        line = f"{self.label} [{bar:<25}] {percent:3d}% ({done}/{total}) {tail}"
+        sys.stderr.write(f"\r{line:<{self._width}}")
+        self._width = len(line)
+        if finished:
             sys.stderr.write("\n")
         sys.stderr.flush()
+
+
+def _duration(seconds: float) -> str:
+    """``1:02:03`` or ``2:03``."""
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def _write_json(path: Path, data: object) -> None:
@@ -42,80 +86,195 @@ def _write_json(path: Path, data: object) -> None:
 
 
 def register_model_commands(app: Any, settings: Settings) -> None:
+    defaults = TrainConfig()
+
     @typed(
         app.command(
             option(
                 "--history",
                 type=click.Path(exists=True, dir_okay=False, path_type=Path),
                 required=True,
+                **_train_env("HISTORY"),
                 help="CSV/CSV.GZ/Parquet with meter_id, ts, kwh.",
             ),
             option(
                 "--out",
                 type=click.Path(file_okay=False, path_type=Path),
                 required=True,
+                **_train_env("OUT"),
                 help="Version directory to write, e.g. models/lstm/2.",
             ),
-            option("--epochs", type=int, default=None, help="Maximum epochs (early stopping)."),
-            option("--seed", type=int, default=None),
-            option("--validation-days", type=float, default=None),
+            option(
+                "--epochs",
+                type=click.IntRange(min=1),
+                default=defaults.epochs,
+                **_train_env("EPOCHS"),
+                help="Maximum epochs (early stopping).",
+            ),
+            option(
+                "--patience",
+                type=click.IntRange(min=1),
+                default=defaults.patience,
+                **_train_env("PATIENCE"),
+                help="Stop after this many epochs without a better validation loss.",
+            ),
+            option("--seed", type=int, default=defaults.seed, **_train_env("SEED")),
+            option(
+                "--lookback-slots",
+                type=click.IntRange(min=1),
+                default=settings.lookback_slots,
+                **_train_env("LOOKBACK_SLOTS"),
+                help="Input slots (default: STREAMER_LOOKBACK_SLOTS); a multiple of "
+                f"{defaults.patch_slots}.",
+            ),
+            option(
+                "--horizon-slots",
+                type=click.IntRange(min=1),
+                default=settings.horizon_slots,
+                **_train_env("HORIZON_SLOTS"),
+                help="Slots forecast ahead (default: STREAMER_HORIZON_SLOTS), at "
+                "STREAMER_RESOLUTION_SECONDS per slot.",
+            ),
+            option(
+                "--validation-days",
+                type=float,
+                default=defaults.validation_days,
+                **_train_env("VALIDATION_DAYS"),
+                help="Days at the end of each meter's own history used for early stopping.",
+            ),
             option(
                 "--holdout-days",
                 type=float,
-                default=None,
+                default=defaults.holdout_days,
+                **_train_env("HOLDOUT_DAYS"),
                 help="Days at the end never seen by training (kept for backtests).",
             ),
-            option("--device", type=str, default=None, help="auto, cpu or cuda."),
+            option(
+                "--device",
+                type=click.Choice(["auto", "cpu", "cuda"]),
+                default=defaults.device,
+                **_train_env("DEVICE"),
+                help="auto: cuda when torch sees a GPU, else cpu.",
+            ),
             option(
                 "--samples-per-epoch",
-                type=int,
-                default=None,
+                type=click.IntRange(min=1),
+                default=defaults.samples_per_epoch,
+                **_train_env("SAMPLES_PER_EPOCH"),
                 help="Training windows drawn per epoch.",
             ),
-            option("--hidden-size", type=int, default=None, help="LSTM hidden units."),
+            option(
+                "--hidden-size",
+                type=click.IntRange(min=1),
+                default=defaults.hidden_size,
+                **_train_env("HIDDEN_SIZE"),
+                help="LSTM hidden units.",
+            ),
+            option(
+                "--keep-best-on-stop/--no-keep-best-on-stop",
+                default=False,
+                **_train_env("KEEP_BEST_ON_STOP"),
+                help="On Ctrl-C or SIGTERM, export the best epoch so far (with its card) "
+                "instead of exiting without a model.",
+            ),
         )
     )
     async def train(
         self: AppCommand,
         history: Path,
         out: Path,
-        epochs: int | None,
-        seed: int | None,
-        validation_days: float | None,
-        holdout_days: float | None,
-        device: str | None,
-        samples_per_epoch: int | None,
-        hidden_size: int | None,
+        epochs: int,
+        patience: int,
+        seed: int,
+        lookback_slots: int,
+        horizon_slots: int,
+        validation_days: float,
+        holdout_days: float,
+        device: str,
+        samples_per_epoch: int,
+        hidden_size: int,
+        keep_best_on_stop: bool,
     ) -> None:
-        """Train the global LSTM on a history file and export it to ONNX with its model card."""
+        """Train the global LSTM on a history file and export it to ONNX with its model card.
+
+        Ctrl-C or SIGTERM stops it within seconds: without a model (exit 130 / 143), or with
+        --keep-best-on-stop, exporting the best epoch so far.
+        """
         try:
             from streamer.train.main import train_main
         except ImportError as exc:
             fail(f"training needs PyTorch ({exc}); install the extra: pip install -e '.[train]'")
         overrides: dict[str, Any] = {
-            key: value
-            for key, value in {
-                "epochs": epochs,
-                "seed": seed,
-                "validation_days": validation_days,
-                "holdout_days": holdout_days,
-                "device": device,
-                "samples_per_epoch": samples_per_epoch,
-                "hidden_size": hidden_size,
-                "resolution_seconds": settings.resolution_seconds,
-            }.items()
-            if value is not None
+            "epochs": epochs,
+            "patience": patience,
+            "seed": seed,
+            "lookback_slots": lookback_slots,
+            "horizon_slots": horizon_slots,
+            "validation_days": validation_days,
+            "holdout_days": holdout_days,
+            "device": device,
+            "samples_per_epoch": samples_per_epoch,
+            "hidden_size": hidden_size,
+            "resolution_seconds": settings.resolution_seconds,
         }
+        stop = threading.Event()
+        received: list[int] = []
+
+        def on_signal(signum: int) -> None:
+            if received:  # a second Ctrl-C: leave now
+                os._exit(_SIGNAL_EXIT[received[0]])
+            received.append(signum)
+            stop.set()
+            name = signal.Signals(signum).name
+            then = (
+                "exporting the best epoch so far"
+                if keep_best_on_stop
+                else "exiting without writing a model"
+            )
+            click.echo(
+                f"\n{name} received: stopping training after this batch, {then} "
+                "(again to exit at once).",
+                err=True,
+            )
+
+        loop = asyncio.get_running_loop()
+        for sig in _SIGNAL_EXIT:
+            loop.add_signal_handler(sig, on_signal, sig)
         try:
-            report = train_main(history, out, **overrides)
+            report = await asyncio.to_thread(
+                functools.partial(
+                    train_main,
+                    history,
+                    out,
+                    on_summary=lambda summary: click.echo(summary.describe()),
+                    stop=stop,
+                    keep_best_on_stop=keep_best_on_stop,
+                    **overrides,
+                )
+            )
+        except TrainingStopped as exc:
+            code = _SIGNAL_EXIT[received[0]] if received else 130
+            click.echo(f"streamer: {exc}", err=True)
+            raise SystemExit(code) from None
         except StreamerError as exc:
             fail(str(exc))
+        finally:
+            for sig in _SIGNAL_EXIT:
+                loop.remove_signal_handler(sig)
+        if report.stopped:
+            click.echo(
+                f"Stopped by {signal.Signals(received[0]).name if received else 'a signal'} "
+                f"after {report.epochs_run} epochs: exported the best epoch so far "
+                f"({report.best_epoch})."
+            )
         click.echo(
             f"Wrote {report.model_path}, {report.card_path} and {report.triton_config_path}: "
             f"{report.epochs_run} epochs on {report.device} in {report.seconds:.0f} s, best epoch "
             f"{report.best_epoch} (validation pinball {report.best_validation_pinball:.4f}); "
             f"torch/ONNX parity max |diff| by batch size {report.parity_max_abs_diff}"
         )
+        if report.stopped:
+            raise SystemExit(_SIGNAL_EXIT[received[0]] if received else 130)
 
     @typed(
         app.command(
@@ -130,15 +289,39 @@ def register_model_commands(app: Any, settings: Settings) -> None:
                 type=str,
                 default="lstm,seasonal_naive_week,seasonal_naive_day,ets",
                 show_default=True,
-                help="Comma-separated forecaster specs (lstm:1, ets, ...).",
+                help="Comma-separated forecaster specs (lstm:1, ets, ...); several versions of "
+                "one model (lstm:1,lstm:4) are reported as name:version.",
             ),
             option("--holdout-days", type=float, default=14.0, show_default=True),
+            option(
+                "--holdout-per-meter/--pooled-holdout",
+                default=True,
+                show_default=True,
+                help="Hold out the last --holdout-days of each meter's own history (histories "
+                "may end on different dates), or the last days of the pooled history.",
+            ),
             option(
                 "--origin-step-slots",
                 type=int,
                 default=12,
                 show_default=True,
-                help="Slots between forecast origins in the held-out period.",
+                help="Slots between forecast origins in the held-out period (not with "
+                "--day-ahead).",
+            ),
+            option(
+                "--day-ahead",
+                is_flag=True,
+                default=False,
+                help="Day-ahead protocol: one origin per day at local midnight (--time-zone), "
+                "horizon one day of slots (24 h).",
+            ),
+            option(
+                "--time-zone",
+                type=str,
+                default="UTC",
+                show_default=True,
+                help="IANA zone whose midnight --day-ahead origins fall at (e.g. "
+                "Australia/Sydney).",
             ),
             option("--max-meters", type=int, default=None, help="Use only the first N meters."),
             option(
@@ -161,7 +344,10 @@ def register_model_commands(app: Any, settings: Settings) -> None:
         history: Path,
         models: str,
         holdout_days: float,
+        holdout_per_meter: bool,
         origin_step_slots: int,
+        day_ahead: bool,
+        time_zone: str,
         max_meters: int | None,
         calibrate: bool,
         json_out: Path | None,
@@ -192,6 +378,7 @@ def register_model_commands(app: Any, settings: Settings) -> None:
                 if spec.strip()
             ]
             frame = load_history(history)
+            progress = _Progress("backtest")
             report = run_backtest(
                 frame,
                 forecasters,
@@ -201,10 +388,13 @@ def register_model_commands(app: Any, settings: Settings) -> None:
                 holdout_slots=int(holdout_days * DAY_SECONDS / settings.resolution_seconds),
                 origin_step_slots=origin_step_slots,
                 max_meters=max_meters,
-                progress=_Progress("backtest"),
+                progress=progress,
+                on_model=progress.model,
                 calibration=PipelineConfig.from_settings(settings).record.calibration
                 if calibrate
                 else None,
+                holdout_per_meter=holdout_per_meter,
+                day_ahead_zone=time_zone if day_ahead else None,
             )
         except StreamerError as exc:
             fail(str(exc))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+import zoneinfo
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -15,7 +16,7 @@ from streamer.evaluate.accumulator import HorizonAccumulator
 from streamer.evaluate.buckets import horizon_buckets
 from streamer.evaluate.calibration_replay import CalibrationReplay
 from streamer.evaluate.errors import BacktestConfigError
-from streamer.evaluate.grid import build_grid
+from streamer.evaluate.grid import HistoryGrid, build_grid
 from streamer.evaluate.history import load_history
 from streamer.evaluate.metrics import seasonal_naive_scale
 from streamer.evaluate.report import BacktestReport, ModelReport
@@ -27,6 +28,7 @@ __all__ = ["load_history", "run_backtest"]
 logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int], None]
+ModelCallback = Callable[[str], None]
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -42,6 +44,9 @@ def run_backtest(
     max_meters: int | None = None,
     progress: ProgressCallback | None = None,
     calibration: CalibrationConfig | None = None,
+    holdout_per_meter: bool = False,
+    day_ahead_zone: str | None = None,
+    on_model: ModelCallback | None = None,
 ) -> BacktestReport:
     """Forecast the last ``holdout_slots`` of every meter from rolling origins and score them.
 
@@ -57,6 +62,22 @@ def run_backtest(
     With ``calibration``, each forecaster is also scored with its p10..p90 band calibrated as a
     worker calibrates it (:mod:`streamer.evaluate.calibration_replay`), as a second report named
     ``<name> (calibrated)``: the effect of ``STREAMER_CALIBRATION_STEP`` before turning it on.
+
+    Models are reported by name, or as ``name:version`` when several share a name (two
+    versions of one model in one run). ``on_model(name)`` is called before each forecast step.
+
+    ``holdout_per_meter``: the held-out period is the last ``holdout_slots`` of each meter's
+    own history (up to its last reading) instead of the last slots of the pooled grid. Origins
+    run over the union of those periods; at each origin only meters whose own period holds the
+    whole horizon are scored (the others' rows are masked), and each meter's MASE scale uses
+    only the slots before its own holdout.
+
+    ``day_ahead_zone`` (an IANA zone): the day-ahead protocol. Origins are at local midnight in
+    that zone (the end of the slot before them is 00:00 local), one per day, and the scored
+    horizon is one day of slots at the resolution (``86400 / resolution_seconds``; on a
+    daylight-saving day the local day is one hour shorter or longer, and the horizon still
+    covers 24 h). ``origin_step_slots`` is then not used; the forecasters' horizon must be at
+    least a day and only its first day is scored.
     """
     if not forecasters:
         raise BacktestConfigError("no forecasters to backtest; pass at least one")
@@ -68,50 +89,83 @@ def run_backtest(
     ):
         if value < 1:
             raise BacktestConfigError(f"{name} must be positive, got {value}")
-    names = [f.name for f in forecasters]
-    if len(set(names)) != len(names):
-        raise BacktestConfigError(f"forecaster names must be unique, got {names}")
+    names = _report_names(forecasters)
     for f in forecasters:
         if f.horizon_slots != horizon_slots:
             raise BacktestConfigError(
                 f"forecaster {f.name!r} forecasts {f.horizon_slots} slots but horizon_slots is "
                 f"{horizon_slots}; build it with the same horizon"
             )
-    if holdout_slots < horizon_slots:
+    scored_slots = horizon_slots
+    if day_ahead_zone is not None:
+        scored_slots = 86_400 // resolution_seconds
+        if horizon_slots < scored_slots:
+            raise BacktestConfigError(
+                f"the day-ahead protocol scores {scored_slots} slots (a day) but the forecasters "
+                f"forecast {horizon_slots}; build them with a horizon of at least a day"
+            )
+    if holdout_slots < scored_slots:
         raise BacktestConfigError(
-            f"holdout_slots ({holdout_slots}) must be at least horizon_slots ({horizon_slots})"
+            f"holdout_slots ({holdout_slots}) must be at least horizon_slots ({scored_slots})"
         )
 
     grid = build_grid(history, resolution_seconds, max_meters=max_meters)
     total_slots = grid.slots
-    holdout_start = total_slots - holdout_slots
-    if holdout_start < 1:
+    meters = grid.kwh.shape[0]
+    if holdout_per_meter:
+        last = _last_reading(grid.kwh)
+        start = last + 1 - holdout_slots
+    else:
+        last = np.full(meters, total_slots - 1)
+        start = np.full(meters, total_slots - holdout_slots)
+    if int(start.max()) < 1:
         raise BacktestConfigError(
             f"the history spans {total_slots} slots, not more than holdout_slots "
             f"({holdout_slots}); shorten the holdout or load more history"
         )
-    origins = list(range(holdout_start, total_slots - horizon_slots + 1, origin_step_slots))
+    start = np.maximum(start, 1)  # a meter with too short a history is scored from slot 1
+    first_origin, last_origin = int(start.min()), int(last.max()) + 1 - scored_slots
+    if day_ahead_zone is not None:
+        origins = _local_midnights(grid, first_origin, last_origin, day_ahead_zone)
+    else:
+        origins = list(range(first_origin, last_origin + 1, origin_step_slots))
+    # skip origins where no meter's own holdout holds the whole horizon (per-meter holdouts)
+    origins = [o for o in origins if ((start <= o) & (o + scored_slots - 1 <= last)).any()]
+    if not origins:
+        raise BacktestConfigError(
+            f"no forecast origin fits a {scored_slots}-slot horizon in the held-out period; "
+            "lengthen --holdout-days"
+        )
     week_slots = 7 * 86_400 // resolution_seconds
-    scale = seasonal_naive_scale(grid.kwh[:, :holdout_start], week_slots)
+    columns = np.arange(total_slots)
+    insample = np.where(columns[None, :] < start[:, None], grid.kwh, np.nan)
+    scale = seasonal_naive_scale(insample[:, : int(start.max())], week_slots)
     if not np.isfinite(scale).any():
         logger.warning("no meter has a week of history before the holdout: MASE is undefined (n/a)")
 
-    meters = grid.kwh.shape[0]
-    accumulators = [HorizonAccumulator(horizon_slots, f.quantile_levels) for f in forecasters]
+    accumulators = [
+        HorizonAccumulator(scored_slots, f.quantile_levels, meters) for f in forecasters
+    ]
     replays = (
         [CalibrationReplay(meters, calibration, f.quantile_levels) for f in forecasters]
         if calibration is not None and calibration.enabled
         else []
     )
-    calibrated = [HorizonAccumulator(horizon_slots, f.quantile_levels) for f in forecasters]
+    calibrated = [HorizonAccumulator(scored_slots, f.quantile_levels, meters) for f in forecasters]
     invalid = [0] * len(forecasters)
     seconds = [0.0] * len(forecasters)
+    rows_forecast = 0
     total_steps, done = len(origins) * len(forecasters), 0
     for origin in origins:
         window = _window(grid.kwh, origin, lookback_slots)
-        actual = grid.kwh[:, origin : origin + horizon_slots]
+        # a meter is scored at this origin when the whole horizon is inside its own holdout
+        active = (start <= origin) & (origin + scored_slots - 1 <= last)
+        rows_forecast += int(active.sum())
+        actual = np.where(active[:, None], grid.kwh[:, origin : origin + scored_slots], np.nan)
         end_ms = np.full(meters, grid.end_ms(origin - 1), dtype=np.int64)
         for k, forecaster in enumerate(forecasters):
+            if on_model is not None:
+                on_model(names[k])
             started = time.perf_counter()
             try:
                 batch = forecaster.forecast(window, end_ms, resolution_seconds)
@@ -120,26 +174,27 @@ def run_backtest(
                     f"forecaster {forecaster.name!r} refused the backtest window: {exc}"
                 ) from exc
             seconds[k] += time.perf_counter() - started
-            invalid[k] += int((~batch.valid).sum())
-            accumulators[k].update(actual, batch.point_kwh, batch.quantiles_kwh, scale)
+            invalid[k] += int((~batch.valid & active).sum())
+            point = batch.point_kwh[:, :scored_slots]
+            accumulators[k].update(actual, point, batch.quantiles_kwh[:, :scored_slots], scale)
             if replays:
                 replays[k].learn_until(origin, grid.kwh)
                 published = replays[k].publish(
                     origin, batch.point_kwh, batch.quantiles_kwh, batch.valid
                 )
-                calibrated[k].update(actual, batch.point_kwh, published, scale)
+                calibrated[k].update(actual, point, published[:, :scored_slots], scale)
             done += 1
             if progress is not None:
                 progress(done, total_steps)
 
-    buckets = horizon_buckets(horizon_slots)
+    buckets = horizon_buckets(scored_slots)
     models = tuple(
         ModelReport(
-            name=f.name,
+            name=names[k],
             version=f.version,
-            overall=acc.summary(1, horizon_slots),
+            overall=acc.summary(1, scored_slots),
             by_bucket=tuple((b, acc.summary(b.first, b.last)) for b in buckets),
-            rows_forecast=meters * len(origins),
+            rows_forecast=rows_forecast,
             rows_invalid=invalid[k],
             forecast_seconds=seconds[k],
             fit_stats=_fit_stats(f),
@@ -149,11 +204,11 @@ def run_backtest(
     if replays:
         models += tuple(
             ModelReport(
-                name=f"{f.name} (calibrated)",
+                name=f"{names[k]} (calibrated)",
                 version=f.version,
-                overall=acc.summary(1, horizon_slots),
+                overall=acc.summary(1, scored_slots),
                 by_bucket=tuple((b, acc.summary(b.first, b.last)) for b in buckets),
-                rows_forecast=meters * len(origins),
+                rows_forecast=rows_forecast,
                 rows_invalid=invalid[k],
                 forecast_seconds=seconds[k],
             )
@@ -162,16 +217,53 @@ def run_backtest(
     return BacktestReport(
         resolution_seconds=resolution_seconds,
         lookback_slots=lookback_slots,
-        horizon_slots=horizon_slots,
+        horizon_slots=scored_slots,
         holdout_slots=holdout_slots,
-        origin_step_slots=origin_step_slots,
+        origin_step_slots=origin_step_slots if day_ahead_zone is None else 0,
         meters=meters,
         origins=len(origins),
         first_origin_ms=grid.end_ms(origins[0] - 1),
         last_origin_ms=grid.end_ms(origins[-1] - 1),
         mase_season_slots=week_slots,
         models=models,
+        holdout_per_meter=holdout_per_meter,
+        day_ahead_zone=day_ahead_zone,
     )
+
+
+def _report_names(forecasters: Sequence[Forecaster]) -> list[str]:
+    """Each forecaster's name, or ``name:version`` where several share a name; unique."""
+    plain = [f.name for f in forecasters]
+    names = [f"{f.name}:{f.version}" if plain.count(f.name) > 1 else f.name for f in forecasters]
+    if len(set(names)) != len(names):
+        raise BacktestConfigError(
+            f"forecaster names must be unique (as name or name:version), got {names}"
+        )
+    return names
+
+
+def _last_reading(kwh: FloatArray) -> npt.NDArray[np.int64]:
+    """Per meter, the column of its last finite reading (-1 when it has none)."""
+    finite = np.isfinite(kwh)
+    last = kwh.shape[1] - 1 - np.argmax(finite[:, ::-1], axis=1)
+    return np.where(finite.any(axis=1), last, -1).astype(np.int64)
+
+
+def _local_midnights(grid: HistoryGrid, first: int, last: int, zone: str) -> list[int]:
+    """Origins ``first..last`` whose start (the end of the slot before) is 00:00 in ``zone``."""
+    try:
+        tz = zoneinfo.ZoneInfo(zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise BacktestConfigError(
+            f"time zone {zone!r} is not an IANA zone name (e.g. 'Europe/London', 'UTC')"
+        ) from None
+    if last < first:
+        return []
+    candidates = np.arange(first, last + 1)
+    starts_ms = grid.first_end_ms + (candidates - 1) * grid.resolution_seconds * 1000
+    local = pd.DatetimeIndex(pd.to_datetime(starts_ms, unit="ms", utc=True)).tz_convert(tz)
+    midnight = (local.hour == 0) & (local.minute == 0) & (local.second == 0)
+    return [int(c) for c in candidates[np.asarray(midnight)]]
 
 
 def _window(kwh: FloatArray, origin: int, lookback_slots: int) -> FloatArray:

@@ -15,6 +15,14 @@ class MetricSet:
     MAE (meters whose scale is 0 are left out); ``pinball_kwh`` is the mean over the levels
     of ``pinball_per_level_kwh``; ``coverage`` is the share of actuals inside the outermost
     quantiles, to compare with ``nominal_coverage``. NaN where undefined.
+
+    ``nrmse`` is RMSE divided by the mean actual over the same pairs. ``crps_kwh`` is CRPS
+    approximated from the model's quantiles: twice ``pinball_kwh`` (the mean pinball loss over
+    the levels; see :func:`~streamer.evaluate.metrics.crps_from_quantiles`).
+
+    The metrics above are pooled over all pairs, so big or long-held meters weigh more. The
+    ``*_per_meter`` ones are the per-meter mean: each meter's own MAE, NRMSE, MASE and coverage,
+    then their mean over the ``meters_scored`` meters that have the metric.
     """
 
     n_pairs: int
@@ -28,6 +36,13 @@ class MetricSet:
     pinball_per_level_kwh: tuple[float, ...]
     coverage: float
     nominal_coverage: float
+    nrmse: float = math.nan
+    crps_kwh: float = math.nan
+    meters_scored: int = 0
+    mae_kwh_per_meter: float = math.nan
+    nrmse_per_meter: float = math.nan
+    mase_per_meter: float = math.nan
+    coverage_per_meter: float = math.nan
 
     def to_json(self) -> dict[str, object]:
         """Plain JSON types; NaN becomes ``None``."""
@@ -43,6 +58,15 @@ class MetricSet:
             "pinball_per_level_kwh": [json_float(v) for v in self.pinball_per_level_kwh],
             "coverage": json_float(self.coverage),
             "nominal_coverage": json_float(self.nominal_coverage),
+            "nrmse": json_float(self.nrmse),
+            "crps_kwh": json_float(self.crps_kwh),
+            "per_meter_mean": {
+                "meters": self.meters_scored,
+                "mae_kwh": json_float(self.mae_kwh_per_meter),
+                "nrmse": json_float(self.nrmse_per_meter),
+                "mase": json_float(self.mase_per_meter),
+                "coverage": json_float(self.coverage_per_meter),
+            },
         }
 
 

@@ -217,3 +217,31 @@ def coverage_terms(actual: npt.ArrayLike, lower: npt.ArrayLike, upper: npt.Array
 def interval_coverage(actual: npt.ArrayLike, lower: npt.ArrayLike, upper: npt.ArrayLike) -> float:
     """Share (0..1) of actuals inside ``[lower, upper]`` (bounds included)."""
     return _mean(coverage_terms(actual, lower, upper))
+
+
+def nrmse(actual: npt.ArrayLike, forecast: npt.ArrayLike) -> float:
+    """Normalised RMSE: RMSE divided by the mean actual over the same pairs (unitless).
+
+    NaN when there is no pair or the mean actual is 0.
+    """
+    a, f = _pairs(actual, forecast)
+    ok = np.isfinite(a)
+    if not ok.any():
+        return float("nan")
+    mean_actual = float(a[ok].mean())
+    if mean_actual == 0.0:
+        return float("nan")
+    return float(np.sqrt(np.mean((a[ok] - f[ok]) ** 2))) / mean_actual
+
+
+def crps_from_quantiles(
+    actual: npt.ArrayLike, quantiles: npt.ArrayLike, levels: Sequence[float]
+) -> float:
+    """CRPS approximated from a few quantiles: twice the mean pinball loss over the levels.
+
+    CRPS is ``2 * integral over tau in (0, 1) of pinball_tau``; this replaces the integral by
+    the equal-weight mean over the model's ``levels`` (a quantile-score approximation). With
+    levels p10..p90 only it leaves out the tails, so it reads a little low against the exact
+    CRPS of a full distribution. With one level 0.5 it equals the MAE.
+    """
+    return 2.0 * pinball(actual, quantiles, levels).mean

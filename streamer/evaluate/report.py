@@ -58,6 +58,8 @@ class BacktestReport:
     last_origin_ms: int
     mase_season_slots: int
     models: tuple[ModelReport, ...] = field(default_factory=tuple)
+    holdout_per_meter: bool = False
+    day_ahead_zone: str | None = None
 
     def model(self, name: str) -> ModelReport:
         """The report of the model called ``name``."""
@@ -81,16 +83,28 @@ class BacktestReport:
             "first_origin": format_ts(self.first_origin_ms),
             "last_origin": format_ts(self.last_origin_ms),
             "mase_season_slots": self.mase_season_slots,
+            "holdout_per_meter": self.holdout_per_meter,
+            "day_ahead_zone": self.day_ahead_zone,
             "models": [m.to_json() for m in self.models],
         }
 
     def to_markdown(self) -> str:
-        """An overall table, then MAE and MASE per horizon bucket."""
+        """An overall table, the per-meter means, then MAE and MASE per horizon bucket."""
+        holdout = "each meter's own last" if self.holdout_per_meter else "the last (pooled grid)"
+        protocol = (
+            f"day-ahead, origins at local midnight ({self.day_ahead_zone})"
+            if self.day_ahead_zone is not None
+            else f"origins every {self.origin_step_slots} slots"
+        )
         lines = [
             f"## Backtest: {self.meters} meters, {self.origins} origins "
             f"({format_ts(self.first_origin_ms)} .. {format_ts(self.last_origin_ms)}), "
             f"horizon {self.horizon_slots} x {self.resolution_seconds} s, "
             f"lookback {self.lookback_slots} slots",
+            "",
+            f"Holdout: {holdout} {self.holdout_slots} slots; {protocol}. "
+            "NRMSE = RMSE / mean actual; CRPS ~ 2 x mean pinball loss over the model's "
+            "quantile levels. Pooled over all pairs:",
             "",
         ]
         lines += _table(
@@ -98,11 +112,13 @@ class BacktestReport:
                 "model",
                 "MAE kWh",
                 "RMSE kWh",
+                "NRMSE",
                 "MAPE %",
                 "zeros skipped",
                 "sMAPE %",
                 "MASE",
                 "pinball kWh",
+                "CRPS kWh",
                 "coverage",
                 "nominal",
                 "invalid rows",
@@ -113,15 +129,36 @@ class BacktestReport:
                     m.name,
                     _fmt(m.overall.mae_kwh),
                     _fmt(m.overall.rmse_kwh),
+                    _fmt(m.overall.nrmse),
                     _fmt(m.overall.mape_percent, 2),
                     str(m.overall.mape_skipped_zero),
                     _fmt(m.overall.smape_percent, 2),
                     _fmt(m.overall.mase),
                     _fmt(m.overall.pinball_kwh),
+                    _fmt(m.overall.crps_kwh),
                     _fmt(m.overall.coverage, 3),
                     _fmt(m.overall.nominal_coverage, 2),
                     f"{m.rows_invalid}/{m.rows_forecast}",
                     _fmt(m.forecast_seconds, 2),
+                ]
+                for m in self.models
+            ],
+        )
+        lines += [
+            "",
+            "### Per-meter mean (each meter's own metric, averaged over meters)",
+            "",
+        ]
+        lines += _table(
+            ["model", "meters", "MAE kWh", "NRMSE", "MASE", "coverage"],
+            [
+                [
+                    m.name,
+                    str(m.overall.meters_scored),
+                    _fmt(m.overall.mae_kwh_per_meter),
+                    _fmt(m.overall.nrmse_per_meter),
+                    _fmt(m.overall.mase_per_meter),
+                    _fmt(m.overall.coverage_per_meter, 3),
                 ]
                 for m in self.models
             ],

@@ -9,8 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from streamer.train.config import EpochStats, TrainConfig, TrainReport
-from streamer.train.errors import ExportParityError, TrainConfigError, TrainError
+from streamer.train.config import EpochStats, TrainConfig, TrainReport, TrainSummary
+from streamer.train.errors import (
+    ExportParityError,
+    TrainConfigError,
+    TrainError,
+    TrainingStopped,
+)
 
 __all__ = [
     "EpochStats",
@@ -19,6 +24,8 @@ __all__ = [
     "TrainConfigError",
     "TrainError",
     "TrainReport",
+    "TrainSummary",
+    "TrainingStopped",
     "train_main",
 ]
 

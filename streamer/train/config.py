@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from streamer.inference.features import DEFAULT_EPSILON, DEFAULT_FEATURES
@@ -15,8 +15,9 @@ from streamer.train.errors import TrainConfigError
 class TrainConfig:
     """Everything ``streamer train`` can set; defaults build the committed ``lstm`` model.
 
-    Data: ``validation_days`` at the end of the (non-held-out) history are the early-stopping
-    split; ``holdout_days`` after them are never seen (kept for the backtest).
+    Data: the last ``holdout_days`` of the file are never seen (kept for the backtest); before
+    them, the last ``validation_days`` of each meter's own history (up to its last reading) are
+    its early-stopping split.
     Model: an LSTM over patches of ``patch_slots`` slots of the ``lookback_slots`` input, plus a
     linear path from the scaled load, to ``horizon_slots x quantile_levels`` outputs.
     """
@@ -149,6 +150,46 @@ class EpochStats:
 
 
 @dataclass(frozen=True, slots=True)
+class TrainSummary:
+    """What a run is about to train on, handed to ``on_summary`` before epoch 1.
+
+    The periods are the first and last slot ends (UTC) that each set's targets cover, over all
+    meters (each meter's validation period is the end of its own history).
+    """
+
+    meters: int
+    train_meters: int
+    train_windows: int
+    validation_windows: int
+    train_period: tuple[datetime, datetime]
+    validation_period: tuple[datetime, datetime]
+    resolution_seconds: int
+    lookback_slots: int
+    horizon_slots: int
+    epochs: int
+    device: str
+
+    def describe(self) -> str:
+        """A few lines for the terminal."""
+
+        def period(span: tuple[datetime, datetime]) -> str:
+            return f"{span[0]:%Y-%m-%d %H:%M} .. {span[1]:%Y-%m-%d %H:%M} UTC"
+
+        return "\n".join(
+            [
+                f"Training on {self.meters:,} meters ({self.train_meters:,} with training "
+                f"windows), {self.resolution_seconds} s slots",
+                f"  training:   {self.train_windows:,} windows, targets "
+                f"{period(self.train_period)}",
+                f"  validation: {self.validation_windows:,} windows (each meter's own last "
+                f"days), targets {period(self.validation_period)}",
+                f"  lookback {self.lookback_slots} slots, horizon {self.horizon_slots} slots, "
+                f"up to {self.epochs} epochs on {self.device}",
+            ]
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class TrainReport:
     """What :func:`streamer.train.train_main` produced."""
 
@@ -165,3 +206,4 @@ class TrainReport:
     seconds: float
     parity_max_abs_diff: dict[int, float] = field(default_factory=dict)
     history: tuple[EpochStats, ...] = ()
+    stopped: bool = False

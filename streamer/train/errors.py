@@ -15,3 +15,11 @@ class TrainConfigError(TrainError):
 
 class ExportParityError(TrainError):
     """The exported ONNX model does not reproduce the torch model within tolerance."""
+
+
+class TrainingStopped(TrainError):
+    """Training was stopped (a signal set the stop flag) and no model was written."""
+
+    def __init__(self, message: str, *, epochs_run: int) -> None:
+        super().__init__(message)
+        self.epochs_run = epochs_run

@@ -7,6 +7,7 @@ import copy
 import logging
 import math
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ class FitResult:
     best_epoch: int
     best_validation_pinball: float
     history: tuple[EpochStats, ...]
+    stopped: bool = False
 
 
 def choose_device(name: str) -> torch.device:
@@ -53,12 +55,16 @@ def validation_pinball(
     levels: torch.Tensor,
     device: torch.device,
     batch_size: int,
+    stop: threading.Event | None = None,
 ) -> float:
-    """Mean pinball loss (scaled units) over the validation windows."""
+    """Mean pinball loss (scaled units) over the validation windows (NaN when ``stop`` is set
+    before the end)."""
     model.eval()
     total, count = 0.0, 0.0
     with torch.no_grad():
         for batch in sampler.validation_batches(batch_size):
+            if stop is not None and stop.is_set():
+                return math.nan
             inputs, targets = _tensors(batch, device)
             pairs = float(torch.isfinite(targets).sum().item())
             if pairs == 0:
@@ -75,8 +81,15 @@ def fit(
     device: torch.device,
     *,
     on_epoch: EpochCallback | None = None,
+    stop: threading.Event | None = None,
 ) -> FitResult:
-    """Train ``model`` in place (see the module docstring)."""
+    """Train ``model`` in place (see the module docstring).
+
+    ``stop`` (set from another thread, e.g. by a signal handler) ends training within a batch:
+    the unfinished epoch is dropped, the best finished epoch's weights are restored and the
+    result says ``stopped``.
+    """
+    stopped = False
     rng = np.random.default_rng(config.seed)
     model.to(device)
     levels = torch.tensor(config.quantile_levels, dtype=torch.float32, device=device)
@@ -91,6 +104,9 @@ def fit(
     best_state = copy.deepcopy(model.state_dict())
     history: list[EpochStats] = []
     for epoch in range(1, config.epochs + 1):
+        if stop is not None and stop.is_set():
+            stopped = True
+            break
         started = time.perf_counter()
         model.train()
         running, seen = 0.0, 0
@@ -103,6 +119,8 @@ def fit(
             leave=False,
         )
         for _ in range(steps):
+            if stop is not None and stop.is_set():
+                break
             meters, origins = sampler.sample_train(rng, config.batch_size)
             inputs, targets = _tensors(sampler.batch(meters, origins, rng), device)
             loss = pinball_loss(model(inputs), targets, levels)
@@ -115,7 +133,15 @@ def fit(
             bar.update(1)
             bar.set_postfix(loss=f"{running / seen:.4f}")
         bar.close()
-        val = validation_pinball(model, sampler, levels, device, max(config.batch_size, 1024))
+        if stop is not None and stop.is_set():
+            stopped = True
+            break
+        val = validation_pinball(
+            model, sampler, levels, device, max(config.batch_size, 1024), stop=stop
+        )
+        if stop is not None and stop.is_set():
+            stopped = True
+            break
         plateau.step(val)
         improved = val < best - config.min_delta
         if improved:
@@ -160,4 +186,5 @@ def fit(
         best_epoch=best_epoch,
         best_validation_pinball=best,
         history=tuple(history),
+        stopped=stopped,
     )

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +24,10 @@ from streamer.modelrepo.card import write_card
 from streamer.modelrepo.checksum import sha256_file
 from streamer.modelrepo.layout import CARD_FILE, MODEL_FILE
 from streamer.modelrepo.triton import write_triton_config
+from streamer.timeutil import to_datetime
 from streamer.train.card_builder import build_card
-from streamer.train.config import TrainConfig, TrainReport
-from streamer.train.errors import TrainConfigError
+from streamer.train.config import TrainConfig, TrainReport, TrainSummary
+from streamer.train.errors import TrainConfigError, TrainingStopped
 from streamer.train.export import check_parity, export_onnx
 from streamer.train.loop import EpochCallback, choose_device, fit
 from streamer.train.model import QuantileLstm
@@ -63,12 +67,20 @@ def train_main(
     *,
     config: TrainConfig | None = None,
     on_epoch: EpochCallback | None = None,
+    on_summary: Callable[[TrainSummary], None] | None = None,
+    stop: threading.Event | None = None,
+    keep_best_on_stop: bool = False,
     **overrides: Any,
 ) -> TrainReport:
     """Train on ``history_path`` (CSV/CSV.GZ/Parquet ``meter_id, ts, kwh``) and write the model.
 
     ``overrides`` replace fields of ``config`` (default :class:`TrainConfig`), e.g.
     ``train_main("h.parquet", "models/lstm/2", epochs=10, seed=1, progress=False)``.
+
+    ``on_summary`` gets what the run trains on before epoch 1. ``stop`` (set from another
+    thread) ends training within a batch: then :class:`TrainingStopped` is raised and nothing
+    is written, unless ``keep_best_on_stop`` and an epoch finished, in which case the best
+    epoch so far is exported (the report says ``stopped``).
     """
     try:
         cfg = dataclasses.replace(config or TrainConfig(), **overrides)
@@ -87,8 +99,16 @@ def train_main(
 
     grid = build_grid(load_history(history_path), cfg.resolution_seconds)
     sampler = WindowSampler(grid, cfg)
+    if on_summary is not None:
+        on_summary(summarise(sampler, cfg, str(device)))
     model = build_model(cfg)
-    result = fit(model, sampler, cfg, device, on_epoch=on_epoch)
+    result = fit(model, sampler, cfg, device, on_epoch=on_epoch, stop=stop)
+    if result.stopped and (not keep_best_on_stop or result.best_epoch == 0):
+        done = "no epoch had finished" if result.best_epoch == 0 else "--keep-best-on-stop not set"
+        raise TrainingStopped(
+            f"training stopped after {result.epochs_run} epochs; no model written ({done})",
+            epochs_run=result.epochs_run,
+        )
 
     model_path = export_onnx(model, target / MODEL_FILE, opset=cfg.opset)
     parity_inputs = next(sampler.validation_batches(max(cfg.parity_batch_sizes))).inputs
@@ -128,4 +148,27 @@ def train_main(
         seconds=time.perf_counter() - started,
         parity_max_abs_diff=diffs,
         history=result.history,
+        stopped=result.stopped,
+    )
+
+
+def summarise(sampler: WindowSampler, config: TrainConfig, device: str) -> TrainSummary:
+    """What ``sampler`` trains and validates on, for the summary printed before epoch 1."""
+    grid = sampler.grid
+
+    def period(span: tuple[int, int]) -> tuple[datetime, datetime]:
+        return to_datetime(grid.end_ms(span[0])), to_datetime(grid.end_ms(span[1]))
+
+    return TrainSummary(
+        meters=sampler.meters,
+        train_meters=sampler.meters_in_training,
+        train_windows=sampler.train_windows,
+        validation_windows=sampler.validation_windows,
+        train_period=period(sampler.train_period()),
+        validation_period=period(sampler.validation_period()),
+        resolution_seconds=config.resolution_seconds,
+        lookback_slots=config.lookback_slots,
+        horizon_slots=config.horizon_slots,
+        epochs=config.epochs,
+        device=device,
     )

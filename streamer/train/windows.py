@@ -53,9 +53,12 @@ class WindowSampler:
     """Windows ``(meter, origin)``: inputs are the ``lookback_slots`` slots before ``origin``,
     targets the ``horizon_slots`` from ``origin`` on.
 
-    The last ``holdout_days`` are never used. Before them, windows whose targets fall in the
-    last ``validation_days`` are the validation split; training windows end their targets
-    before that split starts.
+    The split is per meter, on each meter's own series: its history ends at its last reading
+    (no later than the start of the pooled grid's last ``holdout_days``, which are never used,
+    so that the backtest's held-out period stays unseen). Windows whose targets fall in the
+    last ``validation_days`` of that history are the meter's validation windows; its training
+    windows end their targets before its validation period starts. Meters whose histories end
+    on different dates thus each contribute validation windows from their own ends.
     """
 
     def __init__(self, grid: HistoryGrid, config: TrainConfig) -> None:
@@ -68,22 +71,31 @@ class WindowSampler:
         self.config = config
         self.spec = feature_spec_of(config)
         lookback, horizon = config.lookback_slots, config.horizon_slots
-        usable = grid.slots - config.holdout_slots
-        self.validation_start = usable - config.validation_slots
-        self.train_origins = (lookback, self.validation_start - horizon)
-        self.validation_origins = (max(self.validation_start, lookback), usable - horizon)
-        if self.train_origins[1] < self.train_origins[0] or (
-            self.validation_origins[1] < self.validation_origins[0]
-        ):
-            days = grid.slots / config.slots_per_day
-            need = (lookback + 2 * horizon) / config.slots_per_day + (
-                config.validation_days + config.holdout_days
-            )
+        pooled_end = grid.slots - config.holdout_slots
+        finite = np.isfinite(grid.kwh[:, : max(pooled_end, 0)])
+        last = np.where(finite.any(axis=1), finite.shape[1] - np.argmax(finite[:, ::-1], axis=1), 0)
+        #: Per meter: the end (exclusive slot) of its usable history.
+        self.usable_ends: IntArray = last.astype(np.int64)
+        #: Per meter: the first slot of its validation period.
+        self.validation_starts: IntArray = self.usable_ends - config.validation_slots
+        #: Per meter: inclusive ``(first, last)`` training origins; empty where last < first.
+        self.train_lo: IntArray = np.full(self.meters, lookback, dtype=np.int64)
+        self.train_hi: IntArray = self.validation_starts - horizon
+        #: Per meter: inclusive ``(first, last)`` validation origins.
+        self.validation_lo: IntArray = np.maximum(self.validation_starts, lookback)
+        self.validation_hi: IntArray = self.usable_ends - horizon
+        self._train_counts = np.maximum(self.train_hi - self.train_lo + 1, 0)
+        self._train_cumulative = np.cumsum(self._train_counts)
+        validation_counts = np.maximum(self.validation_hi - self.validation_lo + 1, 0)
+        if not self._train_counts.any() or not validation_counts.any():
+            days = float(self.usable_ends.max(initial=0)) / config.slots_per_day
+            need = (lookback + 2 * horizon) / config.slots_per_day + config.validation_days
             raise TrainConfigError(
-                f"the history spans {days:.1f} days, too short for a {lookback}-slot lookback, "
-                f"{horizon}-slot horizon, {config.validation_days} validation days and "
-                f"{config.holdout_days} holdout days (needs more than {need:.1f} days); load "
-                "more history or shorten the validation/holdout periods"
+                f"the longest meter history (before the {config.holdout_days} holdout days) "
+                f"spans {days:.1f} days, too short for a {lookback}-slot lookback, "
+                f"{horizon}-slot horizon and {config.validation_days} validation days "
+                f"(needs more than {need:.1f} days); load more history or shorten the "
+                "validation/holdout periods"
             )
         self._validation = self._validation_windows()
 
@@ -93,21 +105,43 @@ class WindowSampler:
 
     @property
     def train_windows(self) -> int:
-        """Number of distinct training windows (meters x origins)."""
-        lo, hi = self.train_origins
-        return self.meters * (hi - lo + 1)
+        """Number of distinct training windows (over meters and origins)."""
+        return int(self._train_counts.sum())
 
     @property
     def validation_windows(self) -> int:
         """Number of validation windows used (a fixed, evenly spread subset)."""
         return int(self._validation[0].size)
 
+    @property
+    def meters_in_training(self) -> int:
+        """Meters with at least one training window."""
+        return int((self._train_counts > 0).sum())
+
+    def train_period(self) -> tuple[int, int]:
+        """First and last slot (inclusive) that training targets can fall in, over all meters."""
+        has = self._train_counts > 0
+        first = int(self.train_lo[has].min())
+        last = int((self.train_hi[has] + self.config.horizon_slots - 1).max())
+        return first, last
+
+    def validation_period(self) -> tuple[int, int]:
+        """First and last slot (inclusive) of the validation windows' targets."""
+        _, origins = self._validation
+        return int(origins.min()), int((origins + self.config.horizon_slots - 1).max())
+
     def _validation_windows(self) -> tuple[IntArray, IntArray]:
-        lo, hi = self.validation_origins
-        origins = np.arange(lo, hi + 1, dtype=np.int64)
-        meters = np.arange(self.meters, dtype=np.int64)
-        all_m = np.repeat(meters, origins.size)
-        all_o = np.tile(origins, meters.size)
+        parts_m: list[IntArray] = []
+        parts_o: list[IntArray] = []
+        for meter in range(self.meters):
+            lo, hi = int(self.validation_lo[meter]), int(self.validation_hi[meter])
+            if hi < lo:
+                continue
+            origins = np.arange(lo, hi + 1, dtype=np.int64)
+            parts_o.append(origins)
+            parts_m.append(np.full(origins.size, meter, dtype=np.int64))
+        all_m = np.concatenate(parts_m)
+        all_o = np.concatenate(parts_o)
         limit = self.config.max_validation_windows
         if all_m.size > limit:
             pick = np.random.default_rng(self.config.seed + 1).choice(
@@ -118,11 +152,12 @@ class WindowSampler:
         return all_m, all_o
 
     def sample_train(self, rng: np.random.Generator, count: int) -> tuple[IntArray, IntArray]:
-        """``count`` random training windows (uniform over meters and origins)."""
-        lo, hi = self.train_origins
-        meters = rng.integers(0, self.meters, size=count, dtype=np.int64)
-        origins = rng.integers(lo, hi + 1, size=count, dtype=np.int64)
-        return meters, origins
+        """``count`` random training windows (uniform over all meters' training windows)."""
+        flat = rng.integers(0, self.train_windows, size=count, dtype=np.int64)
+        meters = np.searchsorted(self._train_cumulative, flat, side="right").astype(np.int64)
+        before = self._train_cumulative[meters] - self._train_counts[meters]
+        origins = self.train_lo[meters] + (flat - before)
+        return meters, origins.astype(np.int64)
 
     def raw(self, meters: IntArray, origins: IntArray) -> tuple[FloatArray, FloatArray, IntArray]:
         """History ``(B, L)``, actuals ``(B, H)`` in kWh and ``end_ms`` ``(B,)`` of windows."""

@@ -279,3 +279,181 @@ def test_calibration_replay_brings_an_over_confident_band_to_its_coverage() -> N
     assert raw.overall.coverage < 0.15
     assert 0.7 <= calibrated.overall.coverage <= 0.9, calibrated.overall.coverage
     assert calibrated.overall.mae_kwh == raw.overall.mae_kwh  # the point never moves
+
+
+class _Recorder:
+    """A stub: forecasts the last value, with a +-1 band; records each origin's start."""
+
+    quantile_levels = (0.1, 0.5, 0.9)
+    min_history_slots = 1
+
+    def __init__(self, horizon: int, name: str = "rec", version: str = "1") -> None:
+        self.horizon_slots = horizon
+        self.name = name
+        self.version = version
+        self.end_ms: list[int] = []
+
+    def forecast(self, history, end_ms, resolution_seconds):  # type: ignore[no-untyped-def]
+        self.end_ms.append(int(end_ms[0]))
+        last = np.nan_to_num(history[:, -1:], nan=0.0)
+        point = np.repeat(last, self.horizon_slots, axis=1)
+        quantiles = np.stack([point - 1.0, point, point + 1.0], axis=-1)
+        return ForecastBatch(point, quantiles, self.quantile_levels, np.ones(len(point), bool))
+
+
+def test_several_versions_of_one_model_are_reported_as_name_version() -> None:
+    seen: list[str] = []
+    report = run_backtest(
+        _frame(_weekly(2, 3), ["m1", "m2"]),
+        [_Recorder(DAY, "lstm", "1"), _Recorder(DAY, "lstm", "4"), _naive("seasonal_naive_week")],
+        resolution_seconds=RES,
+        lookback_slots=WEEK,
+        horizon_slots=DAY,
+        holdout_slots=WEEK,
+        origin_step_slots=DAY,
+        on_model=seen.append,
+    )  # type: ignore[arg-type]
+    assert [m.name for m in report.models] == ["lstm:1", "lstm:4", "seasonal_naive_week"]
+    assert report.model("lstm:4").version == "4"
+    assert seen[:3] == ["lstm:1", "lstm:4", "seasonal_naive_week"]
+    assert len(seen) == 3 * report.origins
+    assert "| lstm:1 | " in report.to_markdown()
+
+
+def test_backtest_report_has_nrmse_crps_and_per_meter_means() -> None:
+    values = _weekly(2, 3) + np.random.default_rng(5).normal(0, 0.05, (2, 3 * WEEK))
+    values[1] *= 10.0  # a big meter dominates the pooled metrics
+    values[0, 2 * WEEK : 2 * WEEK + 3 * DAY] = np.nan  # the small one has fewer pairs
+    report = run_backtest(
+        _frame(values, ["small", "big"]),
+        [_Recorder(DAY)],  # type: ignore[list-item]
+        resolution_seconds=RES,
+        lookback_slots=WEEK,
+        horizon_slots=DAY,
+        holdout_slots=WEEK,
+        origin_step_slots=DAY,
+    )
+    m = report.model("rec").overall
+    assert m.crps_kwh == pytest.approx(2 * m.pinball_kwh)
+    assert m.nrmse == pytest.approx(m.rmse_kwh / np.nanmean(values[:, 2 * WEEK :]), rel=0.05)
+    assert m.meters_scored == 2
+    assert m.mae_kwh_per_meter < 0.9 * m.mae_kwh  # the small meter counts as much as the big
+    assert m.nrmse_per_meter != pytest.approx(m.nrmse)
+    data = report.to_json()
+    overall = data["models"][0]["overall"]  # type: ignore[index]
+    assert set(overall["per_meter_mean"]) == {"meters", "mae_kwh", "nrmse", "mase", "coverage"}
+    assert overall["crps_kwh"] is not None and overall["nrmse"] is not None
+    md = report.to_markdown()
+    assert "NRMSE = RMSE / mean actual" in md and "CRPS kWh" in md
+    assert "### Per-meter mean" in md
+
+
+def test_holdout_per_meter_follows_each_meters_own_end() -> None:
+    """Meter b stops 3 days before meter a: per meter, each gets its own last week scored."""
+    values = _weekly(2, 4, seed=6) + np.random.default_rng(6).normal(0, 0.1, (2, 4 * WEEK))
+    values[1, -3 * DAY :] = np.nan
+    history = _frame(values, ["a", "b"]).dropna()
+    common = {
+        "resolution_seconds": RES,
+        "lookback_slots": WEEK,
+        "horizon_slots": DAY,
+        "holdout_slots": WEEK,
+        "origin_step_slots": DAY,
+    }
+    pooled = run_backtest(history, [_naive("seasonal_naive_week")], **common)  # type: ignore[arg-type]
+    own = run_backtest(
+        history,
+        [_naive("seasonal_naive_week")],
+        holdout_per_meter=True,
+        **common,  # type: ignore[arg-type]
+    )
+    # pooled: 7 origins; meter b has actuals for 4 of them
+    assert pooled.origins == 7
+    assert pooled.model("seasonal_naive_week").overall.n_pairs == (7 + 4) * DAY
+    # per meter: origins from b's holdout start (10 days before the end) on; 7 days each
+    assert own.origins == 10 and own.holdout_per_meter
+    got = own.model("seasonal_naive_week")
+    assert got.overall.n_pairs == 2 * 7 * DAY
+    assert got.rows_forecast == 2 * 7
+    assert own.first_origin_ms == pooled.first_origin_ms - 3 * DAY * RES * 1000
+    # each meter's MASE scale ends at its own holdout: meter b's error over its own week
+    T = 4 * WEEK
+    b_end = T - 3 * DAY
+    insample = values[1, : b_end - WEEK]
+    scale = np.abs(insample[WEEK:] - insample[:-WEEK]).mean()
+    errs = [
+        np.abs(values[1, o : o + DAY] - values[1, o - WEEK : o - WEEK + DAY]) / scale
+        for o in range(b_end - WEEK, b_end - DAY + 1, DAY)
+    ]
+    assert got.overall.mase_per_meter == pytest.approx(
+        np.mean(
+            [
+                np.mean(errs),
+                np.mean(
+                    [
+                        np.abs(values[0, o : o + DAY] - values[0, o - WEEK : o - WEEK + DAY])
+                        / np.abs(values[0, WEEK : T - WEEK] - values[0, : T - 2 * WEEK]).mean()
+                        for o in range(T - WEEK, T - DAY + 1, DAY)
+                    ]
+                ),
+            ]
+        )
+    )
+    assert "each meter's own last" in own.to_markdown()
+
+
+def test_day_ahead_origins_fall_at_local_midnight_across_a_dst_change() -> None:
+    """Sydney leaves daylight saving on 2024-04-07 (03:00 AEDT -> 02:00 AEST): local midnight
+    moves from 13:00 to 14:00 UTC and that local day has 25 hours."""
+    res = 1800
+    day = 48
+    ts = pd.date_range("2024-03-10T00:30:00Z", "2024-04-14T00:00:00Z", freq="30min")
+    rng = np.random.default_rng(7)
+    history = pd.DataFrame({"meter_id": "m", "ts": ts, "kwh": rng.uniform(0, 1, len(ts))})
+    stub = _Recorder(day)
+    report = run_backtest(
+        history,
+        [stub],  # type: ignore[list-item]
+        resolution_seconds=res,
+        lookback_slots=day,
+        horizon_slots=day,
+        holdout_slots=10 * day,
+        origin_step_slots=5,  # not used by the day-ahead protocol
+        day_ahead_zone="Australia/Sydney",
+    )
+    starts = pd.to_datetime(stub.end_ms, unit="ms", utc=True)
+    local = starts.tz_convert("Australia/Sydney")
+    assert all((t.hour, t.minute) == (0, 0) for t in local)
+    assert list(local.day) == list(range(5, 14))  # one origin per local day, 5-13 April
+    assert {t.hour for t in starts} == {13, 14}  # AEDT then AEST
+    gaps = np.diff(np.asarray(stub.end_ms)) / 3_600_000
+    assert sorted(set(gaps)) == [24.0, 25.0]
+    assert report.origins == 9 and report.horizon_slots == day
+    assert report.day_ahead_zone == "Australia/Sydney"
+    assert "origins at local midnight (Australia/Sydney)" in report.to_markdown()
+
+
+def test_day_ahead_refuses_short_horizons_and_unknown_zones() -> None:
+    history = _frame(_weekly(1, 3), ["m"])
+    common = {
+        "resolution_seconds": RES,
+        "lookback_slots": WEEK,
+        "holdout_slots": WEEK,
+        "origin_step_slots": DAY,
+    }
+    with pytest.raises(BacktestConfigError, match="a day"):
+        run_backtest(
+            history,
+            [_naive("seasonal_naive_day", 6)],
+            horizon_slots=6,
+            day_ahead_zone="UTC",
+            **common,  # type: ignore[arg-type]
+        )
+    with pytest.raises(BacktestConfigError, match="IANA"):
+        run_backtest(
+            history,
+            [_naive("seasonal_naive_day")],
+            horizon_slots=DAY,
+            day_ahead_zone="Mars/Olympus",
+            **common,  # type: ignore[arg-type]
+        )

@@ -9,10 +9,12 @@ import pytest
 
 from streamer.evaluate import (
     MetricInputError,
+    crps_from_quantiles,
     interval_coverage,
     mae,
     mape,
     mase,
+    nrmse,
     pinball,
     rmse,
     smape,
@@ -137,6 +139,8 @@ def test_accumulator_equals_the_metric_functions() -> None:
         assert got.smape_percent == pytest.approx(smape(a[..., sl], p[..., sl]))
         pin = pinball(a[..., sl], q[..., sl, :], levels)
         assert got.pinball_per_level_kwh == pytest.approx(pin.per_level)
+        assert got.nrmse == pytest.approx(nrmse(a[..., sl], p[..., sl]))
+        assert got.crps_kwh == pytest.approx(crps_from_quantiles(a[..., sl], q[..., sl, :], levels))
         cov = interval_coverage(a[..., sl], q[..., sl, 0], q[..., sl, 2])
         assert got.coverage == pytest.approx(cov)
         ok_scale = scale > 0
@@ -161,3 +165,44 @@ def test_docstring_examples_run() -> None:
 
     assert doctest.testmod(buckets_module).attempted == 1
     assert doctest.testmod(buckets_module).failed == 0
+
+
+def test_nrmse_and_crps_by_hand() -> None:
+    # errors 1, 0 (the NaN pair is skipped): RMSE sqrt(1/2), mean actual (1 + 3) / 2 = 2
+    assert nrmse([1.0, 3.0, NAN], [2.0, 3.0, 5.0]) == pytest.approx(math.sqrt(0.5) / 2)
+    assert math.isnan(nrmse([0.0, 0.0], [1.0, 1.0]))  # mean actual 0
+    # actual 1, quantiles (0, 1, 3) at (0.1, 0.5, 0.9): pinball 0.1 * 1, 0, 0.1 * 2 -> mean 0.1
+    levels = (0.1, 0.5, 0.9)
+    assert crps_from_quantiles([1.0], [[0.0, 1.0, 3.0]], levels) == pytest.approx(0.2)
+    # one level 0.5: CRPS equals the MAE
+    assert crps_from_quantiles([1.0, 4.0], [[2.0], [2.0]], (0.5,)) == pytest.approx(1.5)
+
+
+def test_accumulator_pooled_and_per_meter_means_differ() -> None:
+    """Meter A: two perfect pairs; meter B: one pair off by 2. Pooled metrics weigh pairs,
+    the per-meter mean weighs meters."""
+    levels = (0.1, 0.5, 0.9)
+    acc = HorizonAccumulator(2, levels, meters=2)
+    actual = np.array([[1.0, 1.0], [2.0, NAN]])
+    point = np.array([[1.0, 1.0], [4.0, 0.0]])
+    quantiles = np.stack([point - 0.5, point, point + 0.5], axis=-1)
+    acc.update(actual, point, quantiles, np.array([1.0, 2.0]))
+    got = acc.summary(1, 2)
+    assert got.n_pairs == 3 and got.meters_scored == 2
+    assert got.mae_kwh == pytest.approx(2 / 3)
+    assert got.mae_kwh_per_meter == pytest.approx((0 + 2) / 2)
+    # pooled: RMSE sqrt(4 / 3) over mean actual 4 / 3; per meter: A 0 / 1, B 2 / 2
+    assert got.nrmse == pytest.approx(math.sqrt(4 / 3) / (4 / 3))
+    assert got.nrmse_per_meter == pytest.approx((0 + 1) / 2)
+    # scaled errors 0, 0 (scale 1) and 2 / 2 = 1 (scale 2)
+    assert got.mase == pytest.approx(1 / 3)
+    assert got.mase_per_meter == pytest.approx(0.5)
+    assert got.coverage == pytest.approx(2 / 3)
+    assert got.coverage_per_meter == pytest.approx(0.5)
+    # pinball at (0.1, 0.5, 0.9): each A pair 0.05, 0, 0.05 (band +-0.5 around the actual);
+    # B (actual 2 vs 3.5, 4, 4.5) 0.9 * 1.5, 0.5 * 2, 0.1 * 2.5. CRPS: twice their mean.
+    assert got.pinball_per_level_kwh == pytest.approx((1.45 / 3, 1 / 3, 0.35 / 3))
+    assert got.crps_kwh == pytest.approx(2 * (1.45 + 1 + 0.35) / 9)
+    # without meters the per-meter means are not kept
+    plain = HorizonAccumulator(2, levels).update(actual, point, quantiles, np.ones(2)).summary(1, 2)
+    assert plain.meters_scored == 0 and math.isnan(plain.mae_kwh_per_meter)

@@ -83,11 +83,14 @@ def test_served_features_and_outputs_equal_the_training_path(
 def test_time_split_and_window_shapes(history_file: Path) -> None:
     grid = build_grid(load_history(history_file), 3600)
     sampler = WindowSampler(grid, TINY)
-    lo, hi = sampler.train_origins
-    assert lo == 48 and hi + 12 <= sampler.validation_start  # train targets end before val
-    assert sampler.validation_start == grid.slots - 24 - 24
-    vlo, vhi = sampler.validation_origins
-    assert vlo == sampler.validation_start and vhi + 12 == grid.slots - 24  # holdout unseen
+    # every meter of this fleet ends on the same slot, so all share one split
+    lo, hi = int(sampler.train_lo[0]), int(sampler.train_hi[0])
+    assert (sampler.train_lo == lo).all() and (sampler.train_hi == hi).all()
+    start = int(sampler.validation_starts[0])
+    assert lo == 48 and hi + 12 <= start  # train targets end before val
+    assert start == grid.slots - 24 - 24
+    vlo, vhi = int(sampler.validation_lo[0]), int(sampler.validation_hi[0])
+    assert vlo == start and vhi + 12 == grid.slots - 24  # holdout unseen
     assert sampler.train_windows == 4 * (hi - lo + 1)
     rng = np.random.default_rng(0)
     m, o = sampler.sample_train(rng, 64)
