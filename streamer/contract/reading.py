@@ -143,7 +143,9 @@ def _loads(raw: bytes) -> Any:
         raise InvalidReading(DlqReason.INVALID_JSON, "JSON nested too deeply") from None
 
 
-def _parse_ts_ms(value: object) -> int:
+def parse_ts_ms(value: object) -> int:
+    """An RFC 3339 string with an offset, or whole epoch ms, in the years 2000-2100
+    (:class:`InvalidReading` with the reason and a sentence otherwise)."""
     if isinstance(value, bool):
         raise InvalidReading(DlqReason.WRONG_TYPE, "ts must be an RFC 3339 string or epoch ms")
     if isinstance(value, int):
@@ -294,7 +296,7 @@ def _parse_reading(
             DlqReason.WRONG_TYPE, f"meter_type must be one of {', '.join(METER_TYPES)}"
         )
     quality = _optional_str(obj, "quality", MAX_QUALITY_CHARS)
-    ts_ms = _parse_ts_ms(obj["ts"])
+    ts_ms = parse_ts_ms(obj["ts"])
 
     if ts_ms > now_ms + limits.future_tolerance_ms:
         raise InvalidReading(

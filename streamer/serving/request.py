@@ -26,17 +26,16 @@ import math
 import re
 import zoneinfo
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 import orjson
 
+from streamer.contract.errors import InvalidReading
+from streamer.contract.reading import MAX_TS_MS, parse_ts_ms
 from streamer.serving.errors import RequestRejected, invalid
 
-_MIN_TS_MS: Final = 946_684_800_000  # 2000-01-01
-_MAX_TS_MS: Final = 4_102_444_800_000  # 2100-01-01
 MAX_ID_CHARS: Final = 256
 _MODEL_SPEC: Final = re.compile(r"[a-z][a-z0-9_]{0,63}(:[A-Za-z0-9_-]{1,32})?")
 _NUMBER_TYPES: Final = frozenset({float, int, type(None)})
@@ -249,25 +248,12 @@ def _check_time_zone(where: str, raw: object) -> None:
 
 
 def _ts_ms(where: str, value: object) -> int:
-    if isinstance(value, bool):
-        raise invalid(f"{where} must be an RFC 3339 string or epoch milliseconds")
-    if isinstance(value, int):
-        ts_ms = value
-    elif isinstance(value, float) and value.is_integer():
-        ts_ms = int(value)
-    elif isinstance(value, str) and len(value) <= 64:
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            raise invalid(f"{where} {value!r} is not RFC 3339") from None
-        if parsed.utcoffset() is None:
-            raise invalid(f"{where} {value!r} has no UTC offset; add 'Z' or '+00:00'")
-        ts_ms = int(parsed.timestamp() * 1000)
-    else:
-        raise invalid(f"{where} must be an RFC 3339 string or epoch milliseconds")
-    if not _MIN_TS_MS <= ts_ms < _MAX_TS_MS:
-        raise invalid(f"{where} is outside the years 2000-2100")
-    return ts_ms
+    """A request time, by the readings contract's rule (RFC 3339 with an offset, or epoch ms,
+    in the years 2000-2100)."""
+    try:
+        return parse_ts_ms(value)
+    except InvalidReading as exc:
+        raise invalid(f"{where}: {exc.detail}") from None
 
 
 def _contiguous_end(where: str, start: object, count: int, res_ms: int) -> int:
@@ -279,7 +265,7 @@ def _contiguous_end(where: str, start: object, count: int, res_ms: int) -> int:
             "multiples of the resolution since 1970-01-01T00:00Z)"
         )
     end_ms = start_ms + count * res_ms
-    if end_ms >= _MAX_TS_MS:
+    if end_ms >= MAX_TS_MS:
         raise invalid(f"{where} runs past the year 2100")
     return end_ms
 
