@@ -194,6 +194,11 @@ class IntervalCalibrator:
         return calibrator
 
 
+def level_column(levels: Sequence[float], level: float) -> int | None:
+    """The column of ``level`` among a forecast's quantile ``levels`` (None: not there)."""
+    return next((i for i, lv in enumerate(levels) if math.isclose(lv, level, abs_tol=1e-9)), None)
+
+
 def batch_multipliers(
     calibrators: Sequence[IntervalCalibrator],
     prior: IntervalCalibrator | None,

@@ -20,6 +20,7 @@ from streamer.accuracy.interval_calibration import (
     IntervalCalibrator,
     batch_multipliers,
     calibrate_quantiles,
+    level_column,
 )
 from streamer.accuracy.match import Match
 
@@ -36,16 +37,9 @@ class CalibrationReplay:
         self.prior = IntervalCalibrator(config.for_prior())
         self.meters = [IntervalCalibrator(config) for _ in range(meters)]
         self.levels = quantile_levels
-        self._median = next(
-            (i for i, level in enumerate(quantile_levels) if math.isclose(level, 0.5)), None
-        )
-        self._low = next(
-            (i for i, level in enumerate(quantile_levels) if math.isclose(level, config.low)), None
-        )
-        self._high = next(
-            (i for i, level in enumerate(quantile_levels) if math.isclose(level, config.high)),
-            None,
-        )
+        self._median = level_column(quantile_levels, 0.5)
+        self._low = level_column(quantile_levels, config.low)
+        self._high = level_column(quantile_levels, config.high)
         # (target slot, sequence, meter, match without its actual yet)
         self._pending: list[tuple[int, int, int, int, FloatArray]] = []
         self._sequence = 0

@@ -23,6 +23,7 @@ from streamer.accuracy.interval_calibration import (
     IntervalCalibrator,
     batch_multipliers,
     calibrate_quantiles,
+    level_column,
 )
 from streamer.accuracy.match import Match
 from streamer.contract.dead_letter import DeadLetter, SourcePosition
@@ -627,10 +628,10 @@ class BatchProcessor:
 def _calibrated(batch: ForecastBatch, low: np.ndarray, high: np.ndarray) -> np.ndarray | None:
     """The batch's quantiles with each row's band calibrated (None: no median to scale from)."""
     levels = batch.quantile_levels
-    median = [i for i, level in enumerate(levels) if abs(level - 0.5) < 1e-9]
-    if not median or batch.quantiles_kwh.shape[1] != low.shape[1]:
+    median = level_column(levels, 0.5)
+    if median is None or batch.quantiles_kwh.shape[1] != low.shape[1]:
         return None
-    return calibrate_quantiles(batch.quantiles_kwh, levels, median[0], low, high)
+    return calibrate_quantiles(batch.quantiles_kwh, levels, median, low, high)
 
 
 def _late_detail(outcome: Outcome, reading: Reading, state: MeterState) -> str:

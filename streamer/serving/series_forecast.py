@@ -15,7 +15,11 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from streamer.accuracy.interval_calibration import IntervalCalibrator, calibrate_quantiles
+from streamer.accuracy.interval_calibration import (
+    IntervalCalibrator,
+    calibrate_quantiles,
+    level_column,
+)
 from streamer.forecast.batch import ForecastBatch
 from streamer.forecast.protocol import Forecaster
 from streamer.state.flags import SlotFlag
@@ -89,14 +93,14 @@ def calibrate_rows(rows: list[RowForecast], prior: IntervalCalibrator) -> list[R
         model = rows[indices[0]].model
         assert model is not None
         levels = model.quantile_levels
-        median = [k for k, level in enumerate(levels) if abs(level - 0.5) < 1e-9]
-        if not median:
+        median = level_column(levels, 0.5)
+        if median is None:
             continue
         stacked = np.stack([rows[i].quantiles_kwh for i in indices])  # type: ignore[misc]
         low, high = prior.multipliers(stacked.shape[1])
         count = len(indices)
         calibrated = calibrate_quantiles(
-            stacked, levels, median[0], np.tile(low, (count, 1)), np.tile(high, (count, 1))
+            stacked, levels, median, np.tile(low, (count, 1)), np.tile(high, (count, 1))
         )
         for k, i in enumerate(indices):
             row = rows[i]
