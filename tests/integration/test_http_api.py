@@ -4,12 +4,9 @@ request the HTTP parser refuses is a 400 and one log line, not a traceback (issu
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import socket
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -20,20 +17,17 @@ from streamer.simulate.fleet import FleetModel
 from streamer.timeutil import now_ms
 from tests.support.fleet import fleet_messages
 from tests.support.kafka import TestKafka
-from tests.support.processes import WorkerProcess, free_port
+from tests.support.processes import (
+    WorkerProcess,
+    free_port,
+    get_json,
+    wait_all_own_readings,
+)
 from tests.support.topics import produce, wait_caught_up
 
 pytestmark = pytest.mark.integration
 
 METERS = 16
-
-
-def get(url: str) -> tuple[int, dict[str, object]]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
 
 
 def test_latest_forecast_of_every_meter_through_either_worker(
@@ -56,15 +50,7 @@ def test_latest_forecast_of_every_meter_through_either_worker(
     try:
         for worker in workers:
             worker.wait_ready()
-        # both hold partitions before the data flows, so both own meters
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            owned = [get(w.base_url + "/ready")[1].get("assigned_partitions", 0) for w in workers]
-            if all(isinstance(n, int) and n > 0 for n in owned):
-                break
-            time.sleep(0.5)
-        else:
-            pytest.fail(f"a worker holds no partition after 60 s: {owned}")
+        wait_all_own_readings(workers)  # both own meters before the data flows
         asyncio.run(produce(first.kafka_bootstrap, first.readings_topic, messages))
         asyncio.run(wait_caught_up(first.kafka_bootstrap, first.app_id, first.readings_topic))
         meter_ids = [str(m) for m in model.meter_ids]
@@ -72,7 +58,7 @@ def test_latest_forecast_of_every_meter_through_either_worker(
         answers: dict[str, list[dict[str, object]]] = {}
         while time.monotonic() < deadline:
             answers = {
-                meter: [get(f"{w.base_url}/meters/{meter}/forecast")[1] for w in workers]
+                meter: [get_json(f"{w.base_url}/meters/{meter}/forecast")[1] for w in workers]
                 for meter in meter_ids
             }
             if all(a.get("origin_ts") for pair in answers.values() for a in pair):
@@ -89,9 +75,9 @@ def test_latest_forecast_of_every_meter_through_either_worker(
             for w in workers
         ]
         assert all(t > 0 for t in totals), (served, totals)
-        status, body = get(f"{workers[1].base_url}/meters/no-such-meter/forecast")
+        status, body = get_json(f"{workers[1].base_url}/meters/no-such-meter/forecast")
         assert status == 404 and "no forecast" in str(body["error"])
-        status, models = get(workers[0].base_url + "/models")
+        status, models = get_json(workers[0].base_url + "/models")
         assert status == 200
         assert models["forecaster"]["name"] == "lstm"  # type: ignore[index]
         assert models["forecaster"]["providers_in_use"]  # type: ignore[index]
@@ -130,7 +116,7 @@ def test_malformed_requests_are_a_400_and_one_log_line_without_a_traceback(
         for name, request in MALFORMED.items():
             answer = raw_request(settings.web_host, settings.web_port, request)
             assert answer == b"" or re.match(rb"HTTP/1\.[01] 4\d\d ", answer), (name, answer)
-        assert get(worker.base_url + "/health")[0] == 200
+        assert get_json(worker.base_url + "/health")[0] == 200
         time.sleep(0.5)
         assert worker.alive
     finally:

@@ -10,10 +10,7 @@ partition a murmur2 consumer predicts, and the counters add up.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-import urllib.error
-import urllib.request
 import zlib
 from collections import defaultdict
 from pathlib import Path
@@ -28,7 +25,12 @@ from streamer.tables import STATE_TABLE
 from streamer.timeutil import now_ms
 from tests.support.fleet import fleet_messages
 from tests.support.kafka import TestKafka
-from tests.support.processes import WorkerProcess, free_port
+from tests.support.processes import (
+    WorkerProcess,
+    free_port,
+    get_json,
+    wait_all_own_readings,
+)
 from tests.support.topics import read_all, wait_caught_up
 
 pytestmark = pytest.mark.integration
@@ -58,14 +60,6 @@ def librdkafka_produce(bootstrap: str, topic: str, messages: list[tuple[bytes, b
         producer.produce(topic, value=value, key=key, on_delivery=delivered)
         producer.poll(0)
     assert producer.flush(60) == 0 and not failures, failures
-
-
-def get(url: str) -> tuple[int, dict[str, object]]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
 
 
 def total(workers: list[WorkerProcess], name: str) -> float:
@@ -98,14 +92,7 @@ def test_meters_live_on_their_murmur2_home_whatever_the_producers_partitioner(
     try:
         for worker in workers:
             worker.wait_ready()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # both own partitions before the data flows
-            owned = [get(w.base_url + "/ready")[1].get("readings_partitions") for w in workers]
-            if all(owned):
-                break
-            time.sleep(0.5)
-        else:
-            pytest.fail(f"a worker holds no readings partition after 60 s: {owned}")
+        wait_all_own_readings(workers)  # both own meters before the data flows
 
         librdkafka_produce(first.kafka_bootstrap, first.readings_topic, messages)
         sent = len(messages)
@@ -149,7 +136,7 @@ def test_meters_live_on_their_murmur2_home_whatever_the_producers_partitioner(
         # either worker answers for every meter, the same record
         for key in keys:
             meter = key.decode()
-            answers = [get(f"{w.base_url}/meters/{meter}/forecast") for w in workers]
+            answers = [get_json(f"{w.base_url}/meters/{meter}/forecast") for w in workers]
             assert [status for status, _ in answers] == [200, 200], (meter, answers)
             assert answers[0][1] == answers[1][1]
             assert answers[0][1]["meter_id"] == meter

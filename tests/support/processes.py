@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from streamer.settings import Settings
@@ -119,3 +123,25 @@ class WorkerProcess(StreamerProcess):
                 pass
             time.sleep(0.5)
         raise AssertionError(f"worker not ready in {timeout_seconds} s:\n{self.log_tail()}")
+
+
+def get_json(url: str, timeout_seconds: float = 10.0) -> tuple[int, dict[str, object]]:
+    """The status and JSON body of a GET, error statuses included."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_seconds) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def wait_all_own_readings(workers: Sequence[WorkerProcess], timeout_seconds: float = 60.0) -> None:
+    """Until every worker holds a readings partition (so each owns meters before data flows);
+    fails the test when one still holds none after ``timeout_seconds``."""
+    deadline = time.monotonic() + timeout_seconds
+    owned: list[object] = []
+    while time.monotonic() < deadline:
+        owned = [get_json(w.base_url + "/ready")[1].get("readings_partitions") for w in workers]
+        if all(owned):
+            return
+        time.sleep(0.5)
+    pytest.fail(f"a worker holds no readings partition after {timeout_seconds:.0f} s: {owned}")
