@@ -82,9 +82,11 @@ class _TimedForecaster:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def forecast(self, history_kwh: Any, end_ms: Any, resolution_seconds: int) -> Any:
+    def forecast(
+        self, history_kwh: Any, end_ms: Any, resolution_seconds: int, time_zone: Any = "UTC"
+    ) -> Any:
         cpu, wall = time.process_time(), time.perf_counter()
-        out = self.inner.forecast(history_kwh, end_ms, resolution_seconds)
+        out = self.inner.forecast(history_kwh, end_ms, resolution_seconds, time_zone)
         self.cpu_seconds += time.process_time() - cpu
         self.wall_seconds += time.perf_counter() - wall
         self.rows += len(history_kwh)

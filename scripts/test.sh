@@ -3,7 +3,7 @@
 # unit, integration (real local Kafka, started and stopped by tests/conftest.py) and e2e tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-STREAMER_EXTRAS="${STREAMER_EXTRAS:-dev,train}" scripts/bootstrap.sh
+STREAMER_EXTRAS="${STREAMER_EXTRAS:-dev,train,plot}" scripts/bootstrap.sh
 echo "[test] ruff"
 .venv/bin/ruff check streamer tests bench
 .venv/bin/ruff format --check streamer tests bench

@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streamer.errors import StreamerError
+from streamer.forecast.local_time import is_known_zone
 
 ENV_PREFIX = "STREAMER_"
 
@@ -150,6 +151,11 @@ class Settings(BaseSettings):
     resolution_seconds: int = Field(1800, description="Slot length; must divide one day.")
     lookback_slots: int = Field(336, ge=2, description="Slots of history kept per meter.")
     horizon_slots: int = Field(48, ge=1, description="Slots forecast ahead.")
+    time_zone: str = Field(
+        "UTC",
+        description="IANA zone of the fleet's calendar (e.g. Europe/London): local calendar "
+        "features, seasonal-naive lags and days; a reading's own time_zone field overrides it.",
+    )
     allowed_lateness_slots: int = Field(
         48, ge=1, description="How far behind a meter's newest slot a reading may still land."
     )
@@ -339,6 +345,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"STREAMER_RESOLUTION_SECONDS={self.resolution_seconds} must divide 86400 "
                 "(900 for 15 minutes, 1800 for 30 minutes)"
+            )
+        if not is_known_zone(self.time_zone):
+            raise ValueError(
+                f"STREAMER_TIME_ZONE={self.time_zone!r} is not an IANA zone name "
+                "(e.g. Europe/London, Australia/Sydney, UTC)"
             )
         if self.allowed_lateness_slots > self.lookback_slots:
             raise ValueError(

@@ -171,6 +171,30 @@ def register_model_commands(app: Any, settings: Settings) -> None:
                 help="LSTM hidden units.",
             ),
             option(
+                "--time-zone",
+                type=str,
+                default=settings.time_zone,
+                **_train_env("TIME_ZONE"),
+                help="IANA zone of meters the history's time_zone column does not place "
+                "(default: STREAMER_TIME_ZONE).",
+            ),
+            option(
+                "--calendar-time",
+                type=click.Choice(["local", "utc"]),
+                default=defaults.calendar_time,
+                **_train_env("CALENDAR_TIME"),
+                help="Clock of the calendar features: each meter's local time, or UTC (how "
+                "lstm:1 was trained).",
+            ),
+            option(
+                "--init-from",
+                type=str,
+                default=None,
+                **_train_env("INIT_FROM"),
+                help="Fine-tune a trained version (lstm:2, or its directory): start from its "
+                "weights, with its lookback, horizon, features and layer sizes.",
+            ),
+            option(
                 "--keep-best-on-stop/--no-keep-best-on-stop",
                 default=False,
                 **_train_env("KEEP_BEST_ON_STOP"),
@@ -193,6 +217,9 @@ def register_model_commands(app: Any, settings: Settings) -> None:
         device: str,
         samples_per_epoch: int,
         hidden_size: int,
+        time_zone: str,
+        calendar_time: str,
+        init_from: str | None,
         keep_best_on_stop: bool,
     ) -> None:
         """Train the global LSTM on a history file and export it to ONNX with its model card.
@@ -215,8 +242,17 @@ def register_model_commands(app: Any, settings: Settings) -> None:
             "device": device,
             "samples_per_epoch": samples_per_epoch,
             "hidden_size": hidden_size,
+            "time_zone": time_zone,
+            "calendar_time": calendar_time,
             "resolution_seconds": settings.resolution_seconds,
         }
+        if init_from is not None:
+            from streamer.modelrepo.layout import version_dir_of
+
+            try:
+                overrides["init_from"] = version_dir_of(settings.models_dir, init_from)
+            except StreamerError as exc:
+                fail(f"--init-from: {exc}")
         stop = threading.Event()
         received: list[int] = []
 
@@ -318,9 +354,10 @@ def register_model_commands(app: Any, settings: Settings) -> None:
             option(
                 "--time-zone",
                 type=str,
-                default="UTC",
+                default=settings.time_zone,
                 show_default=True,
-                help="IANA zone whose midnight --day-ahead origins fall at (e.g. "
+                help="IANA zone of meters the history's time_zone column does not place "
+                "(default: STREAMER_TIME_ZONE); --day-ahead origins fall at its midnight (e.g. "
                 "Australia/Sydney).",
             ),
             option("--max-meters", type=int, default=None, help="Use only the first N meters."),
@@ -337,6 +374,20 @@ def register_model_commands(app: Any, settings: Settings) -> None:
                 default=None,
                 help="Also write the report as JSON here.",
             ),
+            option(
+                "--plot",
+                type=click.Path(file_okay=False, path_type=Path),
+                default=None,
+                help="Write a PNG per chosen meter here: actuals, each model's p50 and the "
+                "first model's p10-p90 band (needs the plot extra: matplotlib).",
+            ),
+            option(
+                "--plot-meters",
+                type=str,
+                default="4",
+                show_default=True,
+                help="Meters for --plot: comma-separated ids, or a number N for the first N.",
+            ),
         )
     )
     async def backtest(
@@ -351,9 +402,12 @@ def register_model_commands(app: Any, settings: Settings) -> None:
         max_meters: int | None,
         calibrate: bool,
         json_out: Path | None,
+        plot: Path | None,
+        plot_meters: str,
     ) -> None:
         """Rolling-origin backtest of forecasters over the held-out end of a history file."""
         from streamer.evaluate.backtest import run_backtest
+        from streamer.evaluate.forecast_plot import ForecastPlots
         from streamer.evaluate.history import load_history
         from streamer.forecast.registry import builtin_factories, make_forecaster
         from streamer.inference.providers import parse_providers
@@ -379,6 +433,14 @@ def register_model_commands(app: Any, settings: Settings) -> None:
             ]
             frame = load_history(history)
             progress = _Progress("backtest")
+            plots = None
+            if plot is not None:
+                chosen = plot_meters.strip()
+                plots = ForecastPlots(
+                    int(chosen)
+                    if chosen.isdigit()
+                    else [m.strip() for m in chosen.split(",") if m.strip()]
+                )
             report = run_backtest(
                 frame,
                 forecasters,
@@ -395,6 +457,11 @@ def register_model_commands(app: Any, settings: Settings) -> None:
                 else None,
                 holdout_per_meter=holdout_per_meter,
                 day_ahead_zone=time_zone if day_ahead else None,
+                time_zone=time_zone,
+                on_forecast=plots,
+            )
+            pictures = (
+                [] if plots is None or plot is None else plots.write(plot, time_zone=time_zone)
             )
         except StreamerError as exc:
             fail(str(exc))
@@ -402,3 +469,9 @@ def register_model_commands(app: Any, settings: Settings) -> None:
         if json_out is not None:
             _write_json(json_out, report.to_json())
             click.echo(f"JSON report written to {json_out}")
+        if plots is not None:
+            if plots.missing:
+                click.echo(
+                    f"--plot-meters: not in the history: {', '.join(plots.missing)}", err=True
+                )
+            click.echo(f"{len(pictures)} plot(s) written to {plot}")

@@ -111,12 +111,36 @@ def register_simulate_command(app: Any, settings: Settings) -> None:
                 help="Days of history for --history-out.",
             ),
             option(
+                "--history-end",
+                type=str,
+                default=None,
+                **_env("HISTORY_END"),
+                help="End of --history-out (RFC 3339, e.g. 2026-10-11T00:00:00Z), so that a "
+                "file can be made again byte for byte; default: now.",
+            ),
+            option(
                 "--meter-prefix",
                 type=str,
                 default="m-",
                 show_default=True,
                 **_env("METER_PREFIX"),
                 help="Meter ids are this prefix and a zero-padded index (m-000042).",
+            ),
+            option(
+                "--time-zone",
+                type=str,
+                default="UTC",
+                show_default=True,
+                **_env("TIME_ZONE"),
+                help="IANA zone the fleet lives in (e.g. Europe/London, Australia/Sydney): "
+                "schedules follow its clocks, the sun its standard time.",
+            ),
+            option(
+                "--southern-hemisphere/--northern-hemisphere",
+                default=None,
+                **_env("SOUTHERN_HEMISPHERE"),
+                help="Seasons of the southern (winter in June-August) or northern hemisphere "
+                "[default: inferred: southern when the zone keeps daylight saving in January].",
             ),
             option(
                 "--no-send",
@@ -140,7 +164,10 @@ def register_simulate_command(app: Any, settings: Settings) -> None:
         malformed_rate: float,
         history_out: Path | None,
         history_days: float,
+        history_end: str | None,
         meter_prefix: str,
+        time_zone: str,
+        southern_hemisphere: bool | None,
         no_send: bool,
     ) -> None:
         """Simulate a fleet of smart meters (households, small businesses, rooftop PV)."""
@@ -149,23 +176,34 @@ def register_simulate_command(app: Any, settings: Settings) -> None:
         from streamer.simulate.fleet import FleetModel
         from streamer.simulate.history import generate_history, write_history
         from streamer.simulate.producer import kafka_producer
+        from streamer.simulate.region import zone_of
         from streamer.simulate.runner import SimulationConfig, run_simulation
         from streamer.timeutil import format_ts, now_ms
 
         try:
+            zone_of(time_zone)
+        except StreamerError as exc:
+            fail(f"--time-zone (STREAMER_SIM_TIME_ZONE): {exc}")
+        try:
             if history_out is not None:
                 model = FleetModel(
-                    meters, seed, settings.resolution_seconds, id_prefix=meter_prefix
+                    meters,
+                    seed,
+                    settings.resolution_seconds,
+                    id_prefix=meter_prefix,
+                    time_zone=time_zone,
+                    southern_hemisphere=southern_hemisphere,
                 )
                 end_ms = (
-                    now_ms()
+                    (now_ms() if history_end is None else _history_end_ms(history_end))
                     // (settings.resolution_seconds * 1000)
                     * (settings.resolution_seconds * 1000)
                 )
                 start_ms = end_ms - int(history_days * DAY_SECONDS * 1000)
                 click.echo(
-                    f"Writing {history_days:g} days of history for {meters} meters "
-                    f"({format_ts(start_ms)} .. {format_ts(end_ms)}) to {history_out} ..."
+                    f"Writing {history_days:g} days of history for {meters} meters in "
+                    f"{time_zone} ({format_ts(start_ms)} .. {format_ts(end_ms)}) to "
+                    f"{history_out} ..."
                 )
                 frame = generate_history(model, start_ms, end_ms)
                 write_history(history_out, frame)
@@ -187,6 +225,8 @@ def register_simulate_command(app: Any, settings: Settings) -> None:
                     malformed_rate=malformed_rate,
                 ),
                 meter_id_prefix=meter_prefix,
+                time_zone=time_zone,
+                southern_hemisphere=southern_hemisphere,
             )
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
@@ -209,3 +249,16 @@ def register_simulate_command(app: Any, settings: Settings) -> None:
             click.echo(summary.describe())
         except StreamerError as exc:
             fail(str(exc))
+
+
+def _history_end_ms(text: str) -> int:
+    """``--history-end`` as UTC epoch ms; exits 2 with the expected form when unreadable."""
+    from streamer.contract.reading import parse_ts_ms
+
+    try:
+        return parse_ts_ms(text)
+    except StreamerError:
+        fail(
+            f"--history-end {text!r}: write an RFC 3339 time with an offset, e.g. "
+            "2026-10-11T00:00:00Z"
+        )

@@ -19,6 +19,10 @@ A reading is a JSON object, keyed by meter id::
 - ``meter_type``: ``consumption`` (default; negative energy refused) or ``net`` (bidirectional,
   e.g. rooftop PV, negative allowed).
 - ``quality``: optional free flag (``actual``, ``estimated``...), at most 32 characters.
+- ``time_zone``: optional IANA zone of the meter's calendar (``Australia/Sydney``), at most 64
+  characters; without it the meter is in the fleet's zone (``STREAMER_TIME_ZONE``). Send it on
+  every reading of a meter that is not in the fleet's zone: it is not remembered. A name that is
+  no IANA zone is refused as ``unknown_time_zone``.
 
 Unknown extra fields are ignored. Known fields of the wrong type are refused.
 :func:`parse_reading` returns a :class:`Reading` or raises :class:`InvalidReading` whose reason is
@@ -39,6 +43,7 @@ import orjson
 
 from streamer.contract.errors import InvalidReading
 from streamer.contract.reasons import DlqReason
+from streamer.forecast.local_time import is_known_zone
 from streamer.timeutil import format_ts
 
 log = logging.getLogger(__name__)
@@ -46,6 +51,7 @@ MeterType = Literal["consumption", "net"]
 METER_TYPES: Final = ("consumption", "net")
 MAX_METER_ID_CHARS: Final = 128
 MAX_QUALITY_CHARS: Final = 32
+MAX_TIME_ZONE_CHARS: Final = 64
 # Readings before 2000 or after 2100 are not meter data; they are broken clocks.
 MIN_TS_MS: Final = 946_684_800_000
 MAX_TS_MS: Final = 4_102_444_800_000
@@ -61,6 +67,7 @@ class Reading:
     register_kwh: float | None
     meter_type: MeterType = "consumption"
     quality: str | None = None
+    time_zone: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,6 +303,13 @@ def _parse_reading(
             DlqReason.WRONG_TYPE, f"meter_type must be one of {', '.join(METER_TYPES)}"
         )
     quality = _optional_str(obj, "quality", MAX_QUALITY_CHARS)
+    time_zone = _optional_str(obj, "time_zone", MAX_TIME_ZONE_CHARS)
+    if time_zone is not None and not is_known_zone(time_zone):
+        raise InvalidReading(
+            DlqReason.UNKNOWN_TIME_ZONE,
+            f"time_zone {time_zone!r} is not an IANA zone name (e.g. 'Europe/London'); "
+            "leave it out for the fleet's zone",
+        )
     ts_ms = parse_ts_ms(obj["ts"])
 
     if ts_ms > now_ms + limits.future_tolerance_ms:
@@ -326,6 +340,7 @@ def _parse_reading(
         register_kwh=register_kwh,
         meter_type=meter_type,
         quality=quality,
+        time_zone=time_zone,
     )
 
 
@@ -339,4 +354,6 @@ def encode_reading(reading: Reading) -> bytes:
     body["meter_type"] = reading.meter_type
     if reading.quality is not None:
         body["quality"] = reading.quality
+    if reading.time_zone is not None:
+        body["time_zone"] = reading.time_zone
     return orjson.dumps(body)

@@ -23,4 +23,5 @@ class DlqReason(StrEnum):
     ABOVE_PHYSICAL_BOUND = "above_physical_bound"
     TOO_LATE = "too_late"
     REGISTER_OUT_OF_ORDER = "register_out_of_order"
+    UNKNOWN_TIME_ZONE = "unknown_time_zone"
     PROCESSING_ERROR = "processing_error"

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from streamer.accuracy.interval_calibration import CalibrationConfig
+from streamer.accuracy.interval_calibration import CalibrationConfig, level_column
 from streamer.evaluate.accumulator import HorizonAccumulator
 from streamer.evaluate.buckets import horizon_buckets
 from streamer.evaluate.calibration_replay import CalibrationReplay
@@ -21,6 +21,7 @@ from streamer.evaluate.history import load_history
 from streamer.evaluate.metrics import seasonal_naive_scale
 from streamer.evaluate.report import BacktestReport, ModelReport
 from streamer.forecast.errors import ForecastInputError
+from streamer.forecast.local_time import check_zone, local_day_slots
 from streamer.forecast.protocol import Forecaster
 
 __all__ = ["load_history", "run_backtest"]
@@ -29,6 +30,20 @@ logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int], None]
 ModelCallback = Callable[[str], None]
+#: ``(grid, model name, origin slot, actual (M, S), p50 (M, S), band (M, S, 2) or None)`` after
+#: each model's forecast at each origin; ``band`` is the published p10..p90 (calibrated when the
+#: run calibrates), ``S`` the scored slots.
+ForecastCallback = Callable[
+    [
+        HistoryGrid,
+        str,
+        int,
+        npt.NDArray[np.float64],
+        npt.NDArray[np.float64],
+        npt.NDArray[np.float64] | None,
+    ],
+    None,
+]
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -47,6 +62,8 @@ def run_backtest(
     holdout_per_meter: bool = False,
     day_ahead_zone: str | None = None,
     on_model: ModelCallback | None = None,
+    time_zone: str = "UTC",
+    on_forecast: ForecastCallback | None = None,
 ) -> BacktestReport:
     """Forecast the last ``holdout_slots`` of every meter from rolling origins and score them.
 
@@ -74,11 +91,19 @@ def run_backtest(
 
     ``day_ahead_zone`` (an IANA zone): the day-ahead protocol. Origins are at local midnight in
     that zone (the end of the slot before them is 00:00 local), one per day, and the scored
-    horizon is one day of slots at the resolution (``86400 / resolution_seconds``; on a
-    daylight-saving day the local day is one hour shorter or longer, and the horizon still
-    covers 24 h). ``origin_step_slots`` is then not used; the forecasters' horizon must be at
-    least a day and only its first day is scored.
+    horizon is the local day: 48 half-hours, or 46 and 50 on the days the clocks change (a
+    day longer than the forecasters' horizon is scored over the horizon). ``origin_step_slots``
+    is then not used; the forecasters' horizon must be at least a day (of 24 h) and only the
+    local day is scored.
+
+    ``time_zone`` (an IANA zone) is the calendar of meters the history's ``time_zone`` column
+    does not place: models read their local calendar features and seasonal-naive lags in each
+    meter's zone.
     """
+    try:
+        check_zone(time_zone)
+    except ForecastInputError as exc:
+        raise BacktestConfigError(str(exc)) from None
     if not forecasters:
         raise BacktestConfigError("no forecasters to backtest; pass at least one")
     for name, value in (
@@ -112,6 +137,8 @@ def run_backtest(
     grid = build_grid(history, resolution_seconds, max_meters=max_meters)
     total_slots = grid.slots
     meters = grid.kwh.shape[0]
+    zones = grid.zones(time_zone)
+    one_zone: str | npt.NDArray[np.str_] = zones[0] if (zones == zones[0]).all() else zones
     if holdout_per_meter:
         last = _last_reading(grid.kwh)
         start = last + 1 - holdout_slots
@@ -162,13 +189,15 @@ def run_backtest(
         active = (start <= origin) & (origin + scored_slots - 1 <= last)
         rows_forecast += int(active.sum())
         actual = np.where(active[:, None], grid.kwh[:, origin : origin + scored_slots], np.nan)
+        if day_ahead_zone is not None:  # 46 or 50 slots on the days the clocks change
+            actual[:, _local_day_slots(grid, origin, day_ahead_zone) :] = np.nan
         end_ms = np.full(meters, grid.end_ms(origin - 1), dtype=np.int64)
         for k, forecaster in enumerate(forecasters):
             if on_model is not None:
                 on_model(names[k])
             started = time.perf_counter()
             try:
-                batch = forecaster.forecast(window, end_ms, resolution_seconds)
+                batch = forecaster.forecast(window, end_ms, resolution_seconds, one_zone)
             except ForecastInputError as exc:
                 raise BacktestConfigError(
                     f"forecaster {forecaster.name!r} refused the backtest window: {exc}"
@@ -183,6 +212,9 @@ def run_backtest(
                     origin, batch.point_kwh, batch.quantiles_kwh, batch.valid
                 )
                 calibrated[k].update(actual, point, published[:, :scored_slots], scale)
+            if on_forecast is not None:
+                shown = published if replays else batch.quantiles_kwh
+                on_forecast(grid, names[k], origin, actual, point, _band(shown, f, scored_slots))
             done += 1
             if progress is not None:
                 progress(done, total_steps)
@@ -264,6 +296,23 @@ def _local_midnights(grid: HistoryGrid, first: int, last: int, zone: str) -> lis
     local = pd.DatetimeIndex(pd.to_datetime(starts_ms, unit="ms", utc=True)).tz_convert(tz)
     midnight = (local.hour == 0) & (local.minute == 0) & (local.second == 0)
     return [int(c) for c in candidates[np.asarray(midnight)]]
+
+
+def _band(
+    quantiles: npt.NDArray[np.float64], forecaster: Forecaster, slots: int
+) -> npt.NDArray[np.float64] | None:
+    """``(M, slots, 2)`` p10 and p90 of a forecast, None when the model has no such levels."""
+    low = level_column(forecaster.quantile_levels, 0.1)
+    high = level_column(forecaster.quantile_levels, 0.9)
+    if low is None or high is None:
+        return None
+    return np.stack([quantiles[:, :slots, low], quantiles[:, :slots, high]], axis=2)
+
+
+def _local_day_slots(grid: HistoryGrid, origin: int, zone: str) -> int:
+    """Slots of the local day that starts at ``origin`` (a local midnight)."""
+    start = pd.Timestamp(grid.end_ms(origin - 1), unit="ms", tz="UTC").tz_convert(zone)
+    return local_day_slots(start.date(), zone, grid.resolution_seconds)
 
 
 def _window(kwh: FloatArray, origin: int, lookback_slots: int) -> FloatArray:

@@ -9,7 +9,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from streamer.evaluate.errors import BacktestConfigError
-from streamer.evaluate.history import check_history_frame
+from streamer.evaluate.history import ZONE_COLUMN, check_history_frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +21,17 @@ class HistoryGrid:
     first_end_ms: int
     resolution_seconds: int
     kwh: npt.NDArray[np.float64]
+    #: Each meter's IANA zone ("" = the fleet's), from the history's ``time_zone`` column;
+    #: empty when it has none.
+    time_zones: tuple[str, ...] = ()
+
+    def zones(self, fleet_zone: str) -> npt.NDArray[np.str_]:
+        """Each meter's zone, ``fleet_zone`` where the history names none."""
+        if not self.time_zones:
+            return np.full(len(self.meter_ids), fleet_zone)
+        named = np.asarray(self.time_zones, dtype=str)
+        out: npt.NDArray[np.str_] = np.where(named == "", fleet_zone, named)
+        return out
 
     @property
     def slots(self) -> int:
@@ -66,4 +77,9 @@ def build_grid(
     cols = (slot_end - first) // res_ms
     grid = np.full((len(meter_ids), int(cols.max()) + 1), np.nan)
     grid[meter_codes, cols] = energy.to_numpy(dtype=np.float64)
-    return HistoryGrid(tuple(str(m) for m in meter_ids), first, resolution_seconds, grid)
+    ids = tuple(str(m) for m in meter_ids)
+    zones: tuple[str, ...] = ()
+    if ZONE_COLUMN in frame.columns:
+        named = frame[frame[ZONE_COLUMN] != ""].groupby("meter_id")[ZONE_COLUMN].last()
+        zones = tuple(str(named.get(m, "")) for m in ids)
+    return HistoryGrid(ids, first, resolution_seconds, grid, zones)

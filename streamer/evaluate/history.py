@@ -7,16 +7,20 @@ from pathlib import Path
 import pandas as pd
 
 from streamer.evaluate.errors import HistoryFileError
+from streamer.forecast.local_time import is_known_zone
 
 HISTORY_COLUMNS = ("meter_id", "ts", "kwh")
+#: Optional: the meter's IANA time zone (its calendar); meters without one are in the fleet's.
+ZONE_COLUMN = "time_zone"
 _SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
 
 
 def check_history_frame(history: pd.DataFrame, *, source: str = "history") -> pd.DataFrame:
-    """The ``meter_id`` (str), ``ts`` (UTC), ``kwh`` (float64) columns of ``history``.
+    """The ``meter_id`` (str), ``ts`` (UTC), ``kwh`` (float64) columns of ``history``, and
+    ``time_zone`` (str, IANA names) when it has one.
 
     ``ts`` must already be timezone-aware (any zone; converted to UTC). Raises
-    :class:`HistoryFileError` naming missing columns and the available ones.
+    :class:`HistoryFileError` naming missing columns and the available ones, or unknown zones.
     """
     missing = [c for c in HISTORY_COLUMNS if c not in history.columns]
     if missing:
@@ -42,14 +46,24 @@ def check_history_frame(history: pd.DataFrame, *, source: str = "history") -> pd
     out = pd.DataFrame(
         {"meter_id": history["meter_id"].astype(str), "ts": ts.dt.tz_convert("UTC"), "kwh": kwh}
     )
+    if ZONE_COLUMN in history.columns:
+        zones = history[ZONE_COLUMN].where(history[ZONE_COLUMN].notna(), "").astype(str)
+        unknown = [z for z in zones.unique().tolist() if z and not is_known_zone(z)]
+        if unknown:
+            raise HistoryFileError(
+                f"{source}: column {ZONE_COLUMN} holds {unknown[:3]}, not IANA zone names; "
+                "write names such as 'Europe/London' or leave it empty for the fleet's zone"
+            )
+        out[ZONE_COLUMN] = zones.to_numpy()
     return out.reset_index(drop=True)
 
 
 def load_history(path: str | Path) -> pd.DataFrame:
     """Read ``meter_id, ts, kwh`` rows from ``.csv``, ``.csv.gz`` or ``.parquet``.
 
-    ``ts`` is parsed as UTC: strings with an offset are converted, strings without one are
-    taken as UTC, integers as epoch milliseconds. Extra columns are dropped.
+        ``ts`` is parsed as UTC: strings with an offset are converted, strings without one are
+        taken as UTC, integers as epoch milliseconds. An optional ``time_zone`` column names each
+    meter's zone. Other columns are dropped.
     """
     file = Path(path)
     name = file.name.lower()
@@ -72,7 +86,8 @@ def load_history(path: str | Path) -> pd.DataFrame:
             f"{file} lacks column(s) {missing}; available columns are "
             f"{[str(c) for c in raw.columns]}. Rename them to meter_id, ts, kwh."
         )
-    raw = raw.loc[:, list(HISTORY_COLUMNS)].copy()
+    kept = [*HISTORY_COLUMNS, *([ZONE_COLUMN] if ZONE_COLUMN in raw.columns else [])]
+    raw = raw.loc[:, kept].copy()
     raw["ts"] = _parse_ts(raw["ts"], str(file))
     return check_history_frame(raw, source=str(file))
 

@@ -8,6 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from streamer.forecast.batch import ForecastBatch
+from streamer.forecast.local_time import UTC_ZONE, TimeZones
 
 
 @runtime_checkable
@@ -33,6 +34,10 @@ class Forecaster(Protocol):
         (one documented exception: :class:`~streamer.forecast.seasonal_naive.SeasonalNaive`'s
         fleet-wide spread fallback), and the same input always gives the same output.
         One meter's failure is ``valid=False`` for that row, never an exception.
+        ``time_zone`` is the IANA zone of the meters' calendar: one name for the batch or one
+        per row. Models that read the calendar (local calendar features, seasonal-naive lags
+        of a day or a week of wall-clock time) use it; the others ignore it. An unknown name
+        raises :class:`~streamer.forecast.local_time.UnknownTimeZoneError`.
     """
 
     name: str
@@ -46,4 +51,5 @@ class Forecaster(Protocol):
         history_kwh: npt.NDArray[np.float64],
         end_ms: npt.NDArray[np.int64],
         resolution_seconds: int,
+        time_zone: TimeZones = UTC_ZONE,
     ) -> ForecastBatch: ...

@@ -29,6 +29,7 @@ from streamer.forecast.inputs import (
     check_quantile_levels,
     fill_gaps,
 )
+from streamer.forecast.local_time import UTC_ZONE, TimeZones
 
 logger = logging.getLogger(__name__)
 
@@ -195,6 +196,7 @@ class RowFittingForecaster:
         history_kwh: npt.NDArray[np.float64],
         end_ms: npt.NDArray[np.int64],
         resolution_seconds: int,
+        time_zone: TimeZones = UTC_ZONE,
     ) -> ForecastBatch:
         """See :class:`~streamer.forecast.protocol.Forecaster`."""
         history = check_inputs(

@@ -17,6 +17,13 @@ from streamer.forecast.inputs import (
     finite_counts,
     slots_per_day,
 )
+from streamer.forecast.local_time import (
+    UTC_ZONE,
+    TimeZones,
+    is_utc,
+    row_zones,
+    same_wall_time_earlier,
+)
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -28,6 +35,11 @@ class SeasonalNaive:
     the last season repeated when ``H > m``). Where that slot is NaN the slot one season
     before it is used, and where that is NaN too, the mean of the row's last season (or of
     the whole row when the last season is empty).
+
+    In a zone with daylight saving (``time_zone``), "one season earlier" is the same local
+    wall-clock time a day or a week earlier: across a clock change that is one hour more or less
+    than ``m`` slots, so that a forecast of Monday 18:00 copies last Monday 18:00 on both sides
+    of the change. A source that would lie after the newest slot moves back one season.
 
     Quantiles: point plus the empirical quantiles of the row's own in-window errors of the same
     method, ``y[t] - y[t - k m]``, at the lag ``k m`` the horizon slot uses (``k = ceil(h/m)``).
@@ -88,6 +100,7 @@ class SeasonalNaive:
         history_kwh: npt.NDArray[np.float64],
         end_ms: npt.NDArray[np.int64],
         resolution_seconds: int,
+        time_zone: TimeZones = UTC_ZONE,
     ) -> ForecastBatch:
         """See :class:`~streamer.forecast.protocol.Forecaster`."""
         m, horizon = self.season_slots, self.horizon_slots
@@ -96,11 +109,19 @@ class SeasonalNaive:
         valid = finite_counts(history) >= self.min_history_slots
 
         steps = np.arange(horizon)
-        source = length - m + steps % m
-        point = history[:, source]
-        if length >= m + m:
-            previous = history[:, source - m]
-            point = np.where(np.isfinite(point), point, previous)
+        local = _wall_clock_sources(
+            np.asarray(end_ms, dtype=np.int64), time_zone, m, horizon, length, resolution_seconds
+        )
+        if local is None:  # UTC: the same slot of the last season, for every row
+            source = length - m + steps % m
+            point = history[:, source]
+            if length >= m + m:
+                previous = history[:, source - m]
+                point = np.where(np.isfinite(point), point, previous)
+        else:
+            point = _take(history, local)
+            if length >= m + m:
+                point = np.where(np.isfinite(point), point, _take(history, local - m))
         if self.fallback_lag_slots is not None and length >= self.fallback_lag_slots:
             # e.g. a weekly model on a meter with less than a week of data: use a day earlier
             lag = self.fallback_lag_slots
@@ -215,3 +236,42 @@ def _fleet_fallback(
     else:
         fleet = np.zeros_like(offsets)
     return np.where(missing[:, :, None], fleet, offsets)
+
+
+def _wall_clock_sources(
+    end_ms: npt.NDArray[np.int64],
+    time_zone: TimeZones,
+    season_slots: int,
+    horizon: int,
+    length: int,
+    resolution_seconds: int,
+) -> npt.NDArray[np.int64] | None:
+    """``(B, H)`` history columns holding the same wall-clock time one season (``k`` seasons
+    for horizon slots past the first season) before each horizon slot; None when every row is
+    in UTC (then the columns are the same for all rows and need no zone arithmetic)."""
+    rows = end_ms.shape[0]
+    zones, zone_of_row = row_zones(time_zone, rows)
+    if all(is_utc(zone) for zone in zones):
+        return None
+    res_ms = resolution_seconds * 1000
+    steps = np.arange(horizon, dtype=np.int64)
+    lag_ms = (steps // season_slots + 1) * season_slots * res_ms
+    out = np.empty((rows, horizon), dtype=np.int64)
+    for k, zone in enumerate(zones):
+        members = np.flatnonzero(zone_of_row == k)
+        distinct, inverse = np.unique(end_ms[members], return_inverse=True)
+        slot_ends = distinct[:, None] + (steps[None, :] + 1) * res_ms
+        earlier = same_wall_time_earlier(slot_ends, lag_ms[None, :], zone)
+        columns = length - 1 - (distinct[:, None] - earlier) // res_ms
+        columns = np.where(columns >= length, columns - season_slots, columns)
+        out[members] = columns[inverse.reshape(-1)]
+    return out
+
+
+def _take(history: FloatArray, columns: npt.NDArray[np.int64]) -> FloatArray:
+    """``history[i, columns[i, h]]``, NaN where a column is before the first slot."""
+    inside = columns >= 0
+    out: FloatArray = np.where(
+        inside, np.take_along_axis(history, np.where(inside, columns, 0), axis=1), np.nan
+    )
+    return out

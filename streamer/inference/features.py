@@ -10,9 +10,15 @@ Features (any subset, in any order, named in the model card):
 - ``load_scaled``: ``kwh / scale`` with ``scale = mean(|finite kwh in the lookback|) + epsilon``;
   missing slots are ``0``;
 - ``is_missing``: ``1`` where the slot's value is NaN, else ``0``;
-- ``tod_sin``, ``tod_cos``: time of day of the slot's end (UTC) on the unit circle;
-- ``dow_sin``, ``dow_cos``: position in the week (Monday 00:00 UTC = 0) of the slot's end;
-- ``is_holiday``: ``1`` when the UTC date of the slot's start is in ``spec.holidays``.
+- ``tod_sin``, ``tod_cos``: time of day of the slot's end on the unit circle;
+- ``dow_sin``, ``dow_cos``: position in the week (Monday 00:00 = 0) of the slot's end;
+- ``is_holiday``: ``1`` when the date of the slot's start is in ``spec.holidays``.
+
+Calendar features read the clock ``spec.calendar_time`` names: ``"utc"`` (models trained before
+local time, such as ``lstm:1``: the row's zone is ignored) or ``"local"``, the wall-clock time of
+the row's own zone (``time_zone``: one IANA name for the batch or one per row), so that a
+meter's evening stays at 18:00 across daylight-saving changes and its week starts at local
+Monday midnight.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from streamer.forecast.local_time import UTC_ZONE, TimeZones, row_zones, wall_ms
 from streamer.inference.errors import FeatureError
 
 FloatArray = npt.NDArray[np.float64]
@@ -43,6 +50,11 @@ KNOWN_FEATURES: Final = (
 )
 DEFAULT_FEATURES: Final = KNOWN_FEATURES[:6]
 DEFAULT_EPSILON: Final = 1e-3
+CALENDAR_FEATURES: Final = frozenset({"tod_sin", "tod_cos", "dow_sin", "dow_cos", "is_holiday"})
+#: The clocks calendar features can read: UTC (older models), or the meter's local time.
+CALENDAR_UTC: Final = "utc"
+CALENDAR_LOCAL: Final = "local"
+CALENDAR_TIMES: Final = (CALENDAR_UTC, CALENDAR_LOCAL)
 MS_PER_DAY: Final = 86_400_000
 MS_PER_WEEK: Final = 7 * MS_PER_DAY
 #: 1970-01-01 was a Thursday: shift epoch days by 3 so that Monday 00:00 UTC is week phase 0.
@@ -58,8 +70,13 @@ class FeatureSpec:
     resolution_seconds: int
     epsilon: float = DEFAULT_EPSILON
     holidays: frozenset[date] = field(default_factory=frozenset)
+    calendar_time: str = CALENDAR_UTC
 
     def __post_init__(self) -> None:
+        if self.calendar_time not in CALENDAR_TIMES:
+            raise FeatureError(
+                f"calendar_time must be one of {list(CALENDAR_TIMES)}, got {self.calendar_time!r}"
+            )
         unknown = [f for f in self.features if f not in KNOWN_FEATURES]
         if unknown:
             raise FeatureError(
@@ -75,6 +92,13 @@ class FeatureSpec:
                 "lookback_slots and resolution_seconds must be positive and epsilon > 0, got "
                 f"{self.lookback_slots}, {self.resolution_seconds}, {self.epsilon}"
             )
+
+    @property
+    def reads_local_time(self) -> bool:
+        """Whether the rows' zones change the inputs (local calendar features)."""
+        return self.calendar_time == CALENDAR_LOCAL and not CALENDAR_FEATURES.isdisjoint(
+            self.features
+        )
 
     @property
     def load_index(self) -> int:
@@ -129,12 +153,15 @@ def slot_end_times(end_ms: npt.ArrayLike, slots: int, resolution_seconds: int) -
 
 
 def build_inputs(
-    history_kwh: npt.ArrayLike, end_ms: npt.ArrayLike, spec: FeatureSpec
+    history_kwh: npt.ArrayLike,
+    end_ms: npt.ArrayLike,
+    spec: FeatureSpec,
+    time_zone: TimeZones = UTC_ZONE,
 ) -> ModelInputs:
     """The model input for each row (see the module docstring).
 
-    Calendar features are computed once per distinct ``end_ms`` (a batch of meters usually
-    shares a few) and copied to the rows.
+    Calendar features are computed once per distinct ``end_ms`` and zone (a batch of meters
+    usually shares a few) and copied to the rows.
     """
     window = lookback_window(history_kwh, spec.lookback_slots)
     ends = np.asarray(end_ms)
@@ -147,8 +174,7 @@ def build_inputs(
     rows, slots = window.shape
     values = np.empty((rows, slots, len(spec.features)), dtype=np.float32)
     missing = ~np.isfinite(window)
-    distinct, inverse = np.unique(ends.astype(np.int64), return_inverse=True)
-    times = slot_end_times(distinct, slots, spec.resolution_seconds)
+    distinct, inverse, times = _calendar_times(ends.astype(np.int64), slots, spec, time_zone)
     for k, name in enumerate(spec.features):
         if name == LOAD_FEATURE:
             values[:, :, k] = np.where(missing, 0.0, window / scale[:, None])
@@ -161,8 +187,31 @@ def build_inputs(
     return ModelInputs(values=values, scale=scale, finite_slots=counts)
 
 
+def _calendar_times(
+    ends: IntArray, slots: int, spec: FeatureSpec, time_zone: TimeZones
+) -> tuple[IntArray, IntArray, IntArray]:
+    """Distinct origins (by end and zone), each row's index into them, and their ``(D, slots)``
+    slot end times on the clock the calendar features read (UTC or local wall-clock ms)."""
+    if not spec.reads_local_time:
+        distinct, inverse = np.unique(ends, return_inverse=True)
+        return distinct, inverse, slot_end_times(distinct, slots, spec.resolution_seconds)
+    zones, zone_of_row = row_zones(time_zone, ends.shape[0])
+    if len(zones) == 1:
+        distinct, inverse = np.unique(ends, return_inverse=True)
+        times = slot_end_times(distinct, slots, spec.resolution_seconds)
+        return distinct, inverse, wall_ms(times, zones[0])
+    pairs, inverse = np.unique(
+        np.stack([zone_of_row.astype(np.int64), ends], axis=1), axis=0, return_inverse=True
+    )
+    times = slot_end_times(pairs[:, 1], slots, spec.resolution_seconds)
+    for k, zone in enumerate(zones):
+        rows = np.flatnonzero(pairs[:, 0] == k)
+        times[rows] = wall_ms(times[rows], zone)
+    return pairs[:, 1], inverse, times
+
+
 def _calendar(name: str, times: IntArray, spec: FeatureSpec) -> FloatArray:
-    """Calendar feature ``name`` of slots ending at ``times``."""
+    """Calendar feature ``name`` of slots ending at ``times`` (UTC or wall-clock ms)."""
     if name in ("tod_sin", "tod_cos"):
         angle = (2.0 * np.pi / MS_PER_DAY) * np.mod(times, MS_PER_DAY).astype(np.float64)
         out: FloatArray = np.sin(angle) if name == "tod_sin" else np.cos(angle)

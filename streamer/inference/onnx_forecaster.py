@@ -10,6 +10,7 @@ import numpy.typing as npt
 from streamer.forecast.batch import ForecastBatch
 from streamer.forecast.errors import ForecasterSpecError, ForecastInputError
 from streamer.forecast.inputs import check_inputs
+from streamer.forecast.local_time import UTC_ZONE, TimeZones
 from streamer.inference.features import build_inputs, unscale
 from streamer.inference.onnx_model import OnnxModel
 
@@ -59,6 +60,7 @@ class OnnxForecaster:
         history_kwh: npt.NDArray[np.float64],
         end_ms: npt.NDArray[np.int64],
         resolution_seconds: int,
+        time_zone: TimeZones = UTC_ZONE,
     ) -> ForecastBatch:
         """See :class:`~streamer.forecast.protocol.Forecaster`."""
         if resolution_seconds != self.resolution_seconds:
@@ -75,7 +77,9 @@ class OnnxForecaster:
         levels = len(self.quantile_levels)
         if rows == 0:
             return ForecastBatch.all_invalid(0, self.horizon_slots, self.quantile_levels)
-        inputs = build_inputs(history, np.asarray(end_ms, dtype=np.int64), self.model.feature_spec)
+        inputs = build_inputs(
+            history, np.asarray(end_ms, dtype=np.int64), self.model.feature_spec, time_zone
+        )
         valid = inputs.finite_slots >= self.min_history_slots
         if valid.all():  # the usual case: no (B, L, F) copy of the inputs
             values, scale = inputs.values, inputs.scale

@@ -79,6 +79,7 @@ class OnnxModel:
                 resolution_seconds=self.card.resolution_seconds,
                 epsilon=self.card.scaling.epsilon,
                 holidays=holiday_set(self.card.holidays),
+                calendar_time=self.card.calendar_time,
             )
         except Exception as exc:
             raise ModelCardError(f"{self.card_file}: features: {exc}") from None

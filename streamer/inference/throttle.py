@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from streamer.forecast.batch import ForecastBatch
+from streamer.forecast.local_time import UTC_ZONE, TimeZones
 from streamer.forecast.protocol import Forecaster
 
 
@@ -39,10 +40,11 @@ class ThrottledForecaster:
         history_kwh: npt.NDArray[np.float64],
         end_ms: npt.NDArray[np.int64],
         resolution_seconds: int,
+        time_zone: TimeZones = UTC_ZONE,
     ) -> ForecastBatch:
         # Blocking on purpose: a slow model holds the event loop just like this.
         time.sleep(object.__getattribute__(self, "_delay_seconds"))
-        return self.wrapped.forecast(history_kwh, end_ms, resolution_seconds)
+        return self.wrapped.forecast(history_kwh, end_ms, resolution_seconds, time_zone)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(object.__getattribute__(self, "_inner"), name)

@@ -180,6 +180,8 @@ class ModelCard(_Frozen):
     version: Annotated[str, Field(pattern=r"^[1-9][0-9]*$")]
     created_at: AwareDatetime
     model_file: Annotated[str, Field(min_length=1)] = "model.onnx"
+    #: PyTorch weights beside the model (``weights.npz``), for ``train --init-from``.
+    weights_file: str | None = None
     model_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     onnx_opset: Annotated[int, Field(ge=17)]
     resolution_seconds: PositiveInt
@@ -191,6 +193,9 @@ class ModelCard(_Frozen):
     quantile_levels: tuple[float, ...]
     point_quantile: float = 0.5
     holidays: tuple[date, ...] = ()
+    #: The clock of the calendar features and holidays: ``"utc"`` (cards written before local
+    #: time, such as ``lstm:1``) or ``"local"`` (each meter's own zone, else the fleet's).
+    calendar_time: Literal["utc", "local"] = "utc"
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     training_data: TrainingData | None = None

@@ -11,6 +11,8 @@ from streamer.modelrepo.errors import ModelNotFoundError
 MODEL_FILE: Final = "model.onnx"
 CARD_FILE: Final = "card.json"
 TRITON_CONFIG_FILE: Final = "config.pbtxt"
+#: PyTorch weights beside the model, for fine-tuning (``streamer train --init-from``).
+WEIGHTS_FILE: Final = "weights.npz"
 
 
 def model_dir(models_dir: str | Path, name: str, version: int | str) -> Path:
@@ -60,3 +62,17 @@ def resolve_version(models_dir: str | Path, name: str, version: str | None) -> P
             f"(versions available: {have})"
         )
     return path
+
+
+def version_dir_of(models_dir: str | Path, spec: str) -> Path:
+    """``lstm:2`` (or ``lstm``, the newest) under ``models_dir``, or a version directory path."""
+    candidate = Path(spec)
+    if (candidate / CARD_FILE).is_file():
+        return candidate
+    name, _, version = spec.partition(":")
+    if not name or "/" in name:
+        raise ModelNotFoundError(
+            f"{spec!r} is neither a model version (name:version, e.g. lstm:2) nor a version "
+            f"directory holding {CARD_FILE}"
+        )
+    return resolve_version(models_dir, name, version or None)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from streamer.accuracy.forecast_ledger import ForecastLedger, quantile_columns
 from streamer.accuracy.interval_calibration import (
@@ -152,6 +153,8 @@ class _Held:
     record: MeterRecord
     stored: bytes | None
     last_index: int
+    #: The zone the meter's newest reading of the batch named, if any.
+    time_zone: str | None = None
 
 
 _IssueRow = Callable[[int, str, int, ForecastLedger], ForecastRecord]
@@ -485,7 +488,7 @@ class BatchProcessor:
                 late.append((message, reason, _late_detail(outcome, reading, state)))
             else:
                 counts[outcome.value] = counts.get(outcome.value, 0) + 1
-        held[meter_id] = _Held(record, stored, readings[-1][0])
+        held[meter_id] = _Held(record, stored, readings[-1][0], readings[-1][1].time_zone)
 
         run_after = state.flatline_run_slots(cap=config.flatline_slots)
         if run_before < config.flatline_slots <= run_after:
@@ -539,9 +542,10 @@ class BatchProcessor:
             fraction = fraction[rows]
         windows = impute_stored(stored, config.window)
         history, end_ms = windows.values_kwh, windows.end_ms
+        zones = _row_zones([held[meter_id].time_zone for meter_id in candidates], config.time_zone)
         live = self.models.live
         started = time.perf_counter()
-        batch = live.forecast(history, end_ms, config.resolution_seconds)
+        batch = live.forecast(history, end_ms, config.resolution_seconds, zones)
         result.inference_seconds[live.name] = time.perf_counter() - started
         fallback_rows = np.flatnonzero(~batch.valid)
         fallback_batch = None
@@ -549,7 +553,10 @@ class BatchProcessor:
         if fallback_rows.size:
             started = time.perf_counter()
             fallback_batch = self.fallback.forecast(
-                history[fallback_rows], end_ms[fallback_rows], config.resolution_seconds
+                history[fallback_rows],
+                end_ms[fallback_rows],
+                config.resolution_seconds,
+                zones if isinstance(zones, str) else zones[fallback_rows],
             )
             result.inference_seconds[self.fallback.name] = time.perf_counter() - started
             fallback_valid = fallback_batch.valid.tolist()
@@ -558,7 +565,7 @@ class BatchProcessor:
         shadow = self.models.shadow
         if shadow is not None:
             started = time.perf_counter()
-            shadow_batch = shadow.forecast(history, end_ms, config.resolution_seconds)
+            shadow_batch = shadow.forecast(history, end_ms, config.resolution_seconds, zones)
             result.inference_seconds[f"{shadow.name}:shadow"] = time.perf_counter() - started
             rows_of = issue.rows_of(shadow, shadow_batch)
             for i in np.flatnonzero(shadow_batch.valid).tolist():
@@ -642,3 +649,11 @@ def _late_detail(outcome: Outcome, reading: Reading, state: MeterState) -> str:
             "STREAMER_ALLOWED_LATENESS_SLOTS"
         )
     return "register reading older than the meter's last register reading"
+
+
+def _row_zones(named: list[str | None], fleet_zone: str) -> str | npt.NDArray[np.str_]:
+    """The fleet's zone for the whole batch (the usual case), or one zone per row where some
+    readings named their own."""
+    if all(zone is None for zone in named):
+        return fleet_zone
+    return np.array([fleet_zone if zone is None else zone for zone in named])

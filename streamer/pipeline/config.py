@@ -23,6 +23,8 @@ class PipelineConfig:
     max_message_bytes: int
     max_interval_kwh: float
     future_tolerance_seconds: int
+    #: The fleet's zone: a reading without its own ``time_zone`` is in this one.
+    time_zone: str = "UTC"
 
     @property
     def window(self) -> WindowConfig:
@@ -61,4 +63,5 @@ class PipelineConfig:
             max_message_bytes=settings.max_message_bytes,
             max_interval_kwh=settings.max_interval_kwh,
             future_tolerance_seconds=settings.future_tolerance_seconds,
+            time_zone=settings.time_zone,
         )

@@ -29,9 +29,10 @@ from streamer.serving.series_forecast import RowForecast
 
 log = logging.getLogger(__name__)
 
-#: Runs one batch: ``(model, windows (B, L), end_ms (B,)) -> B row forecasts``.
+#: Runs one batch: ``(model, windows (B, L), end_ms (B,), zones (B,)) -> B row forecasts``.
 BatchRunner = Callable[
-    [Forecaster, npt.NDArray[np.float32], npt.NDArray[np.int64]], Awaitable[list[RowForecast]]
+    [Forecaster, npt.NDArray[np.float32], npt.NDArray[np.int64], npt.NDArray[np.str_]],
+    Awaitable[list[RowForecast]],
 ]
 
 
@@ -40,6 +41,7 @@ class _Part:
     model: Forecaster
     windows: npt.NDArray[np.float32]
     end_ms: npt.NDArray[np.int64]
+    zones: npt.NDArray[np.str_]
     future: asyncio.Future[list[RowForecast]]
     arrived: float = field(default_factory=time.monotonic)
 
@@ -81,9 +83,13 @@ class DynamicBatcher:
         model: Forecaster,
         windows: npt.NDArray[np.float32],
         end_ms: npt.NDArray[np.int64],
+        zones: npt.NDArray[np.str_] | None = None,
     ) -> list[RowForecast]:
-        """The forecasts of ``windows``, in order, once their batches have run."""
+        """The forecasts of ``windows`` (in the IANA ``zones``, one per row; UTC when None),
+        in order, once their batches have run."""
         count = int(end_ms.shape[0])
+        if zones is None:
+            zones = np.full(count, "UTC")
         if self._pending + count > self.max_pending_series:
             raise RequestRejected(
                 429,
@@ -96,7 +102,13 @@ class DynamicBatcher:
         self._ensure_running()
         step = self.max_batch_series
         parts = [
-            _Part(model, windows[i : i + step], end_ms[i : i + step], loop.create_future())
+            _Part(
+                model,
+                windows[i : i + step],
+                end_ms[i : i + step],
+                zones[i : i + step],
+                loop.create_future(),
+            )
             for i in range(0, count, step)
         ]
         self._queue.extend(parts)
@@ -175,7 +187,8 @@ class DynamicBatcher:
         if self._on_batch is not None:
             self._on_batch(int(end_ms.shape[0]))
         try:
-            rows = await self._run(live[0].model, windows, end_ms)
+            zones = np.concatenate([part.zones for part in live])
+            rows = await self._run(live[0].model, windows, end_ms, zones)
         except Exception as exc:  # one bad batch must not stop the batcher
             log.exception("POST /v1/forecast: a batch of %d series failed", end_ms.shape[0])
             for part in live:

@@ -65,7 +65,11 @@ def _series_schema(settings: Settings) -> dict[str, Any]:
                 "enum": [settings.resolution_seconds],
                 "description": "Slot length; must be the worker's.",
             },
-            "time_zone": {"type": "string", "description": "IANA zone name (checked)."},
+            "time_zone": {
+                "type": "string",
+                "description": "IANA zone of the series' calendar; the worker's "
+                "STREAMER_TIME_ZONE when absent.",
+            },
         },
     }
 

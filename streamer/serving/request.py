@@ -10,7 +10,7 @@
         "start_ts": "2026-11-01T00:00:00Z",     # start of the first value's slot, or
         "slot_end_ts": ["2026-11-01T00:30:00Z", ...],  # the end of each value's slot
         "resolution_seconds": 1800,             # optional: must be the worker's
-        "time_zone": "Europe/London"}]}         # optional IANA name (checked)
+        "time_zone": "Europe/London"}]}         # optional IANA zone (default: the worker's)
 
 A single series may be sent as the body itself (``{"values_kwh": [...], "start_ts": ...}``).
 Timestamps are RFC 3339 with an offset, or epoch milliseconds, on the worker's slot grid (a
@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import math
 import re
-import zoneinfo
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 import numpy as np
@@ -34,6 +33,7 @@ import orjson
 
 from streamer.contract.errors import InvalidReading
 from streamer.contract.reading import MAX_TS_MS, parse_ts_ms
+from streamer.forecast.local_time import is_known_zone
 from streamer.serving.errors import RequestRejected, invalid
 
 MAX_ID_CHARS: Final = 256
@@ -49,6 +49,8 @@ class RequestLimits:
     lookback_slots: int
     min_observed_fraction: float
     max_series: int
+    #: The fleet's zone: a series without ``time_zone`` is in this one.
+    time_zone: str = "UTC"
 
     @property
     def min_observed_slots(self) -> int:
@@ -83,6 +85,8 @@ class ForecastRequest:
     calibrated: bool = True
     """``"calibration": "fleet"`` (the default): the band calibrated as the stream calibrates a
     meter it has never seen; ``"none"``: the model's own quantiles."""
+    time_zones: npt.NDArray[np.str_] = field(default_factory=lambda: np.array([], dtype=str))
+    """``(B,)`` each series' IANA zone (its own ``time_zone``, else the worker's)."""
 
 
 def parse_request(body: bytes, limits: RequestLimits) -> ForecastRequest:
@@ -121,10 +125,13 @@ def parse_request(body: bytes, limits: RequestLimits) -> ForecastRequest:
     windows = np.full((len(items), lookback), np.nan, dtype=np.float32)
     ids: list[str] = []
     ends: list[int] = []
+    zones: list[str] = []
     for index, item in enumerate(items):
         series_id, end_ms = _place(index, item, limits, windows[index])
         ids.append(series_id)
         ends.append(end_ms)
+        zone = item.get("time_zone")  # checked by _place
+        zones.append(zone if isinstance(zone, str) else limits.time_zone)
     observed = np.count_nonzero(~np.isnan(windows), axis=1)
     short = np.flatnonzero(observed < limits.min_observed_slots)
     if short.size:
@@ -132,7 +139,12 @@ def parse_request(body: bytes, limits: RequestLimits) -> ForecastRequest:
     counts = observed.tolist()
     series = [SeriesWindow(ids[i], windows[i], ends[i], counts[i]) for i in range(len(items))]
     return ForecastRequest(
-        model_spec, series, windows, np.array(ends, dtype=np.int64), calibration == "fleet"
+        model_spec,
+        series,
+        windows,
+        np.array(ends, dtype=np.int64),
+        calibration == "fleet",
+        np.array(zones, dtype=str),
     )
 
 
@@ -239,12 +251,8 @@ def _check_time_zone(where: str, raw: object) -> None:
         return
     if not isinstance(raw, str) or not 1 <= len(raw) <= 64:
         raise invalid(f"{where}.time_zone must be an IANA zone name such as 'Europe/London'")
-    try:
-        zoneinfo.ZoneInfo(raw)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise invalid(
-            f"{where}.time_zone {raw!r} is not an IANA zone name (e.g. 'Europe/London')"
-        ) from None
+    if not is_known_zone(raw):
+        raise invalid(f"{where}.time_zone {raw!r} is not an IANA zone name (e.g. 'Europe/London')")
 
 
 def _ts_ms(where: str, value: object) -> int:

@@ -21,6 +21,7 @@ from streamer.accuracy.interval_calibration import (
     level_column,
 )
 from streamer.forecast.batch import ForecastBatch
+from streamer.forecast.local_time import UTC_ZONE, TimeZones
 from streamer.forecast.protocol import Forecaster
 from streamer.state.flags import SlotFlag
 from streamer.state.imputation import impute_rows
@@ -52,13 +53,15 @@ def forecast_windows(
     model: Forecaster,
     fallback: Forecaster,
     config: WindowConfig,
+    time_zones: TimeZones = UTC_ZONE,
 ) -> list[RowForecast]:
-    """Row ``i``: the forecast of ``windows_kwh[i]`` (``(B, L)``, NaN missing), ``end_ms[i]``."""
+    """Row ``i``: the forecast of ``windows_kwh[i]`` (``(B, L)``, NaN missing), ``end_ms[i]``,
+    in ``time_zones[i]`` (or one zone for all)."""
     flags = np.where(np.isfinite(windows_kwh), SlotFlag.OBSERVED, SlotFlag.MISSING).astype(np.uint8)
     history, _ = impute_rows(
         windows_kwh, flags, config.slots_per_day, config.interpolate_max_gap_slots
     )
-    batch = model.forecast(history, end_ms, config.resolution_seconds)
+    batch = model.forecast(history, end_ms, config.resolution_seconds, time_zones)
     valid = batch.valid
     rows: list[RowForecast | None] = [None] * len(valid)
     for i in np.flatnonzero(valid).tolist():
@@ -67,7 +70,10 @@ def forecast_windows(
     if missing.size:
         reason = INSUFFICIENT_HISTORY
         backup: ForecastBatch = fallback.forecast(
-            history[missing], end_ms[missing], config.resolution_seconds
+            history[missing],
+            end_ms[missing],
+            config.resolution_seconds,
+            time_zones if isinstance(time_zones, str) else np.asarray(time_zones)[missing],
         )
         for j, i in enumerate(missing.tolist()):
             if backup.valid[j]:

@@ -89,6 +89,7 @@ class ForecastService:
             lookback_slots=settings.lookback_slots,
             min_observed_fraction=settings.min_observed_fraction,
             max_series=settings.serving_max_series_per_request,
+            time_zone=settings.time_zone,
         )
         self._config = WindowConfig(
             resolution_seconds=settings.resolution_seconds,
@@ -114,12 +115,13 @@ class ForecastService:
         model: Forecaster,
         windows: npt.NDArray[np.float32],
         end_ms: npt.NDArray[np.int64],
+        zones: npt.NDArray[np.str_],
     ) -> list[RowForecast]:
         # ONNX Runtime sessions are thread-safe: the batch runs on a thread of its own beside
         # the stream's micro-batches, holding a reference to its model (a rollout meanwhile
         # swaps the live model for the next batch, never this one)
         return await asyncio.to_thread(
-            forecast_windows, windows, end_ms, model, self._fallback, self._config
+            forecast_windows, windows, end_ms, model, self._fallback, self._config, zones
         )
 
     async def forecast(self, body: bytes) -> bytes:
@@ -128,7 +130,9 @@ class ForecastService:
         model = await self._catalog.resolve(request.model_spec)
         self._metrics.queued_series.inc(len(request.series))
         try:
-            rows = await self.batcher.submit(model, request.windows_kwh, request.end_ms)
+            rows = await self.batcher.submit(
+                model, request.windows_kwh, request.end_ms, request.time_zones
+            )
         finally:
             self._metrics.queued_series.dec(len(request.series))
         if request.calibrated and self._prior is not None:

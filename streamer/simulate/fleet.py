@@ -15,12 +15,19 @@ Demand in kW is built from:
 
 Net meters (rooftop PV) subtract PV output (clear-sky sun x cloud cover), so their net load goes
 negative around noon on sunny days. Values are rounded to whole Wh.
+
+The fleet lives in ``time_zone`` (an IANA name, UTC by default; see :mod:`.region`): schedules,
+weekends, ``holidays`` (behaving as Sundays) and EV evenings follow its wall clocks, so the
+daily shape moves with daylight-saving changes; the sun and the weather follow local solar
+time, and in the southern hemisphere winter falls in June-August.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 from typing import Final
 
 import numpy as np
@@ -29,12 +36,19 @@ import numpy.typing as npt
 from streamer.simulate.errors import SimulationConfigError
 from streamer.simulate.hashrng import hash_normal, hash_uniform
 from streamer.simulate.profiles import MeterProfiles, draw_profiles
+from streamer.simulate.region import (
+    epoch_days,
+    holiday_dates,
+    is_southern_zone,
+    standard_offset_seconds,
+    wall_clock_ms,
+    zone_of,
+)
 from streamer.simulate.weather import (
-    DAYS_PER_YEAR,
+    LATITUDE_DEG,
     SECONDS_PER_DAY,
+    SOUTHERN_LATITUDE_DEG,
     RegionalWeather,
-    clear_sky_fraction,
-    day_of_year,
 )
 
 F64 = npt.NDArray[np.float64]
@@ -77,7 +91,12 @@ class FleetModel:
     """A seeded fleet of ``n_meters`` smart meters at ``resolution_seconds``.
 
     Meter ids are ``id_prefix`` and a zero-padded index (``m-000042``); the prefix changes the
-    ids only, not the load.
+    ids only, not the load. ``time_zone`` is the IANA zone the fleet lives in;
+    ``southern_hemisphere`` (``None``: inferred from the zone's daylight saving, see
+    :func:`.region.is_southern_zone`) puts it at 35 degrees south instead of 52 north; on the
+    local dates in ``holidays`` (``date`` objects or ISO strings) everyone behaves as on a
+    Sunday. With the defaults the load is that of a fleet at 52 N on the Greenwich meridian
+    keeping UTC.
 
     >>> model = FleetModel(n_meters=3, seed=7)
     >>> model.meter_ids.tolist()
@@ -93,6 +112,9 @@ class FleetModel:
         resolution_seconds: int = 1800,
         *,
         id_prefix: str = "m-",
+        time_zone: str = "UTC",
+        southern_hemisphere: bool | None = None,
+        holidays: Iterable[date | str] = (),
     ) -> None:
         if n_meters < 1:
             raise SimulationConfigError(f"n_meters={n_meters}: a fleet needs at least one meter")
@@ -103,11 +125,28 @@ class FleetModel:
                 f"resolution_seconds={resolution_seconds} must be positive and divide 86400 "
                 "(e.g. 900, 1800, 3600)"
             )
+        zone = zone_of(time_zone)
+        if southern_hemisphere is not None and not isinstance(southern_hemisphere, bool):
+            raise SimulationConfigError(
+                f"southern_hemisphere={southern_hemisphere!r}: use True, False or None "
+                "(None: inferred from the time zone)"
+            )
         self.n_meters = n_meters
         self.seed = seed
         self.resolution_seconds = resolution_seconds
+        self.time_zone = time_zone
+        self.southern_hemisphere: bool = (
+            is_southern_zone(zone) if southern_hemisphere is None else southern_hemisphere
+        )
+        self.holidays: frozenset[date] = holiday_dates(holidays)
+        self._holiday_days = epoch_days(self.holidays)
+        self._zone = None if time_zone == "UTC" else zone
         self.profiles: MeterProfiles = draw_profiles(seed, n_meters)
-        self.weather = RegionalWeather(seed)
+        self.weather = RegionalWeather(
+            seed,
+            latitude_deg=SOUTHERN_LATITUDE_DEG if self.southern_hemisphere else LATITUDE_DEG,
+            solar_offset_seconds=standard_offset_seconds(zone),
+        )
         self._shifts: tuple[LoadShift, ...] = ()
         self._index = np.arange(n_meters, dtype=np.int64)
         self._households = np.flatnonzero(~self.profiles.is_business)
@@ -201,22 +240,32 @@ class FleetModel:
             return np.zeros((n, 0), dtype=np.float64)
         p = self.profiles
         slot = ends // res_ms
-        mid_s = (ends - res_ms // 2).astype(np.float64) / 1000.0
+        mid_ms = ends - res_ms // 2
+        mid_s = mid_ms.astype(np.float64) / 1000.0
         clouds = self.weather.cloudiness(mid_s)
         temperature = self.weather.temperature_c(mid_s, clouds)
-        day = np.floor(mid_s / SECONDS_PER_DAY).astype(np.int64)
+        # People keep the local wall clock: its date and time of day, read as if they were UTC.
+        wall_s = (
+            mid_s
+            if self._zone is None
+            else wall_clock_ms(mid_ms, self._zone).astype(np.float64) / 1000.0
+        )
+        day = np.floor(wall_s / SECONDS_PER_DAY).astype(np.int64)
         dow = np.mod(day + 3, 7)  # 1970-01-01 was a Thursday; Monday = 0
         saturday, sunday = dow == 5, dow == 6
+        if self._holiday_days.size:
+            holiday = np.isin(day, self._holiday_days)
+            saturday, sunday = saturday & ~holiday, sunday | holiday
         weekend = saturday | sunday
-        winter = np.cos(2.0 * np.pi * (day_of_year(mid_s) - 355.0) / DAYS_PER_YEAR)
-        utc_hour = np.mod(mid_s, SECONDS_PER_DAY) / 3600.0
+        winter = self.weather.winter(mid_s)
+        local_hour = np.mod(wall_s, SECONDS_PER_DAY) / 3600.0
         heating = np.clip(HEATING_BELOW_C - temperature, 0.0, None)
         cooling = np.clip(temperature - COOLING_ABOVE_C, 0.0, None)
 
         demand_kw = np.empty((n, ends.size), dtype=np.float64)
         hh = self._households
         if hh.size:
-            hour = np.mod(utc_hour[None, :] - p.shift_hours[hh, None], 24.0)
+            hour = np.mod(local_hour[None, :] - p.shift_hours[hh, None], 24.0)
             morning = p.morning_weight[hh, None] * _circular_bump(
                 hour, np.where(weekend, 9.0, 7.25)[None, :], 1.0
             )
@@ -233,7 +282,7 @@ class FleetModel:
             )
         bz = self._businesses
         if bz.size:
-            hour = np.mod(utc_hour[None, :] - 0.5 * p.shift_hours[bz, None], 24.0)
+            hour = np.mod(local_hour[None, :] - 0.5 * p.shift_hours[bz, None], 24.0)
             office = _sigmoid((hour - p.open_hour[bz, None]) / 0.4) * _sigmoid(
                 (p.close_hour[bz, None] - hour) / 0.6
             )
@@ -261,12 +310,12 @@ class FleetModel:
                 spike_u < SPIKE_SHARE, 0.5 + 1.5 * (spike_u / SPIKE_SHARE), 0.0
             )
         if self._ev.size:
-            demand_kw[self._ev] += self._ev_kw(self._ev, day, utc_hour)
+            demand_kw[self._ev] += self._ev_kw(self._ev, day, local_hour)
 
         load_kw = demand_kw
         if self._pv.size:
             pv = self._pv
-            sun = clear_sky_fraction(mid_s) * (1.0 - 0.75 * np.power(clouds, 1.3))
+            sun = self.weather.clear_sky_fraction(mid_s) * (1.0 - 0.75 * np.power(clouds, 1.3))
             load_kw[pv] -= (p.pv_kwp[pv] * p.pv_performance[pv])[:, None] * sun[None, :]
 
         kwh = load_kw * (self.resolution_seconds / 3600.0)
@@ -277,13 +326,16 @@ class FleetModel:
         out: F64 = np.round(kwh, 3) + 0.0  # whole Wh; "+ 0.0" turns -0.0 into 0.0
         return out
 
-    def _ev_kw(self, ev: npt.NDArray[np.intp], day: I64, utc_hour: F64) -> F64:
-        """Charging power of EV households: some evenings, a few hours from 17:30-21:30."""
+    def _ev_kw(self, ev: npt.NDArray[np.intp], day: I64, local_hour: F64) -> F64:
+        """Charging power of EV households: some evenings, a few hours from 17:30-21:30.
+
+        ``day`` is the local date (days since 1970-01-01), ``local_hour`` the wall-clock hour.
+        """
         meters, days = ev[:, None], day[None, :]
         charges = hash_uniform(self.seed, _S_EV_DAY, meters, days) < EV_DAY_SHARE
         start = 17.5 + 4.0 * hash_uniform(self.seed, _S_EV_START, meters, days)
         length = 1.5 + 3.0 * hash_uniform(self.seed, _S_EV_LENGTH, meters, days)
-        hour = utc_hour[None, :]
+        hour = local_hour[None, :]
         charging = charges & (hour >= start) & (hour < start + length)
         out: F64 = np.where(charging, EV_CHARGE_KW, 0.0)
         return out

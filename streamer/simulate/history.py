@@ -17,6 +17,7 @@ from streamer.simulate.errors import HistoryFormatError
 from streamer.simulate.fleet import FleetModel
 
 COLUMNS: Final = ("meter_id", "ts", "kwh")
+ZONE_COLUMN: Final = "time_zone"
 SUFFIXES: Final = (".csv", ".csv.gz", ".parquet")
 TS_DTYPE: Final = "datetime64[ms, UTC]"
 #: Meter-slot cells computed per model call (bounds the model's temporary arrays).
@@ -27,7 +28,10 @@ def generate_history(model: FleetModel, start_ms: int, end_ms: int) -> pd.DataFr
     """Interval energy of every meter for the slots ending in ``(start_ms, end_ms]``.
 
     Sorted by meter, then time. Needs about 30 bytes per row
-    (``n_meters * (end_ms - start_ms) / resolution``).
+    (``n_meters * (end_ms - start_ms) / resolution``). The load follows the model's time zone
+    (``FleetModel(time_zone=...)``); ``ts`` stays UTC. A fleet outside UTC gets a ``time_zone``
+    column naming it, which ``streamer train`` and ``streamer backtest`` read as each meter's
+    calendar.
     """
     ends = model.slot_ends(start_ms, end_ms)
     n, slots = model.n_meters, ends.size
@@ -36,13 +40,16 @@ def generate_history(model: FleetModel, start_ms: int, end_ms: int) -> pd.DataFr
     for begin in range(0, slots, step):
         kwh[:, begin : begin + step] = model.load_kwh(ends[begin : begin + step])
     ts = pd.DatetimeIndex(np.tile(ends, n).astype("datetime64[ms]")).tz_localize("UTC")
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "meter_id": pd.Series(np.repeat(model.meter_ids, slots), dtype="str"),
             "ts": ts,
             "kwh": kwh.ravel(),
         }
     )
+    if model.time_zone != "UTC":
+        frame[ZONE_COLUMN] = model.time_zone
+    return frame
 
 
 def _format_of(path: Path) -> str:
@@ -69,13 +76,16 @@ def _checked(frame: pd.DataFrame, where: str) -> pd.DataFrame:
             f"{where}: ts must be timezone-aware datetimes (dtype is {ts.dtype}); "
             "use pd.to_datetime(..., utc=True) or .dt.tz_localize('UTC')"
         )
-    return pd.DataFrame(
+    clean = pd.DataFrame(
         {
             "meter_id": frame["meter_id"].astype("str"),
             "ts": ts.dt.tz_convert("UTC").astype(TS_DTYPE),
             "kwh": frame["kwh"].astype(np.float64),
         }
     )
+    if ZONE_COLUMN in frame.columns:  # optional: each meter's IANA zone
+        clean[ZONE_COLUMN] = frame[ZONE_COLUMN].astype("str")
+    return clean
 
 
 def write_history(path: str | Path, frame: pd.DataFrame) -> Path:

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import date
 
 from streamer.simulate.clock import SimulatedClock
 from streamer.simulate.errors import SimulationConfigError
@@ -29,6 +30,7 @@ from streamer.simulate.producer import (
 )
 from streamer.simulate.progress import Phase, SimulationProgress, SimulationSummary
 from streamer.simulate.ratelimit import RateLimiter
+from streamer.simulate.region import holiday_dates, zone_of
 from streamer.simulate.slots import SlotChunk, SlotStream
 from streamer.simulate.wire import Message, rfc3339
 from streamer.timeutil import now_ms
@@ -57,8 +59,16 @@ class SimulationConfig:
     faults: FaultConfig = field(default_factory=FaultConfig)
     meter_id_prefix: str = "m-"
     """Meter ids are this prefix and a zero-padded index (``m-000042``)."""
+    time_zone: str = "UTC"
+    """IANA zone the fleet lives in: its clocks drive schedules, its standard offset the sun."""
+    southern_hemisphere: bool | None = None
+    """Seasons of the southern hemisphere (``None``: inferred from the zone's daylight saving)."""
+    holidays: frozenset[date] = frozenset()
+    """Local dates on which the fleet behaves as on a Sunday."""
 
     def __post_init__(self) -> None:
+        zone_of(self.time_zone)
+        object.__setattr__(self, "holidays", holiday_dates(self.holidays))
         if self.meters < 1:
             raise SimulationConfigError(f"meters={self.meters}: simulate at least one meter")
         if self.backfill_seconds < 0:
@@ -81,7 +91,13 @@ class SimulationConfig:
 
     def build_model(self) -> FleetModel:
         return FleetModel(
-            self.meters, self.seed, self.resolution_seconds, id_prefix=self.meter_id_prefix
+            self.meters,
+            self.seed,
+            self.resolution_seconds,
+            id_prefix=self.meter_id_prefix,
+            time_zone=self.time_zone,
+            southern_hemisphere=self.southern_hemisphere,
+            holidays=self.holidays,
         )
 
     def resolve_start_ms(self, wall_now_ms: int) -> int:
@@ -200,9 +216,11 @@ async def run_simulation(
         None if config.duration_seconds is None else time.monotonic() + config.duration_seconds
     )
     logger.info(
-        "simulating %d meters at %d s from %s, speedup %.0f, to %s on %s",
+        "simulating %d meters at %d s in %s (%s hemisphere) from %s, speedup %.0f, to %s on %s",
         fleet.n_meters,
         fleet.resolution_seconds,
+        fleet.time_zone,
+        "southern" if fleet.southern_hemisphere else "northern",
         rfc3339(start_ms),
         config.speedup,
         topic,

@@ -18,6 +18,7 @@ from streamer.modelrepo.card import (
     TrainingData,
     TrainingSummary,
 )
+from streamer.modelrepo.layout import WEIGHTS_FILE
 from streamer.modelrepo.reference import feature_histograms
 from streamer.timeutil import to_datetime
 from streamer.train.config import TrainConfig
@@ -61,6 +62,8 @@ def build_card(
         quantile_levels=tuple(config.quantile_levels),
         point_quantile=0.5,
         holidays=tuple(config.holidays),
+        calendar_time=config.calendar_time,
+        weights_file=WEIGHTS_FILE,
         inputs=(TensorSpec(name=INPUT_NAME, shape=(-1, config.lookback_slots, len(features))),),
         outputs=(
             TensorSpec(

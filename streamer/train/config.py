@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+from streamer.forecast.local_time import is_known_zone
 from streamer.inference.features import DEFAULT_EPSILON, DEFAULT_FEATURES
 from streamer.train.errors import TrainConfigError
 
@@ -27,6 +28,10 @@ class TrainConfig:
     horizon_slots: int = 48
     features: tuple[str, ...] = DEFAULT_FEATURES
     holidays: tuple[date, ...] = ()
+    #: The clock of the calendar features: "local" (each meter's zone, from the history's
+    #: ``time_zone`` column, else ``time_zone``) or "utc" (how ``lstm:1`` was trained).
+    calendar_time: str = "local"
+    time_zone: str = "UTC"
     quantile_levels: tuple[float, ...] = (0.1, 0.5, 0.9)
     epsilon: float = DEFAULT_EPSILON
     min_history_fraction: float = 0.25
@@ -55,6 +60,8 @@ class TrainConfig:
     reference_windows: int = 4_096
     progress: bool = True
     notes: str = ""
+    #: A version directory to fine-tune from (its architecture and weights); None: from scratch.
+    init_from: Path | None = None
 
     def __post_init__(self) -> None:
         positive = {
@@ -97,6 +104,14 @@ class TrainConfig:
                 "validation_days must be positive and holdout_days non-negative, got "
                 f"{self.validation_days} and {self.holdout_days}"
             )
+        if self.calendar_time not in ("local", "utc"):
+            raise TrainConfigError(
+                f"calendar_time must be 'local' or 'utc', got {self.calendar_time!r}"
+            )
+        if not is_known_zone(self.time_zone):
+            raise TrainConfigError(
+                f"time_zone {self.time_zone!r} is not an IANA zone name (e.g. 'Europe/London')"
+            )
         if self.opset < 17:
             raise TrainConfigError(f"opset must be at least 17, got {self.opset}")
 
@@ -134,6 +149,7 @@ class TrainConfig:
             "prefix_mask_probability": self.prefix_mask_probability,
             "seed": self.seed,
             "loss": "pinball",
+            "init_from": "" if self.init_from is None else str(self.init_from),
         }
 
 

@@ -168,10 +168,13 @@ def fit(
             stats.seconds,
         )
         if config.progress:
+            left = config.epochs - epoch  # early stopping may end it sooner
+            mean_seconds = sum(h.seconds for h in history) / len(history)
             tqdm.write(
                 f"epoch {epoch}/{config.epochs}: train pinball {stats.train_pinball:.4f}, "
                 f"validation pinball {val:.4f}{' (best)' if improved else ''}, "
-                f"{stats.seconds:.1f} s",
+                f"{stats.seconds:.1f} s; at most {left} more epoch{'' if left == 1 else 's'}, "
+                f"ETA <= {_minutes(left * mean_seconds)}",
                 file=sys.stderr,
             )
         if on_epoch is not None:
@@ -188,3 +191,10 @@ def fit(
         history=tuple(history),
         stopped=stopped,
     )
+
+
+def _minutes(seconds: float) -> str:
+    """``12:05`` (minutes:seconds) or ``1:02:03``."""
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

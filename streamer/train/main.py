@@ -22,10 +22,16 @@ from streamer.evaluate.grid import build_grid
 from streamer.evaluate.history import load_history
 from streamer.modelrepo.card import write_card
 from streamer.modelrepo.checksum import sha256_file
-from streamer.modelrepo.layout import CARD_FILE, MODEL_FILE
+from streamer.modelrepo.layout import CARD_FILE, MODEL_FILE, WEIGHTS_FILE
 from streamer.modelrepo.triton import write_triton_config
 from streamer.timeutil import to_datetime
 from streamer.train.card_builder import build_card
+from streamer.train.checkpoint import (
+    base_version,
+    config_from_base,
+    load_weights,
+    save_weights,
+)
 from streamer.train.config import TrainConfig, TrainReport, TrainSummary
 from streamer.train.errors import TrainConfigError, TrainingStopped
 from streamer.train.export import check_parity, export_onnx
@@ -87,6 +93,11 @@ def train_main(
     except TypeError as exc:
         fields = ", ".join(f.name for f in dataclasses.fields(TrainConfig))
         raise TrainConfigError(f"{exc}; TrainConfig fields are: {fields}") from None
+    base_weights = None
+    if cfg.init_from is not None:
+        base_card, base_weights = base_version(cfg.init_from)
+        cfg = config_from_base(cfg, base_card)
+        logger.info("fine-tuning from %s:%s (%s)", base_card.name, base_card.version, cfg.init_from)
     target = Path(out_dir)
     name, version = name_and_version(target)
     started = time.perf_counter()
@@ -102,6 +113,8 @@ def train_main(
     if on_summary is not None:
         on_summary(summarise(sampler, cfg, str(device)))
     model = build_model(cfg)
+    if base_weights is not None:
+        load_weights(model, base_weights)
     result = fit(model, sampler, cfg, device, on_epoch=on_epoch, stop=stop)
     if result.stopped and (not keep_best_on_stop or result.best_epoch == 0):
         done = "no epoch had finished" if result.best_epoch == 0 else "--keep-best-on-stop not set"
@@ -111,6 +124,7 @@ def train_main(
         )
 
     model_path = export_onnx(model, target / MODEL_FILE, opset=cfg.opset)
+    save_weights(model.to("cpu"), target / WEIGHTS_FILE)
     parity_inputs = next(sampler.validation_batches(max(cfg.parity_batch_sizes))).inputs
     diffs = check_parity(
         model,

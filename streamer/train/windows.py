@@ -46,6 +46,7 @@ def feature_spec_of(config: TrainConfig) -> FeatureSpec:
         resolution_seconds=config.resolution_seconds,
         epsilon=config.epsilon,
         holidays=holiday_set(config.holidays),
+        calendar_time=config.calendar_time,
     )
 
 
@@ -70,6 +71,8 @@ class WindowSampler:
         self.grid = grid
         self.config = config
         self.spec = feature_spec_of(config)
+        #: Per meter: the zone its calendar features are read in.
+        self.zones = grid.zones(config.time_zone)
         lookback, horizon = config.lookback_slots, config.horizon_slots
         pooled_end = grid.slots - config.holdout_slots
         finite = np.isfinite(grid.kwh[:, : max(pooled_end, 0)])
@@ -178,7 +181,7 @@ class WindowSampler:
         history, actual, end_ms = self.raw(meters, origins)
         if rng is not None:
             history = self._augment(history, rng)
-        inputs = build_inputs(history, end_ms, self.spec)
+        inputs = build_inputs(history, end_ms, self.spec, self.zones[meters])
         targets = scale_targets(actual, inputs.scale)
         targets[inputs.finite_slots < self.config.min_history_slots] = np.nan
         return WindowBatch(inputs.values, targets.astype(np.float32), inputs.scale)
@@ -212,4 +215,4 @@ class WindowSampler:
         count = min(count, self.train_windows)
         meters, origins = self.sample_train(rng, count)
         history, _, end_ms = self.raw(meters, origins)
-        return build_inputs(history, end_ms, self.spec)
+        return build_inputs(history, end_ms, self.spec, self.zones[meters])

@@ -35,7 +35,8 @@ LIVE_SLOTS = 8
 def model_repository(root: Path) -> Path:
     """lstm:1 (the committed model) and lstm:2 (the same weights, card version 2)."""
     models = root / "models"
-    shutil.copytree(REPO / "models" / "lstm", models / "lstm")
+    shutil.copytree(REPO / "models" / "lstm" / "1", models / "lstm" / "1")
+    shutil.copy(REPO / "models" / "lstm" / "config.pbtxt", models / "lstm" / "config.pbtxt")
     shutil.copytree(models / "lstm" / "1", models / "lstm" / "2")
     card_file = models / "lstm" / "2" / "card.json"
     card = json.loads(card_file.read_text())

@@ -106,7 +106,7 @@ class _LastValuePlusStep:
     def __init__(self) -> None:
         self.end_ms: list[int] = []
 
-    def forecast(self, history_kwh, end_ms, resolution_seconds):  # type: ignore[no-untyped-def]
+    def forecast(self, history_kwh, end_ms, resolution_seconds, time_zone="UTC"):  # type: ignore[no-untyped-def]
         self.end_ms.append(int(end_ms[0]))
         assert resolution_seconds == RES
         point = history_kwh[:, -1:] + np.arange(1, 7)
@@ -249,7 +249,7 @@ class _OverConfident:
     def __init__(self, horizon: int) -> None:
         self.horizon_slots = horizon
 
-    def forecast(self, history, end_ms, resolution_seconds):  # type: ignore[no-untyped-def]
+    def forecast(self, history, end_ms, resolution_seconds, time_zone="UTC"):  # type: ignore[no-untyped-def]
         rows = history.shape[0]
         point = np.full((rows, self.horizon_slots), 1.0)
         quantiles = np.stack([point - 0.05, point, point + 0.05], axis=-1)
@@ -293,7 +293,7 @@ class _Recorder:
         self.version = version
         self.end_ms: list[int] = []
 
-    def forecast(self, history, end_ms, resolution_seconds):  # type: ignore[no-untyped-def]
+    def forecast(self, history, end_ms, resolution_seconds, time_zone="UTC"):  # type: ignore[no-untyped-def]
         self.end_ms.append(int(end_ms[0]))
         last = np.nan_to_num(history[:, -1:], nan=0.0)
         point = np.repeat(last, self.horizon_slots, axis=1)

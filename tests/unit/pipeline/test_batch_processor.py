@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import orjson
@@ -12,6 +13,7 @@ from streamer.app import build_core
 from streamer.contract.placement import home_partition
 from streamer.contract.reasons import DlqReason
 from streamer.forecast.registry import make_forecaster
+from streamer.modelrepo.layout import latest_version
 from streamer.pipeline.batch_processor import BatchProcessor, FixedModels
 from streamer.pipeline.config import PipelineConfig
 from streamer.pipeline.messages import InMessage
@@ -20,6 +22,7 @@ from streamer.settings import Settings
 from streamer.state.meter_state import MeterState
 from tests.support.settings import make_settings
 
+REPO = Path(__file__).resolve().parents[3]
 RES_MS = 1_800_000
 T0 = 1_795_392_000_000  # a slot boundary (2026-11-23T00:00:00Z)
 NOW = T0 + 10 * 86_400_000
@@ -179,7 +182,7 @@ def test_lstm_serves_meters_with_history_and_the_baseline_the_rest() -> None:
     result = run(p, store, [msg("long", 120, daily(120)), msg("short", 50, daily(50))])
     by_meter = {f.meter_id: f for f in result.forecasts}
     assert (by_meter["long"].model_name, by_meter["long"].fallback) == ("lstm", False)
-    assert by_meter["long"].model_version == "1"
+    assert by_meter["long"].model_version == str(latest_version(REPO / "models", "lstm"))
     assert by_meter["short"].fallback is True
     assert by_meter["short"].model_name == "seasonal_naive_day"
     assert np.isfinite(by_meter["long"].point_kwh).all()

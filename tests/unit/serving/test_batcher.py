@@ -25,7 +25,9 @@ class Recorder:
         self.batches: list[tuple[Any, list[int]]] = []
         self.fail_first = fail_first
 
-    async def __call__(self, model: Any, windows: np.ndarray, end_ms: np.ndarray) -> list[Any]:
+    async def __call__(
+        self, model: Any, windows: np.ndarray, end_ms: np.ndarray, zones: np.ndarray
+    ) -> list[Any]:
         self.batches.append((model, end_ms.tolist()))
         await asyncio.sleep(0.01)  # the model is busy: more requests queue meanwhile
         if self.fail_first:
@@ -146,7 +148,7 @@ def test_with_two_instances_a_second_batch_starts_while_the_first_runs() -> None
     running: list[int] = []
     overlapped: list[int] = []
 
-    async def run(model: Any, windows: np.ndarray, end_ms: np.ndarray) -> list[Any]:
+    async def run(model: Any, windows: np.ndarray, end_ms: np.ndarray, zones: Any) -> list[Any]:
         running.append(1)
         await asyncio.sleep(0.02)
         overlapped.append(len(running))
