@@ -1,8 +1,11 @@
 """Build the committed default model ``models/lstm/<version>`` and prove it on held-out data.
 
-``python -m streamer.train.default_model --out models/lstm/1`` (the train extra installed):
+``python -m streamer.train.default_model --out models/lstm/2`` (the train extra installed):
 
-1. simulates ``--meters`` meters for ``--days`` days (fixed seed) into ``<work>/history.parquet``;
+1. simulates ``--meters`` meters for ``--days`` days (fixed seed) into ``<work>/history.parquet``,
+   split evenly over the fleets of ``--zones`` (each its own seed, zone, hemisphere and
+   holidays; the file's ``time_zone`` column names each meter's zone), so that the model learns
+   its calendar in local time across daylight-saving changes in both hemispheres;
 2. trains on all but the last ``--holdout-days`` days (the last 7 of those for validation);
 3. backtests ``lstm:<version>`` against the weekly and daily seasonal naive and ETS over the
    held-out days (rolling origins), on ``--ets-meters`` meters when ETS should see fewer;
@@ -47,6 +50,10 @@ from streamer.train.main import train_main
 logger = logging.getLogger(__name__)
 
 MASE_TARGET = 0.9
+#: The training fleets: both hemispheres, daylight saving on either side and none.
+DEFAULT_ZONES = ("Europe/London", "America/New_York", "Australia/Sydney", "Asia/Kolkata")
+#: Days everyone behaves as on a Sunday (the same in every training fleet: a broad prior).
+HOLIDAYS = ("2025-12-25", "2025-12-26", "2026-01-01")
 COVERAGE_TARGET = (0.70, 0.90)
 
 
@@ -66,17 +73,30 @@ class DefaultModelArgs:
     skip_train: bool = False
     epochs: int = 30
     threads: int | None = None
+    zones: tuple[str, ...] = DEFAULT_ZONES
 
 
 def simulate(args: DefaultModelArgs) -> Path:
     """The simulator history (written once; reused when it exists)."""
-    path = args.work / f"history-{args.meters}m-{args.days}d-seed{args.seed}.parquet"
+    tag = "-".join(zone.split("/")[-1].lower() for zone in args.zones)
+    path = args.work / f"history-{args.meters}m-{args.days}d-seed{args.seed}-{tag}.parquet"
     if path.exists():
         return path
     start_ms = int(pd.Timestamp(args.start, tz="UTC").value // 1_000_000)
-    fleet = FleetModel(args.meters, seed=args.seed, resolution_seconds=1800)
-    frame = generate_history(fleet, start_ms, start_ms + args.days * 86_400_000)
-    return write_history(path, frame)
+    frames = []
+    share, extra = divmod(args.meters, len(args.zones))
+    for k, zone in enumerate(args.zones):
+        fleet = FleetModel(
+            share + (k < extra),
+            seed=args.seed + k,
+            resolution_seconds=1800,
+            id_prefix=f"z{k}-",
+            time_zone=zone,
+            holidays=HOLIDAYS,
+        )
+        frame = generate_history(fleet, start_ms, start_ms + args.days * 86_400_000)
+        frames.append(frame.assign(time_zone=zone))
+    return write_history(path, pd.concat(frames, ignore_index=True))
 
 
 def backtest(
@@ -208,8 +228,10 @@ def build(args: DefaultModelArgs, command: str) -> bool:
             threads=args.threads,
             notes=(
                 f"Default model: trained on {args.meters} simulated meters x {args.days} days "
-                f"(FleetModel seed {args.seed}, from {args.start}), last "
-                f"{args.holdout_days} days held out for the backtest."
+                f"in {len(args.zones)} fleets ({', '.join(args.zones)}; FleetModel seeds "
+                f"{args.seed}..{args.seed + len(args.zones) - 1}, from {args.start}), calendar "
+                f"features in each meter's local time, last {args.holdout_days} days held out "
+                "for the backtest."
             ),
         )
         report = train_main(history_path, args.out, config=config)
@@ -237,7 +259,7 @@ def load_card_checked(card: ModelCard, model_dir: Path) -> ModelCard:
 
 
 def parse_args(argv: Sequence[str]) -> DefaultModelArgs:
-    d = DefaultModelArgs(out=Path("models/lstm/1"), work=Path("build/default-model"))
+    d = DefaultModelArgs(out=Path("models/lstm/2"), work=Path("build/default-model"))
     parser = argparse.ArgumentParser(
         prog="python -m streamer.train.default_model", description=__doc__.splitlines()[0]
     )
@@ -252,6 +274,11 @@ def parse_args(argv: Sequence[str]) -> DefaultModelArgs:
     parser.add_argument("--ets-meters", type=int, default=None)
     parser.add_argument("--epochs", type=int, default=d.epochs)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--zones",
+        default=",".join(d.zones),
+        help="comma-separated IANA zones, one simulated fleet each (meters split evenly)",
+    )
     parser.add_argument("--skip-train", action="store_true", help="backtest the model in --out")
     ns = parser.parse_args(list(argv))
     return replace(
@@ -268,6 +295,7 @@ def parse_args(argv: Sequence[str]) -> DefaultModelArgs:
         skip_train=ns.skip_train,
         epochs=ns.epochs,
         threads=ns.threads,
+        zones=tuple(z.strip() for z in ns.zones.split(",") if z.strip()),
     )
 
 

@@ -104,14 +104,15 @@ def test_registration_builds_the_session_once(history: np.ndarray) -> None:
     register_lstm(MODELS, providers=["cpu"], factories=factories)
     register_lstm(MODELS, providers=["cpu"], factories=factories)  # idempotent
     newest = make_forecaster("lstm", horizon_slots=48, resolution_seconds=1800, factories=factories)
+    newest_version = f"lstm:{newest.version}"
     first = make_forecaster(
-        "lstm:1", horizon_slots=24, resolution_seconds=1800, factories=factories
+        newest_version, horizon_slots=24, resolution_seconds=1800, factories=factories
     )
     assert isinstance(newest, OnnxForecaster) and isinstance(first, OnnxForecaster)
-    assert newest.model is first.model
+    assert newest.model is first.model  # one session per version, whatever the horizon
     assert first.horizon_slots == 24
     assert newest.forecast(history[:3], _ends(3), 1800).valid.all()
-    with pytest.raises(ForecasterSpecError, match="versions available: 1"):
+    with pytest.raises(ForecasterSpecError, match="versions available: 1, 2"):
         make_forecaster("lstm:9", horizon_slots=48, resolution_seconds=1800, factories=factories)
     with pytest.raises(ForecasterSpecError, match="resolution_seconds"):
         make_forecaster("lstm:1", horizon_slots=48, resolution_seconds=900, factories=factories)

@@ -229,3 +229,31 @@ def test_bands_are_calibrated_by_the_fleet_prior_unless_asked_not_to(core: Worke
     assert widths and all(abs(w - 2.0) < 0.01 for w in widths)
     with pytest.raises(RequestRejected, match="calibration"):
         answer({"calibration": "maybe"})
+
+
+def test_a_series_time_zone_sets_the_local_calendar_of_the_model(core: WorkerCore) -> None:
+    history = fleet_history(2)
+    start_ms = END_MS - LOOKBACK * RES_MS
+    values = [float(v) for v in history[0]]
+
+    def point(zone: str | None, model: str) -> list[float]:
+        item: dict[str, object] = {"values_kwh": values, "start_ts": start_ms}
+        if zone is not None:
+            item["time_zone"] = zone
+        (record,) = ask(core, {"series": [item], "model": model, "calibration": "none"})[
+            "forecasts"
+        ]
+        return list(record["point_kwh"])
+
+    live = core.router.live
+    assert getattr(live.model.card, "calendar_time", None) == "local"  # type: ignore[attr-defined]
+    # the worker's zone (UTC here) when the series names none; a series' own zone moves the
+    # calendar of a local-time model, and of no UTC one
+    assert point(None, "lstm") == point("UTC", "lstm")
+    assert point("Pacific/Auckland", "lstm") != point("UTC", "lstm")
+    assert point("Pacific/Auckland", "lstm:1") == point("UTC", "lstm:1")
+    zone = "Pacific/Auckland"
+    expected = live.forecast(
+        history[:1].astype(np.float64), np.array([END_MS], dtype=np.int64), 1800, zone
+    )
+    np.testing.assert_allclose(point(zone, "lstm"), expected.point_kwh[0], rtol=1e-6)
