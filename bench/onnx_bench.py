@@ -116,7 +116,7 @@ def table(report: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=Path("models/lstm/1"))
+    parser.add_argument("--model", type=Path, default=Path("models/lstm/2"))
     parser.add_argument(
         "--providers", default="cpu", help="comma-separated, e.g. cuda,cpu (default: cpu)"
     )

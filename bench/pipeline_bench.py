@@ -61,6 +61,7 @@ from pipelinebench.environment import environment, load_average  # noqa: E402
 from pipelinebench.faust_ceiling import WITHIN_SECONDS as FAUST_WITHIN_SECONDS  # noqa: E402
 from pipelinebench.forecasting import forecast_phase  # noqa: E402
 from pipelinebench.gpu import gpu_phase  # noqa: E402
+from pipelinebench.groups import groups_phase  # noqa: E402
 from pipelinebench.http_serving import http_phase  # noqa: E402
 from pipelinebench.ingest import ingest_phase  # noqa: E402
 from pipelinebench.kafka_io import OffsetWatcher  # noqa: E402
@@ -74,10 +75,11 @@ from pipelinebench.worker import WorkerProcess  # noqa: E402
 from pipelinebench.workload import slot_end_before  # noqa: E402
 
 from streamer.localkafka.broker import LocalKafka, LocalKafkaError  # noqa: E402
+from streamer.modelrepo.layout import resolve_version  # noqa: E402
 from streamer.settings import Settings, load_settings  # noqa: E402
 from streamer.timeutil import now_ms  # noqa: E402
 
-PHASES = ("ingest", "forecast", "latency", "memory", "restart", "scaling", "gpu", "http")
+PHASES = ("ingest", "forecast", "latency", "memory", "restart", "scaling", "gpu", "http", "groups")
 #: Ports of brokers other sessions run on this machine (tests, demo): never ours.
 RESERVED_PORTS = frozenset(
     {9092, 9093, 39092, 39093, 19092, 19093, 19192, 19193, 19292, 19293, 19392, 19393}
@@ -110,6 +112,8 @@ QUICK: dict[str, Any] = {
     "http_series_per_request": 100,
     "http_warmup_seconds": 3.0,
     "http_seconds": 10.0,
+    "group_meters": 100_000,
+    "group_count": 1_000,
 }
 FULL: dict[str, Any] = {
     **QUICK,
@@ -182,6 +186,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--http-warmup-seconds", type=float, help="http: load before the measured window"
     )
     parser.add_argument("--http-seconds", type=float, help="http: the measured window")
+    parser.add_argument("--group-meters", type=int, help="groups: meters in the fleet")
+    parser.add_argument("--group-count", type=int, help="groups: feeders (plus one in 50)")
     parser.add_argument("--batch-max-events", type=int, default=None)
     parser.add_argument(
         "--faust-within-seconds",
@@ -414,7 +420,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 report,
                 "gpu",
                 lambda: gpu_phase(
-                    version_dir=ROOT / "models" / "lstm" / "1",
+                    version_dir=resolve_version(ROOT / "models", "lstm", None),
                     max_batch=args.gpu_max_batch,
                     run_worker=lambda: forecasting(
                         "forecast-cuda", {"onnx_providers": "cuda,cpu"}, False
@@ -432,6 +438,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     warmup_seconds=args.http_warmup_seconds,
                     seconds=args.http_seconds,
                     worker_overrides=overrides,
+                ),
+            )
+        if "groups" in phases:
+            await _phase(
+                report,
+                "groups",
+                lambda: asyncio.to_thread(
+                    groups_phase,
+                    ROOT / "models",
+                    meters=args.group_meters,
+                    groups=args.group_count,
                 ),
             )
     finally:

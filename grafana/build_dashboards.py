@@ -75,6 +75,9 @@ INSTANCE = Variable(
 MODEL_VERSION = Variable(
     "model_version", "model version", "label_values(streamer_forecasts_total, model_version)"
 )
+GROUP = Variable(
+    "group", "watched group", "label_values(streamer_watched_group_kwh, group_id)", multi=False
+)
 HORIZON = Variable(
     "horizon",
     "horizon (slots)",
@@ -699,7 +702,7 @@ FLEET = Dashboard(
     uid="streamer-fleet",
     title="streamer / fleet",
     description="Actual against forecast fleet load, and the meters: active, silent, flatlined.",
-    variables=(INSTANCE, MODEL_VERSION, HORIZON),
+    variables=(INSTANCE, MODEL_VERSION, HORIZON, GROUP),
     rows=(
         Row(
             "Load",
@@ -844,6 +847,65 @@ FLEET = Dashboard(
                             "sum by (status) "
                             f"(increase(streamer_meter_status_events_total{{{INST}}}[1h]))",
                             "{{status}}",
+                        ),
+                    ),
+                ),
+            ),
+        ),
+        Row(
+            "Groups",
+            (
+                Panel(
+                    "Group load: realised and forecast one slot ahead",
+                    "A watched group's (STREAMER_WATCHED_GROUPS, chosen with the group variable) "
+                    "realised total of each slot as it closes, and the group forecast made one "
+                    "slot before for that very slot: its centre and its p10-p90 band, kWh per "
+                    "slot. The realised total leaving the band one slot in five is as promised; "
+                    "far more often, the band is miscalibrated (the group is new, or its members "
+                    "changed): it recalibrates from the realised totals.",
+                    tuple(
+                        Target(
+                            f'streamer_watched_group_kwh{{{INST}, group_id=~"$group", '
+                            f'series="{series}"}}',
+                            "{{group_id}} " + legend,
+                        )
+                        for series, legend in (
+                            ("actual", "realised"),
+                            ("mean_h1", "forecast"),
+                            ("p10_h1", "p10"),
+                            ("p90_h1", "p90"),
+                        )
+                    ),
+                    unit="kwatth",
+                    min_zero=False,
+                ),
+                Panel(
+                    "Group forecast error by kind, one slot ahead",
+                    "Mean absolute error (kWh per slot) of the group forecasts against the "
+                    "complete realised totals, by group kind (feeder, substation, portfolio), "
+                    "one slot ahead. Per group: the group_accuracy records of forecast-drift.",
+                    (
+                        Target(
+                            "sum by (kind) (rate(streamer_group_abs_error_kwh_total"
+                            f'{{{INST}, horizon="h1"}}{RATE})) / sum by (kind) '
+                            f'(rate(streamer_group_scored_pairs_total{{{INST}, horizon="h1"}}'
+                            f"{RATE}))",
+                            "{{kind}}",
+                        ),
+                    ),
+                    unit="kwatth",
+                ),
+                Panel(
+                    "Group forecast members, by status",
+                    "Members of the group forecasts issued per second: reported (a forecast "
+                    "from the origin), filled (from an earlier forecast: late or silent) and "
+                    "missing (none in the last week). Filled and missing are the meters the "
+                    "group waits for (STREAMER_GROUP_LATENESS_SECONDS) and then does without.",
+                    (
+                        Target(
+                            "sum by (kind, status) (rate(streamer_group_forecast_members_total"
+                            f"{{{INST}}}{RATE}))",
+                            "{{kind}} {{status}}",
                         ),
                     ),
                 ),

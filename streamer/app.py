@@ -13,6 +13,7 @@ from streamer.agents.commit_watchdog import register_commit_watchdog
 from streamer.agents.control_task import register_control_task
 from streamer.agents.drift_reporting import register_drift_report_timer
 from streamer.agents.exactly_once import make_transactional_sender
+from streamer.agents.groups_agent import register_group_agents
 from streamer.agents.heap_freeze import register_heap_freeze
 from streamer.agents.metrics_task import register_metrics_timers
 from streamer.agents.readings_agent import register_readings_agent
@@ -34,7 +35,12 @@ from streamer.pipeline.config import PipelineConfig
 from streamer.rollout.model_router import ModelRouter
 from streamer.serving.auth import load_api_keys
 from streamer.settings import Settings
-from streamer.tables import LATEST_FORECAST_TABLE, STATE_TABLE
+from streamer.tables import (
+    GROUP_LATEST_TABLE,
+    GROUP_STATE_TABLE,
+    LATEST_FORECAST_TABLE,
+    STATE_TABLE,
+)
 from streamer.web.views import register_views
 
 
@@ -157,6 +163,8 @@ def create_app(settings: Settings, *, serving: bool = True) -> tuple[Any, Worker
         dlq=_raw_topic(app, settings.dlq_topic, settings),
         status=_raw_topic(app, settings.status_topic, settings),
         drift=_raw_topic(app, settings.drift_topic, settings),
+        group_contributions=_raw_topic(app, settings.group_contributions_topic, settings),
+        group_forecasts=_raw_topic(app, settings.group_forecasts_topic, settings),
     )
     state_table = _bytes_table(
         app, STATE_TABLE, settings, "Per-meter window state (streamer.state.MeterState bytes)."
@@ -167,6 +175,12 @@ def create_app(settings: Settings, *, serving: bool = True) -> tuple[Any, Worker
         settings,
         "The newest forecast of each meter (forecast JSON), served over HTTP.",
     )
+    group_state_table = _bytes_table(
+        app, GROUP_STATE_TABLE, settings, "Per-group state (streamer.groups.GroupState bytes)."
+    )
+    group_latest_table = _bytes_table(
+        app, GROUP_LATEST_TABLE, settings, "The newest forecast of each group (JSON)."
+    )
     runtime = WorkerRuntime(
         core=core,
         app=app,
@@ -176,6 +190,8 @@ def create_app(settings: Settings, *, serving: bool = True) -> tuple[Any, Worker
         transactional_sender=make_transactional_sender(app, settings)
         if settings.processing_guarantee == "exactly_once"
         else None,
+        group_state_table=group_state_table,
+        group_latest_table=group_latest_table,
     )
     feed = ReadingsFeed(
         settings.readings_topic,
@@ -185,6 +201,7 @@ def create_app(settings: Settings, *, serving: bool = True) -> tuple[Any, Worker
     )
     attach_feed(app, feed)
     register_readings_agent(app, runtime, feed)
+    register_group_agents(app, runtime)
     register_commit_watchdog(app, runtime)
     register_silence_timer(app, runtime)
     register_views(app, runtime, register_broker_health(app, settings), keys)

@@ -34,6 +34,8 @@ def topic_names(settings: Settings) -> list[str]:
         settings.dlq_topic,
         settings.status_topic,
         settings.drift_topic,
+        settings.group_contributions_topic,
+        settings.group_forecasts_topic,
     ]
 
 
@@ -116,6 +118,12 @@ def wanted_topics(settings: Settings) -> list[NewTopic]:
         ),
         NewTopic(
             settings.control_topic, num_partitions=1, replication_factor=1, topic_configs=compacted
+        ),
+        NewTopic(
+            settings.groups_topic,
+            num_partitions=partitions,
+            replication_factor=1,
+            topic_configs=compacted,
         ),
     ]
 

@@ -23,6 +23,10 @@ class SettingsError(StreamerError):
     """A ``STREAMER_*`` variable has a value streamer cannot use."""
 
 
+#: Groups exported to Prometheus one by one, at most (each adds a few series).
+MAX_WATCHED_GROUPS = 20
+
+
 class Settings(BaseSettings):
     """All of streamer's settings. Field ``x`` is read from ``STREAMER_X``."""
 
@@ -63,6 +67,30 @@ class Settings(BaseSettings):
     drift_topic: str = Field("forecast-drift", description="Topic of accuracy and drift reports.")
     control_topic: str = Field(
         "streamer-control", description="Compacted topic of model rollouts (live/shadow)."
+    )
+    groups_topic: str = Field(
+        "meter-groups",
+        description="Compacted topic of group membership: key meter id, value its groups "
+        "(feeders, substations, portfolios); `streamer groups load` writes it.",
+    )
+    group_contributions_topic: str = Field(
+        "group-contributions",
+        description="Repartition topic: members' forecasts and readings keyed by group.",
+    )
+    group_forecasts_topic: str = Field(
+        "group-forecasts", description="Topic of group forecasts, one record per group and slot."
+    )
+    group_lateness_seconds: int = Field(
+        600,
+        ge=1,
+        description="How long a group forecast (or a slot's realised total) waits for members "
+        "that have not reported; then it is issued with them filled or missing, and counted.",
+    )
+    watched_groups: str = Field(
+        "",
+        description="Comma-separated group ids (at most 20) whose realised load and one-slot-"
+        "ahead forecast are exported to Prometheus per group, for the Grafana group panel; "
+        "every other group is in the aggregates by kind only.",
     )
     kafka_fetch_max_wait_ms: int = Field(
         50,
@@ -346,6 +374,11 @@ class Settings(BaseSettings):
                 f"STREAMER_RESOLUTION_SECONDS={self.resolution_seconds} must divide 86400 "
                 "(900 for 15 minutes, 1800 for 30 minutes)"
             )
+        if len(self.watched_group_ids) > MAX_WATCHED_GROUPS:
+            raise ValueError(
+                f"STREAMER_WATCHED_GROUPS names {len(self.watched_group_ids)} groups; at most "
+                f"{MAX_WATCHED_GROUPS} (each is a Prometheus series of its own)"
+            )
         if not is_known_zone(self.time_zone):
             raise ValueError(
                 f"STREAMER_TIME_ZONE={self.time_zone!r} is not an IANA zone name "
@@ -397,6 +430,11 @@ class Settings(BaseSettings):
             if value is not None:
                 env[env_name(name)] = str(value)
         return env
+
+    @property
+    def watched_group_ids(self) -> frozenset[str]:
+        """The groups of STREAMER_WATCHED_GROUPS."""
+        return frozenset(g.strip() for g in self.watched_groups.split(",") if g.strip())
 
     @property
     def kafka_dir(self) -> Path:

@@ -25,6 +25,7 @@ from pipelinebench.worker import WorkerProcess, phase_settings
 from pipelinebench.workload import forecast_workload
 from streamer.inference.providers import parse_providers
 from streamer.kafka_admin import ensure_topics
+from streamer.modelrepo.layout import resolve_version
 from streamer.settings import Settings
 from streamer.simulate.wire import Message
 
@@ -98,7 +99,7 @@ async def forecast_phase(
             log.info("raw ONNX Runtime at batch sizes %s", sizes)
             onnx = await asyncio.to_thread(
                 onnx_rates,
-                settings.models_dir / "lstm" / "1",
+                resolve_version(settings.models_dir, "lstm", None),  # the worker's: newest
                 sizes,
                 parse_providers(settings.onnx_providers),
             )

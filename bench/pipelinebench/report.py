@@ -60,6 +60,8 @@ def _target_value(row: dict[str, Any]) -> str:
         return f"{value:,.0f}/s (worker)"
     if key == "http":
         return f"{value:,.0f} series/s"
+    if key == "groups":
+        return f"{value:,.1f} us per meter and slot"
     return f"{value:,.0f}/s"
 
 
@@ -82,6 +84,8 @@ def _target_ceiling(row: dict[str, Any]) -> str:
         return f"{ceiling:,.0f}/s (bare faust); {INGEST_VS_FAUST_TARGET:g}x it"
     if key == "http":
         return f"{ceiling:,.0f} series/s (ONNX session, batch {row.get('batch_size')})"
+    if key == "groups":
+        return f"{ceiling:,.1f} us per forecast (ONNX session, batch 256)"
     return f"{ceiling:,.0f}/s"
 
 
@@ -690,6 +694,7 @@ def markdown(report: dict[str, Any], json_path: str | None = None) -> str:
     lines += _scaling(report)
     lines += _gpu(report)
     lines += _http(report)
+    lines += _groups(report)
     lines += _phase_times(report)
     return "\n".join(lines).rstrip() + "\n"
 
@@ -706,6 +711,7 @@ def _phase_times(report: dict[str, Any]) -> list[str]:
             "scaling",
             "gpu",
             "http",
+            "groups",
         )
         if isinstance(report.get(name), dict)
     ]
@@ -752,3 +758,36 @@ def _bytes(section: dict[str, Any]) -> str:
     by_topic = section.get("broker_bytes_by_topic") or {}
     parts = ", ".join(f"{name} {size / 1e6:.1f} MB" for name, size in by_topic.items() if size)
     return f"Kafka bytes written per reading {section.get('bytes_written_per_reading')} ({parts})"
+
+
+def _groups(report: dict[str, Any]) -> list[str]:
+    groups = report.get("groups")
+    if groups is None:
+        return []
+    lines = ["## Group forecasts (issue 17)", ""]
+    if not _ok(groups):
+        return lines + _failed("groups", groups)
+    return [
+        *lines,
+        f"In process, one core: {groups['meters']:,} meters in {groups['feeders']:,} feeders and "
+        f"{groups['substations']:,} substations (each meter in one of each), "
+        f"{groups['slots_timed']} slots timed after one warm-up slot (`bench/pipelinebench/"
+        "groups.py`). Per slot, the meter side turns the forecasts and readings into contribution "
+        "records; the group side decodes each, loads the group's state, applies it, issues the "
+        "group forecast and the realised total with their calibration, and stores the state.",
+        "",
+        "| measure | value |",
+        "|---|---|",
+        f"| meter side per slot | {groups['meter_side_s_per_slot']} s |",
+        f"| group side per slot | {groups['group_side_s_per_slot']} s |",
+        f"| per meter and slot | **{groups['us_per_meter']} us** |",
+        f"| meters grouped per second (one core) | {groups['meters_per_s']:,.0f} |",
+        f"| headroom in a {groups['slot_seconds']} s slot | {groups['headroom']:,.0f}x |",
+        f"| ONNX session per forecast (batch 256) | {groups['session_us_per_forecast']} us |",
+        f"| grouping / forecasting | {_pct(groups['ratio_to_session'])} |",
+        f"| contributions per meter and slot | {groups['contribution_bytes_per_meter']:,.0f} B |",
+        f"| contribution records per slot | {groups['contribution_records_per_slot']:,} |",
+        f"| state per group | {groups['state_bytes_per_group']:,.0f} B |",
+        f"| group-forecasts record | {groups['group_forecast_bytes']:,} B |",
+        "",
+    ]

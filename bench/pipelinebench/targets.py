@@ -49,6 +49,9 @@ KAFKA_BYTES = 2048
 HTTP_TARGET = 0.50
 HTTP_CONCURRENCY = 64
 HTTP_SERIES_PER_REQUEST = 100
+#: Issue 17: group forecasts keep up with this many meters in this many feeder groups.
+GROUP_METERS = 100_000
+GROUP_COUNT = 1_000
 
 
 def _ok(section: Any) -> TypeGuard[dict[str, Any]]:
@@ -889,4 +892,39 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         {"key": "state_bytes", "issue": 14, **state_target(report)},
         {"key": "kafka_bytes", "issue": 14, **kafka_bytes_target(report)},
         {"key": "http", "issue": 18, **http_target(report)},
+        {"key": "groups", "issue": 17, **groups_target(report)},
     ]
+
+
+def groups_target(report: dict[str, Any]) -> dict[str, Any]:
+    """Issue 17: group forecasts keep up with 100k meters in 1,000 groups (one slot's grouping,
+    meter side and group side, on one core within the slot), and the cost per meter."""
+    groups = report.get("groups")
+    row: dict[str, Any] = {
+        "target": f"group forecasts keep up with {GROUP_METERS:,} meters in {GROUP_COUNT:,} "
+        "groups: one slot's grouping done within the slot",
+        "measure": "grouping time per meter and slot (contributions, group state, issue, "
+        "calibration) vs the ONNX session's time per forecast at batch 256",
+    }
+    if not _ok(groups):
+        return {**row, "met": None, "miss": _absent(groups), "why": []}
+    comparable = (groups["meters"], groups["feeders"]) == (GROUP_METERS, GROUP_COUNT)
+    met: bool | None = bool(groups["keeps_up"]) if comparable else None
+    miss = None
+    if not comparable:
+        miss = f"not comparable: {groups['meters']:,} meters in {groups['feeders']:,} feeders"
+    elif not met:
+        miss = f"{groups['seconds_per_slot']:.0f} s per {groups['slot_seconds']} s slot"
+    return {
+        **row,
+        "value": groups["us_per_meter"],
+        "ceiling": groups["session_us_per_forecast"],
+        "ratio": groups["ratio_to_session"],
+        "met": met,
+        "miss": miss,
+        "why": [],
+        "note": f"{groups['seconds_per_slot']:.1f} s of one core per slot of "
+        f"{groups['meters']:,} meters ({groups['headroom']:,.0f}x headroom in a "
+        f"{groups['slot_seconds']} s slot); state {groups['state_bytes_per_group']:,.0f} B per "
+        f"group, {groups['contribution_bytes_per_meter']:,.0f} B of contributions per meter",
+    }

@@ -23,12 +23,14 @@ from typing import Any
 from streamer.agents.batch_metrics import record_batch
 from streamer.agents.drift_reporting import score_batch
 from streamer.agents.runtime import WorkerRuntime
+from streamer.contract.forecast_record import ForecastRecord
 from streamer.delivery.at_least_once import deliver
 from streamer.delivery.batch_records import OutputTopics, batch_records
 from streamer.delivery.bulk_sender import BulkSender, OutRecord
 from streamer.delivery.exactly_once import deliver_exactly_once, next_offsets
 from streamer.faust_glue.bulk_readings import Chunk, ReadingsFeed, acknowledge_chunks
 from streamer.faust_glue.table_access import state_loader, table_sink
+from streamer.groups.contributions import contributions_of, group_partition
 from streamer.pipeline.batch_processor import BatchResult
 from streamer.pipeline.messages import InMessage
 from streamer.timeutil import now_ms
@@ -95,7 +97,39 @@ class ReadingsLoop:
         outputs, state_writes = batch_records(
             self._topics, self._state, self._latest, result, drifts
         )
+        if runtime.core.membership:  # groups configured: members' forecasts and readings
+            outputs.extend(self._group_records(result))
         return ProcessedBatch(chunks, messages, result, outputs, state_writes, started)
+
+    def _group_records(self, result: BatchResult) -> list[OutRecord]:
+        """The batch's contributions to its meters' groups, one record per group and readings
+        partition (an exactly_once transaction is per readings partition)."""
+        settings = self.runtime.settings
+        writes = result.state_writes
+        by_partition: dict[int, tuple[list[ForecastRecord], list[tuple[str, int, float]]]] = {}
+        for forecast in result.forecasts:
+            write = writes.get(forecast.meter_id)
+            if write is not None:
+                by_partition.setdefault(write.partition, ([], []))[0].append(forecast)
+        for actual in result.actuals:
+            write = writes.get(actual[0])
+            if write is not None:
+                by_partition.setdefault(write.partition, ([], []))[1].append(actual)
+        records: list[OutRecord] = []
+        res_ms = settings.resolution_seconds * 1000
+        for source, (forecasts, actuals) in by_partition.items():
+            touched = contributions_of(forecasts, actuals, self.runtime.core.membership, res_ms)
+            for group_id, contribution in touched.items():
+                records.append(
+                    OutRecord(
+                        settings.group_contributions_topic,
+                        group_partition(group_id, settings.topic_partitions),
+                        group_id.encode(),
+                        contribution.to_bytes(),
+                        source,
+                    )
+                )
+        return records
 
     async def _run(self, function: Callable[..., BatchResult], *args: Any) -> BatchResult:
         if self._thread is None:

@@ -17,6 +17,7 @@ from streamer.accuracy.fleet_accuracy import FleetAccuracy
 from streamer.delivery.transactional_sender import TransactionalSender
 from streamer.drift.input_drift import InputDriftMonitor
 from streamer.forecast.protocol import Forecaster
+from streamer.groups.membership_view import MembershipView
 from streamer.metrics.pipeline_metrics import PipelineMetrics
 from streamer.pipeline.batch_processor import BatchProcessor
 from streamer.rollout.model_router import ModelRouter
@@ -40,6 +41,8 @@ class WorkerCore:
     #: held while a batch is processed (in the batch thread) and by every task that touches
     #: the processor, the models or the monitors the batch updates (timers, the control task)
     batch_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: group membership (the meter-groups topic, read whole by every worker)
+    membership: MembershipView = field(default_factory=MembershipView)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,8 @@ class WorkerTopics:
     dlq: Any
     status: Any
     drift: Any
+    group_contributions: Any = None
+    group_forecasts: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +69,8 @@ class WorkerRuntime:
     latest_forecast_table: Any
     # exactly_once: one transaction per readings partition and batch; None for at_least_once
     transactional_sender: TransactionalSender | None
+    group_state_table: Any = None
+    group_latest_table: Any = None
 
     @property
     def settings(self) -> Settings:

@@ -25,6 +25,7 @@ from streamer.settings import Settings, SettingsError, load_settings
 def register_commands(app: Any, settings: Settings) -> None:
     """Add streamer's own commands to the faust app's command line."""
     from streamer.cli.demo import register_demo_command
+    from streamer.cli.groups import register_groups_command
     from streamer.cli.kafka import register_kafka_commands
     from streamer.cli.model import register_model_commands
     from streamer.cli.replay import register_replay_command
@@ -39,6 +40,7 @@ def register_commands(app: Any, settings: Settings) -> None:
     register_demo_command(app, settings)
     register_model_commands(app, settings)
     register_rollout_commands(app, settings)
+    register_groups_command(app, settings)
 
 
 def main() -> None:

@@ -233,9 +233,15 @@ def register_demo_command(app: Any, settings: Settings) -> None:
             else:
                 broker.start()
             await ensure_topics(settings)
+            groups = await _publish_demo_groups(settings, meters, seed, plan.meter_prefix)
         except StreamerError as exc:
             fail(str(exc))
         click.echo("[setup] topics ready")
+        click.echo(
+            f"[setup] the meters in {groups} feeders and one substation ({settings.groups_topic}): "
+            f"group forecasts on {settings.group_forecasts_topic}, e.g. "
+            f"http://{settings.web_host}:{settings.web_port}/groups/feeder-0/forecast"
+        )
         env = dict(os.environ)
         python = sys.executable
         worker_log = demo_dir / "worker.log"
@@ -297,3 +303,15 @@ def register_demo_command(app: Any, settings: Settings) -> None:
             if not keep_kafka and not was_running:
                 broker.stop()
             click.echo("[demo] done")
+
+
+async def _publish_demo_groups(settings: Settings, meters: int, seed: int, prefix: str) -> int:
+    """Put the demo's meters in feeders of about 100 and one substation; the feeder count."""
+    from streamer.groups.membership_topic import publish_membership
+    from streamer.simulate.fleet import FleetModel
+    from streamer.simulate.hierarchy import feeder_hierarchy
+
+    feeders = max(1, meters // 100)
+    ids = FleetModel(meters, seed=seed, id_prefix=prefix).meter_ids.tolist()
+    await publish_membership(settings, feeder_hierarchy(ids, seed, feeders, 1))
+    return feeders

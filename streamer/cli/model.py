@@ -369,6 +369,16 @@ def register_model_commands(app: Any, settings: Settings) -> None:
                 "calibrates it (STREAMER_CALIBRATION_STEP), as '<model> (calibrated)'.",
             ),
             option(
+                "--groups",
+                "groups_file",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                default=None,
+                help="Also forecast the groups of this membership CSV (meter_id,group_id,kind; "
+                "e.g. from 'streamer simulate --groups-out'): each group's total from its "
+                "members' expected values, its band calibrated online against realised totals, "
+                "scored per kind after a week's warm-up.",
+            ),
+            option(
                 "--json-out",
                 type=click.Path(dir_okay=False, path_type=Path),
                 default=None,
@@ -401,6 +411,7 @@ def register_model_commands(app: Any, settings: Settings) -> None:
         time_zone: str,
         max_meters: int | None,
         calibrate: bool,
+        groups_file: Path | None,
         json_out: Path | None,
         plot: Path | None,
         plot_meters: str,
@@ -410,6 +421,7 @@ def register_model_commands(app: Any, settings: Settings) -> None:
         from streamer.evaluate.forecast_plot import ForecastPlots
         from streamer.evaluate.history import load_history
         from streamer.forecast.registry import builtin_factories, make_forecaster
+        from streamer.groups.membership import members_of, read_membership_csv
         from streamer.inference.providers import parse_providers
         from streamer.inference.registration import register_lstm
         from streamer.pipeline.config import PipelineConfig
@@ -432,6 +444,7 @@ def register_model_commands(app: Any, settings: Settings) -> None:
                 if spec.strip()
             ]
             frame = load_history(history)
+            groups = None if groups_file is None else members_of(read_membership_csv(groups_file))
             progress = _Progress("backtest")
             plots = None
             if plot is not None:
@@ -459,6 +472,7 @@ def register_model_commands(app: Any, settings: Settings) -> None:
                 day_ahead_zone=time_zone if day_ahead else None,
                 time_zone=time_zone,
                 on_forecast=plots,
+                groups=groups,
             )
             pictures = (
                 [] if plots is None or plot is None else plots.write(plot, time_zone=time_zone)

@@ -119,6 +119,32 @@ def register_simulate_command(app: Any, settings: Settings) -> None:
                 "file can be made again byte for byte; default: now.",
             ),
             option(
+                "--groups-out",
+                type=click.Path(dir_okay=False, path_type=Path),
+                default=None,
+                **_env("GROUPS_OUT"),
+                help="Write the fleet's network to this CSV (meter_id,group_id,kind; for "
+                "'streamer backtest --groups'): each meter on one of --feeders feeders, the "
+                "feeders in --substations substations.",
+            ),
+            option(
+                "--feeders",
+                type=click.IntRange(min=1),
+                default=20,
+                show_default=True,
+                **_env("FEEDERS"),
+                help="Feeders in --groups-out (meters placed by a hash of the seed, sizes "
+                "balanced).",
+            ),
+            option(
+                "--substations",
+                type=click.IntRange(min=1),
+                default=4,
+                show_default=True,
+                **_env("SUBSTATIONS"),
+                help="Substations in --groups-out (the feeders in order, sizes balanced).",
+            ),
+            option(
                 "--meter-prefix",
                 type=str,
                 default="m-",
@@ -146,7 +172,7 @@ def register_simulate_command(app: Any, settings: Settings) -> None:
                 "--no-send",
                 is_flag=True,
                 default=False,
-                help="Only write --history-out; produce nothing to Kafka.",
+                help="Only write --history-out and --groups-out; produce nothing to Kafka.",
             ),
         )
     )
@@ -165,6 +191,9 @@ def register_simulate_command(app: Any, settings: Settings) -> None:
         history_out: Path | None,
         history_days: float,
         history_end: str | None,
+        groups_out: Path | None,
+        feeders: int,
+        substations: int,
         meter_prefix: str,
         time_zone: str,
         southern_hemisphere: bool | None,
@@ -208,6 +237,8 @@ def register_simulate_command(app: Any, settings: Settings) -> None:
                 frame = generate_history(model, start_ms, end_ms)
                 write_history(history_out, frame)
                 click.echo(f"Wrote {len(frame):,} rows to {history_out}.")
+            if groups_out is not None:
+                _write_groups(groups_out, meters, seed, meter_prefix, feeders, substations)
             if no_send:
                 return
             config = SimulationConfig(
@@ -249,6 +280,21 @@ def register_simulate_command(app: Any, settings: Settings) -> None:
             click.echo(summary.describe())
         except StreamerError as exc:
             fail(str(exc))
+
+
+def _write_groups(
+    path: Path, meters: int, seed: int, meter_prefix: str, feeders: int, substations: int
+) -> None:
+    """``--groups-out``: the fleet's feeders and substations as a membership CSV."""
+    from streamer.groups.membership import write_membership_csv
+    from streamer.simulate.fleet import FleetModel
+    from streamer.simulate.hierarchy import feeder_hierarchy
+
+    ids = FleetModel(meters, seed, id_prefix=meter_prefix).meter_ids.tolist()
+    write_membership_csv(path, feeder_hierarchy(ids, seed, feeders, substations))
+    click.echo(
+        f"Wrote {meters} meters on {feeders} feeders in {substations} substations to {path}."
+    )
 
 
 def _history_end_ms(text: str) -> int:

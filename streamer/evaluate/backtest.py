@@ -17,12 +17,14 @@ from streamer.evaluate.buckets import horizon_buckets
 from streamer.evaluate.calibration_replay import CalibrationReplay
 from streamer.evaluate.errors import BacktestConfigError
 from streamer.evaluate.grid import HistoryGrid, build_grid
+from streamer.evaluate.group_backtest import WARMUP_DAYS, GroupBacktest, GroupMembers
 from streamer.evaluate.history import load_history
 from streamer.evaluate.metrics import seasonal_naive_scale
 from streamer.evaluate.report import BacktestReport, ModelReport
 from streamer.forecast.errors import ForecastInputError
 from streamer.forecast.local_time import check_zone, local_day_slots
 from streamer.forecast.protocol import Forecaster
+from streamer.groups.calibration import GroupCalibrationConfig
 
 __all__ = ["load_history", "run_backtest"]
 
@@ -64,6 +66,8 @@ def run_backtest(
     on_model: ModelCallback | None = None,
     time_zone: str = "UTC",
     on_forecast: ForecastCallback | None = None,
+    groups: GroupMembers | None = None,
+    group_calibration: GroupCalibrationConfig | None = None,
 ) -> BacktestReport:
     """Forecast the last ``holdout_slots`` of every meter from rolling origins and score them.
 
@@ -99,6 +103,12 @@ def run_backtest(
     ``time_zone`` (an IANA zone) is the calendar of meters the history's ``time_zone`` column
     does not place: models read their local calendar features and seasonal-naive lags in each
     meter's zone.
+
+    ``groups`` (group id, or :class:`~streamer.groups.membership.GroupRef` for a kind, -> its
+    member meter ids; ids not in the history are ignored and counted): also forecast each
+    group's total from its members' forecasts, calibrate its band online against realised
+    totals (``group_calibration``, default :class:`GroupCalibrationConfig`) and score it per
+    kind after a warm-up (:mod:`streamer.evaluate.group_backtest`), in the report's ``groups``.
     """
     try:
         check_zone(time_zone)
@@ -179,6 +189,21 @@ def run_backtest(
         else []
     )
     calibrated = [HorizonAccumulator(scored_slots, f.quantile_levels, meters) for f in forecasters]
+    group_backtest = (
+        None
+        if groups is None
+        else GroupBacktest(
+            grid,
+            groups,
+            names,
+            [f.quantile_levels for f in forecasters],
+            group_calibration or GroupCalibrationConfig(),
+            horizon_slots=horizon_slots,
+            scored_slots=scored_slots,
+            first_scored_origin=origins[0] + WARMUP_DAYS * 86_400 // resolution_seconds,
+            time_zone=time_zone,
+        )
+    )
     invalid = [0] * len(forecasters)
     seconds = [0.0] * len(forecasters)
     rows_forecast = 0
@@ -189,8 +214,12 @@ def run_backtest(
         active = (start <= origin) & (origin + scored_slots - 1 <= last)
         rows_forecast += int(active.sum())
         actual = np.where(active[:, None], grid.kwh[:, origin : origin + scored_slots], np.nan)
+        day_slots = scored_slots
         if day_ahead_zone is not None:  # 46 or 50 slots on the days the clocks change
-            actual[:, _local_day_slots(grid, origin, day_ahead_zone) :] = np.nan
+            day_slots = min(_local_day_slots(grid, origin, day_ahead_zone), scored_slots)
+            actual[:, day_slots:] = np.nan
+        if group_backtest is not None:
+            group_backtest.start_origin(origin, actual, one_zone, day_slots)
         end_ms = np.full(meters, grid.end_ms(origin - 1), dtype=np.int64)
         for k, forecaster in enumerate(forecasters):
             if on_model is not None:
@@ -212,6 +241,8 @@ def run_backtest(
                     origin, batch.point_kwh, batch.quantiles_kwh, batch.valid
                 )
                 calibrated[k].update(actual, point, published[:, :scored_slots], scale)
+            if group_backtest is not None:
+                group_backtest.add(k, batch, actual)
             if on_forecast is not None:
                 shown = published if replays else batch.quantiles_kwh
                 on_forecast(grid, names[k], origin, actual, point, _band(shown, f, scored_slots))
@@ -260,6 +291,9 @@ def run_backtest(
         models=models,
         holdout_per_meter=holdout_per_meter,
         day_ahead_zone=day_ahead_zone,
+        groups=() if group_backtest is None else group_backtest.reports(),
+        group_warmup_origins=0 if group_backtest is None else group_backtest.warmup_origins,
+        group_meters_missing=0 if group_backtest is None else group_backtest.missing,
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from streamer.evaluate.buckets import HorizonBucket
 from streamer.evaluate.metric_set import MetricSet, json_float
@@ -44,6 +44,51 @@ class ModelReport:
 
 
 @dataclass(frozen=True, slots=True)
+class GroupReport:
+    """One forecaster's group forecasts for one kind of group (feeder, substation, ...),
+    scored after the warm-up (see :mod:`streamer.evaluate.group_backtest`).
+
+    Errors are forecast minus realised total over ``pairs`` (group, slot) pairs. ``mae_kwh``,
+    ``bias_percent`` (mean error as a share of ``mean_total_kwh``, the mean realised total) and
+    ``coverage`` (share of realised totals inside the published p10..p90) are of the published
+    group forecast: centred on the sum of the members' expected values, its band and bias
+    calibrated online. ``expected_bias_percent`` is the bias of that sum before calibration,
+    ``p50_bias_percent`` the bias of the sum of the members' p50s (the centre that does not add
+    up). ``mae_ratio`` divides ``mae_kwh`` by the MAE of seasonal naive 7d of the group's own
+    total; ``meter_mae_ratio`` is the same model's MAE on the member meters divided by that of
+    seasonal naive 7d on them. ``filled_members``: member forecasts (member x origin) the model
+    could not make, filled with seasonal naive 7d; ``incomplete_slots``: (group, slot) pairs
+    left out because a member's reading was missing."""
+
+    model: str
+    kind: str
+    groups: int
+    members: int
+    origins: int
+    pairs: int
+    mae_kwh: float
+    mean_total_kwh: float
+    bias_percent: float
+    expected_bias_percent: float
+    p50_bias_percent: float
+    coverage: float
+    nominal_coverage: float
+    mae_ratio: float
+    meter_mae_ratio: float
+    filled_members: int
+    incomplete_slots: int
+    calibrated_share: float
+
+    def to_json(self) -> dict[str, object]:
+        """Plain JSON types (NaN as ``None``)."""
+        out: dict[str, object] = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            out[item.name] = json_float(value) if isinstance(value, float) else value
+        return out
+
+
+@dataclass(frozen=True, slots=True)
 class BacktestReport:
     """Rolling-origin backtest results (see :func:`streamer.evaluate.backtest.run_backtest`)."""
 
@@ -60,6 +105,11 @@ class BacktestReport:
     models: tuple[ModelReport, ...] = field(default_factory=tuple)
     holdout_per_meter: bool = False
     day_ahead_zone: str | None = None
+    #: Group results per (model, kind); empty when the backtest had no groups.
+    groups: tuple[GroupReport, ...] = ()
+    #: Origins of the group warm-up (not scored) and member ids absent from the history.
+    group_warmup_origins: int = 0
+    group_meters_missing: int = 0
 
     def model(self, name: str) -> ModelReport:
         """The report of the model called ``name``."""
@@ -70,7 +120,7 @@ class BacktestReport:
 
     def to_json(self) -> dict[str, object]:
         """Plain JSON types (NaN as ``None``); times as RFC 3339 UTC and epoch ms."""
-        return {
+        out: dict[str, object] = {
             "resolution_seconds": self.resolution_seconds,
             "lookback_slots": self.lookback_slots,
             "horizon_slots": self.horizon_slots,
@@ -87,6 +137,13 @@ class BacktestReport:
             "day_ahead_zone": self.day_ahead_zone,
             "models": [m.to_json() for m in self.models],
         }
+        if self.groups:
+            out["groups"] = {
+                "warmup_origins": self.group_warmup_origins,
+                "meters_missing": self.group_meters_missing,
+                "results": [g.to_json() for g in self.groups],
+            }
+        return out
 
     def to_markdown(self) -> str:
         """An overall table, the per-meter means, then MAE and MASE per horizon bucket."""
@@ -170,7 +227,68 @@ class BacktestReport:
                 ["model", *[b.label for b, _ in buckets]],
                 [[m.name, *[_fmt(getattr(s, attr)) for _, s in m.by_bucket]] for m in self.models],
             )
+        if self.groups:
+            lines += self._groups_markdown()
         return "\n".join(lines) + "\n"
+
+    def _groups_markdown(self) -> list[str]:
+        """The "Groups" section: a table per kind of group."""
+        lines = [
+            "",
+            "### Groups",
+            "",
+            "Centre: the sum of the members' expected values, bias-corrected online; band: "
+            "p10..p90 calibrated online against realised group totals. Scored after a warm-up "
+            f"of {self.group_warmup_origins} origins; bias = mean (forecast - realised) / mean "
+            "realised total; MAE ratio: to seasonal naive 7d of the group's own total; per-meter "
+            "ratio: the same model on the member meters, to seasonal naive 7d on them"
+            + (
+                f"; {self.group_meters_missing} member id(s) not in the history ignored."
+                if self.group_meters_missing
+                else "."
+            ),
+        ]
+        for kind in sorted({g.kind for g in self.groups}):
+            rows = [g for g in self.groups if g.kind == kind]
+            lines += ["", f"#### {kind}", ""]
+            lines += _table(
+                [
+                    "model",
+                    "groups",
+                    "members",
+                    "MAE kWh",
+                    "mean total kWh",
+                    "bias %",
+                    "coverage",
+                    "nominal",
+                    "MAE ratio to seasonal naive 7d",
+                    "per-meter MAE ratio",
+                    "bias % sum of p50",
+                    "bias % uncalibrated",
+                    "filled",
+                    "incomplete",
+                ],
+                [
+                    [
+                        g.model,
+                        str(g.groups),
+                        str(g.members),
+                        _fmt(g.mae_kwh, 3),
+                        _fmt(g.mean_total_kwh, 2),
+                        _fmt(g.bias_percent, 2),
+                        _fmt(g.coverage, 3),
+                        _fmt(g.nominal_coverage, 2),
+                        _fmt(g.mae_ratio, 3),
+                        _fmt(g.meter_mae_ratio, 3),
+                        _fmt(g.p50_bias_percent, 2),
+                        _fmt(g.expected_bias_percent, 2),
+                        str(g.filled_members),
+                        str(g.incomplete_slots),
+                    ]
+                    for g in rows
+                ],
+            )
+        return lines
 
 
 def _fmt(value: float, digits: int = 4) -> str:

@@ -269,6 +269,58 @@ class PipelineMetrics:
             registry=registry,
         )
         self.consumer_lag = ConsumerLag(self.consumer_lag_messages)
+        # groups: labelled by kind (feeder, substation...), never by group
+        self.group_membership_meters = Gauge(
+            "streamer_grouped_meters",
+            "Meters in at least one group (the meter-groups topic as this worker read it).",
+            registry=registry,
+        )
+        self.group_contributions = Counter(
+            "streamer_group_contributions_total",
+            "Member forecasts and readings received by this worker's groups; counted=false: "
+            "too late for an issued origin or slot, or from a meter no longer a member.",
+            ["kind", "counted"],
+            registry=registry,
+        )
+        self.group_forecasts = Counter(
+            "streamer_group_forecasts_total",
+            "Group forecasts issued, by group kind.",
+            ["kind"],
+            registry=registry,
+        )
+        self.group_members = Counter(
+            "streamer_group_forecast_members_total",
+            "Members of issued group forecasts: reported, filled from an earlier forecast, "
+            "or missing.",
+            ["kind", "status"],
+            registry=registry,
+        )
+        self.group_totals = Counter(
+            "streamer_group_realised_totals_total",
+            "Slots whose group total was realised; complete=false: some member never read it.",
+            ["kind", "complete"],
+            registry=registry,
+        )
+        self.group_abs_error_kwh = Counter(
+            "streamer_group_abs_error_kwh_total",
+            "Sum of |group forecast - realised total| (kWh) at horizons 1 and the last.",
+            ["kind", "horizon"],
+            registry=registry,
+        )
+        self.watched_group_kwh = Gauge(
+            "streamer_watched_group_kwh",
+            "The groups of STREAMER_WATCHED_GROUPS only (bounded: at most 20): the realised "
+            "total of the newest slot closed (series=actual) and the group forecast made one "
+            "slot before for it (mean_h1, p10_h1, p90_h1), kWh per slot.",
+            ["group_id", "series"],
+            registry=registry,
+        )
+        self.group_pairs = Counter(
+            "streamer_group_scored_pairs_total",
+            "Group forecasts matched with a complete realised total, by horizon.",
+            ["kind", "horizon"],
+            registry=registry,
+        )
 
         for outcome in OUTCOMES:
             self.reading_outcomes.labels(outcome=outcome)

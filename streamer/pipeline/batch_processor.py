@@ -111,6 +111,8 @@ class BatchResult:
     shadow_matches: list[Match] = field(default_factory=list)
     concept_drifts: list[ConceptDrift] = field(default_factory=list)
     status_events: list[StatusEvent] = field(default_factory=list)
+    # (meter, slot index, kWh) of every interval reading applied or corrected: group totals
+    actuals: list[tuple[str, int, float]] = field(default_factory=list)
     outcomes: Counter[str] = field(default_factory=Counter)
     dlq_reasons: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
@@ -135,10 +137,14 @@ class _Mark:
             len(result.matches),
             len(result.shadow_matches),
             len(result.concept_drifts),
+            len(result.actuals),
         )
 
     def restore(self, result: BatchResult) -> None:
-        dead_letters, status_events, matches, shadow_matches, concept_drifts = self._lengths
+        dead_letters, status_events, matches, shadow_matches, concept_drifts, actuals = (
+            self._lengths
+        )
+        del result.actuals[actuals:]
         del result.dead_letters[dead_letters:]
         del result.status_events[status_events:]
         del result.matches[matches:]
@@ -453,6 +459,8 @@ class BatchProcessor:
             arrival_ms = message.timestamp_ms if message.timestamp_ms is not None else now_ms
             if reading.kwh is not None:
                 outcome = state.update(reading.ts_ms, reading.kwh, arrival_ms)
+                if outcome is Outcome.APPLIED or outcome is Outcome.CORRECTED:
+                    result.actuals.append((meter_id, -(-reading.ts_ms // res_ms), reading.kwh))
                 if outcome is Outcome.APPLIED:
                     slot = -(-reading.ts_ms // res_ms)
                     matches, drift = score_actual(
@@ -474,6 +482,8 @@ class BatchProcessor:
                 outcome, event = state.update_register(
                     reading.ts_ms, reading.register_kwh, arrival_ms
                 )
+                if outcome is Outcome.APPLIED or outcome is Outcome.CORRECTED:
+                    _register_actual(result, meter_id, state, -(-reading.ts_ms // res_ms))
                 if event is not None:
                     status = (
                         MeterStatus.REGISTER_ROLLOVER
@@ -657,3 +667,15 @@ def _row_zones(named: list[str | None], fleet_zone: str) -> str | npt.NDArray[np
     if all(zone is None for zone in named):
         return fleet_zone
     return np.array([fleet_zone if zone is None else zone for zone in named])
+
+
+def _register_actual(result: BatchResult, meter_id: str, state: MeterState, slot: int) -> None:
+    """A register meter's interval energy of ``slot`` (the difference of its readings), for
+    its groups' totals."""
+    head = state.head_slot
+    if head is None or slot > head:
+        return
+    values, _ = state.stored_window()
+    index = values.shape[0] - 1 - (head - slot)
+    if index >= 0 and np.isfinite(values[index]):
+        result.actuals.append((meter_id, slot, float(values[index])))

@@ -14,7 +14,7 @@ from streamer.rollout.assignment import CONTROL_KEY, ControlMessageError, ModelA
 from streamer.settings import Settings
 
 
-async def _start(client: AIOKafkaConsumer | AIOKafkaProducer, settings: Settings) -> None:
+async def start_client(client: AIOKafkaConsumer | AIOKafkaProducer, settings: Settings) -> None:
     """Start a client; a broker that refuses it is one sentence, not a traceback."""
     try:
         await client.start()
@@ -37,7 +37,7 @@ async def read_current(settings: Settings) -> ModelAssignment | None:
         enable_auto_commit=False,
         **aiokafka_security(settings),
     )
-    await _start(consumer, settings)
+    await start_client(consumer, settings)
     try:
         tp = TopicPartition(settings.control_topic, 0)
         consumer.assign([tp])
@@ -62,7 +62,7 @@ async def publish(settings: Settings, assignment: ModelAssignment) -> None:
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap, acks="all", **aiokafka_security(settings)
     )
-    await _start(producer, settings)
+    await start_client(producer, settings)
     try:
         await producer.send_and_wait(
             settings.control_topic, assignment.to_bytes(), key=CONTROL_KEY, partition=0

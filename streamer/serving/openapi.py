@@ -222,6 +222,28 @@ def openapi_document(settings: Settings, *, keys_required: bool) -> dict[str, An
                     },
                 }
             },
+            "/groups/{group_id}/forecast": {
+                "get": {
+                    "summary": "The newest forecast of a group (feeder, substation, portfolio).",
+                    "security": secured,
+                    "parameters": [
+                        {
+                            "name": "group_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {
+                        "200": _json(
+                            "The group-forecasts record (schema group-forecasts.schema.json).",
+                            {"type": "object"},
+                        ),
+                        "401": unauthorized,
+                        "404": _error("No forecast for this group yet."),
+                    },
+                }
+            },
             "/models": {
                 "get": {
                     "summary": "The forecaster and fallback in use, ONNX providers.",

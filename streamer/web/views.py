@@ -14,6 +14,8 @@ beyond loopback; see :mod:`streamer.serving.auth`):
 - ``GET /meters/{meter_id}/forecast``: the meter's newest forecast (the ``meter-forecasts``
   JSON). Any worker answers: the request (its key included) is routed to the worker that owns
   the meter's partition. 404 when the meter has no forecast yet.
+- ``GET /groups/{group_id}/forecast``: a group's newest forecast (the ``group-forecasts``
+  JSON), routed to the worker that owns the group's partition in the same way.
 - ``GET /models``: the forecaster in use and its fallback, versions, ONNX Runtime providers.
 - ``GET /metrics``: Prometheus exposition of this worker's registry (a key only with
   ``STREAMER_METRICS_REQUIRE_KEY``).
@@ -211,6 +213,22 @@ def register_views(
             return await owner_forecast(view, request, meter_id=meter_id)
 
         return await guard.answer(view, request, "/meters/{meter_id}/forecast", handler)
+
+    @typed(app.table_route(table=runtime.group_latest_table, match_info="group_id"))
+    async def owner_group_forecast(web: Any, request: Any, group_id: str) -> Any:
+        body = runtime.group_latest_table.get(group_id.encode())
+        if body is None:
+            raise RequestRejected(
+                404, "no_forecast", f"no forecast for group {shown_id(group_id)!r} yet"
+            )
+        return web.bytes(bytes(body), content_type="application/json")
+
+    @typed(app.page("/groups/{group_id}/forecast"))
+    async def group_forecast(view: Any, request: Any, group_id: str) -> Any:
+        async def handler() -> Any:
+            return await owner_group_forecast(view, request, group_id=group_id)
+
+        return await guard.answer(view, request, "/groups/{group_id}/forecast", handler)
 
     @typed(app.page("/models"))
     async def models(web: Any, request: Any) -> Any:

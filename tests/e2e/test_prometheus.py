@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from streamer.groups.membership import GroupRef
+from streamer.groups.membership_topic import publish_membership
 from streamer.kafka_admin import ensure_topics
 from streamer.metrics.names import exported_metric_names
 from streamer.metrics.pipeline_metrics import PipelineMetrics
@@ -59,8 +61,20 @@ def test_every_panel_and_alert_quantity_has_data_from_a_real_prometheus(
         web_port=free_port(),
         drift_report_interval_seconds=3.0,
         silence_check_interval_seconds=2.0,
+        watched_groups="f-0",
+        group_lateness_seconds=5,
     )
     asyncio.run(ensure_topics(settings))
+    # the simulated meters in two feeders and a substation, f-0 watched: the group panels
+    asyncio.run(
+        publish_membership(
+            settings,
+            {
+                f"m-{i:06d}": (GroupRef(f"f-{i % 2}", "feeder"), GroupRef("s-0", "substation"))
+                for i in range(METERS)
+            },
+        )
+    )
     # a shadow model, so that the shadow-against-live panels have something to compare
     shadow = ModelAssignment(settings.forecaster, SHADOW, now_ms(), "e2e: shadow for dashboards")
     asyncio.run(publish(settings, shadow))

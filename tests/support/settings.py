@@ -35,6 +35,9 @@ def unique_names(app_prefix: str = "test") -> dict[str, object]:
         "status_topic": f"status-{suffix}",
         "drift_topic": f"drift-{suffix}",
         "control_topic": f"streamer-control-{suffix}",
+        "groups_topic": f"groups-{suffix}",
+        "group_contributions_topic": f"group-contributions-{suffix}",
+        "group_forecasts_topic": f"group-forecasts-{suffix}",
     }
 
 

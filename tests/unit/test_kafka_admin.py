@@ -37,12 +37,19 @@ def test_every_changelog_topic_is_created_with_the_changelog_configs() -> None:
     current = make_settings(app_id="fleet")
     by_name = {topic.name: topic for topic in wanted_topics(current)}
     changelogs = [name for name in by_name if name.endswith("-changelog")]
-    assert changelogs == ["fleet-meter-state-changelog", "fleet-meter-latest-forecast-changelog"]
+    assert changelogs == [
+        "fleet-meter-state-changelog",
+        "fleet-meter-latest-forecast-changelog",
+        "fleet-group-state-changelog",
+        "fleet-group-latest-forecast-changelog",
+    ]
     for name in changelogs:
         assert by_name[name].topic_configs == changelog_configs(current)
         assert by_name[name].num_partitions == current.topic_partitions
     assert by_name[current.readings_topic].topic_configs == {}
     assert by_name[current.control_topic].topic_configs == {"cleanup.policy": "compact"}
+    assert by_name[current.groups_topic].topic_configs == {"cleanup.policy": "compact"}
+    assert by_name[current.groups_topic].num_partitions == current.topic_partitions
 
 
 def test_a_topic_already_configured_is_left_alone() -> None:

@@ -23,6 +23,7 @@ UNITLESS = {
     "streamer_model_cpu_fallback",
     "streamer_data_drift_psi",
     "streamer_data_drift_ks",
+    "streamer_grouped_meters",
 }
 
 
@@ -45,6 +46,8 @@ def test_names_carry_units_and_no_label_names_a_meter() -> None:
             continue  # prometheus_client adds _total
         assert name in UNITLESS or name.endswith(UNITS), f"{name}: no unit in the name"
         assert not {"meter", "meter_id", "key"} & set(labels), f"{name}: per-meter label"
+        if name != "streamer_watched_group_kwh":  # opt-in, at most 20 groups
+            assert not {"group", "group_id"} & set(labels), f"{name}: per-group label"
 
 
 def test_exported_names_include_every_sample_suffix() -> None:
