@@ -91,6 +91,7 @@ class ReadingsLoop:
         started = time.perf_counter()
         runtime = self.runtime
         messages = [m for chunk in chunks for m in chunk.messages]
+        runtime.processor.collect_actuals = bool(runtime.core.membership)
         async with runtime.core.batch_lock:
             result = await self._run(runtime.processor.process, messages, self._load, now_ms())
         drifts = score_batch(runtime.core, result)

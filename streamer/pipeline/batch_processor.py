@@ -273,6 +273,9 @@ class BatchProcessor:
         # the shadow model's forecasts awaiting their actuals: in memory only, per meter
         self._shadow_ledgers: dict[str, ForecastLedger] = {}
         self._shadow_model: Forecaster | None = None
+        #: whether results carry the applied readings (``actuals``): while groups are
+        #: configured (the readings loop sets it before each batch)
+        self.collect_actuals = False
         self._limits = ReadingLimits(
             max_message_bytes=config.max_message_bytes,
             max_interval_kwh=config.max_interval_kwh,
@@ -459,7 +462,9 @@ class BatchProcessor:
             arrival_ms = message.timestamp_ms if message.timestamp_ms is not None else now_ms
             if reading.kwh is not None:
                 outcome = state.update(reading.ts_ms, reading.kwh, arrival_ms)
-                if outcome is Outcome.APPLIED or outcome is Outcome.CORRECTED:
+                if self.collect_actuals and (
+                    outcome is Outcome.APPLIED or outcome is Outcome.CORRECTED
+                ):
                     result.actuals.append((meter_id, -(-reading.ts_ms // res_ms), reading.kwh))
                 if outcome is Outcome.APPLIED:
                     slot = -(-reading.ts_ms // res_ms)
@@ -482,7 +487,9 @@ class BatchProcessor:
                 outcome, event = state.update_register(
                     reading.ts_ms, reading.register_kwh, arrival_ms
                 )
-                if outcome is Outcome.APPLIED or outcome is Outcome.CORRECTED:
+                if self.collect_actuals and (
+                    outcome is Outcome.APPLIED or outcome is Outcome.CORRECTED
+                ):
                     _register_actual(result, meter_id, state, -(-reading.ts_ms // res_ms))
                 if event is not None:
                     status = (

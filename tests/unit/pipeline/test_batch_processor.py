@@ -369,3 +369,21 @@ def test_calibration_step_zero_publishes_the_models_quantiles() -> None:
     record = MeterRecord.from_bytes(store["a"], p.config.record)
     (match,) = [m for m in record.ledger.match(T0 // RES_MS + 121, 0.3) if m.horizon_slots == 1]
     assert match.p90 == pytest.approx(forecast.quantiles_kwh[0, 2], rel=1e-3)
+
+
+def test_applied_readings_are_collected_for_groups_only_when_asked() -> None:
+    p, store = processor(settings()), Store()
+    assert run(p, store, [msg("a", 1, 0.5)]).actuals == []
+    p.collect_actuals = True
+    result = run(p, store, [msg("a", 2, 0.25), msg("a", 2, 0.3), msg("a", 2, 0.3)])
+    slot = (T0 + 2 * RES_MS) // RES_MS
+    assert result.actuals == [("a", slot, 0.25), ("a", slot, 0.3)]  # applied, corrected
+    reg = [
+        InMessage(b"r", orjson.dumps(body), "meter-readings", home(b"r"), 100 + i, NOW)
+        for i, body in enumerate(
+            {"meter_id": "r", "ts": T0 + s * RES_MS, "register_kwh": 100.0 + s} for s in (1, 2, 3)
+        )
+    ]
+    result = run(p, store, reg)
+    assert [(m, s - slot) for m, s, _ in result.actuals] == [("r", 0), ("r", 1)]
+    assert [round(k, 6) for *_, k in result.actuals] == [1.0, 1.0]  # register differences
