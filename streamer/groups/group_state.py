@@ -39,12 +39,15 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
+from streamer.drift.sealed import fingerprint, seal, unseal
 from streamer.groups.calibration import GroupBand, GroupCalibrationConfig, GroupCalibrator
 from streamer.groups.errors import GroupStateDecodeError
 
 F64 = npt.NDArray[np.float64]
 MAGIC: Final = b"GS"
 VERSION: Final = 1
+#: Sizes that open the body: header JSON, calibrator bytes, issued forecasts kept.
+_SIZES: Final = struct.Struct("<III")
 NONE: Final = -(2**31)
 #: Slots kept open at most, waiting for members' readings (older ones are realised as they are).
 MAX_OPEN_SLOTS: Final = 96
@@ -67,9 +70,42 @@ class GroupConfig:
         return 86_400 // self.resolution_seconds
 
     @property
+    def lateness_ms(self) -> int:
+        return self.lateness_seconds * 1000
+
+    @property
+    def fingerprint(self) -> int:
+        """Names the layout of a group's state bytes (the horizon sets its rows)."""
+        return fingerprint(struct.pack("<I", self.horizon_slots))
+
+    @property
     def lateness_slots(self) -> int:
         """Whole slots a late member is waited for (at least the slot itself)."""
         return max(1, math.ceil(self.lateness_seconds / self.resolution_seconds))
+
+
+@dataclass(slots=True)
+class LatenessWait:
+    """A wait on late members: since when (wall-clock ms, :data:`NONE` while none), and the
+    newest origin (or slot) pending when it began, which the wait covers."""
+
+    since: int = NONE
+    upto: int = NONE
+
+    def released(self, now_ms: int, newest: int, lateness_ms: int) -> int | None:
+        """None to keep waiting (starting the wait now, for what is pending up to ``newest``,
+        when none runs); once ``lateness_ms`` has passed, the newest item the wait covered:
+        those go now, and the wait ends."""
+        if self.since == NONE:
+            self.since, self.upto = now_ms, newest
+            return None
+        if now_ms - self.since < lateness_ms:
+            return None
+        self.since = NONE
+        return self.upto
+
+    def clear(self) -> None:
+        self.since = NONE
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,12 +162,9 @@ class GroupState:
         self.issued_origin = np.empty(0, dtype=np.int64)
         self.issued_total = np.empty((0, h), dtype=np.float64)
         self.calibrator = GroupCalibrator(config.calibration)
-        #: wall-clock ms since the oldest pending origin (slot) waits on late members
-        self.origin_waiting_since = NONE
-        self.slot_waiting_since = NONE
-        #: the newest origin (slot) pending when the wait began: the wait covers those
-        self.origin_waiting_upto = NONE
-        self.slot_waiting_upto = NONE
+        #: the wait of the oldest pending origin (and slot) on late members
+        self.origin_wait = LatenessWait()
+        self.slot_wait = LatenessWait()
 
     # --- membership -------------------------------------------------------------------------
     def set_members(self, meter_ids: Iterable[str]) -> None:
@@ -209,18 +242,14 @@ class GroupState:
         while self.next_origin <= newest:
             origin = self.next_origin
             if origin > flush_upto and not bool((self.last_origin >= origin).all()):
-                since = self.origin_waiting_since
-                if since == NONE:  # start waiting, for the origins pending now
-                    self.origin_waiting_since, self.origin_waiting_upto = now_ms, newest
+                released = self.origin_wait.released(now_ms, newest, self.config.lateness_ms)
+                if released is None:
                     break
-                if now_ms - since < self.config.lateness_seconds * 1000:
-                    break
-                flush_upto = self.origin_waiting_upto  # waited: those origins go now
-                self.origin_waiting_since = NONE
+                flush_upto = released
             out.append(self._issue(origin, prior))
             self.next_origin = origin + 1
         if self.next_origin > newest:
-            self.origin_waiting_since = NONE
+            self.origin_wait.clear()
         return out
 
     def _issue(self, origin: int, prior: GroupCalibrator | None) -> IssuedGroupForecast:
@@ -273,14 +302,10 @@ class GroupState:
             # meter arrive in order): only members not yet that far are waited for
             waiting = ~has & (self.member_newest_slot <= slot)
             if slot > flush_upto and waiting.any():
-                since = self.slot_waiting_since
-                if since == NONE:  # start waiting, for the slots open now
-                    self.slot_waiting_since, self.slot_waiting_upto = now_ms, newest
+                released = self.slot_wait.released(now_ms, newest, self.config.lateness_ms)
+                if released is None:
                     break
-                if now_ms - since < self.config.lateness_seconds * 1000:
-                    break
-                flush_upto = self.slot_waiting_upto  # waited: those slots close now
-                self.slot_waiting_since = NONE
+                flush_upto = released
             total = 0.0 if row is None else float(np.nansum(row, dtype=np.float64))
             self.open_slots.pop(slot, None)
             pairs: tuple[tuple[int, float, float], ...] = ()
@@ -298,7 +323,7 @@ class GroupState:
             )
             self.next_slot = slot + 1
         if self.next_slot > newest:
-            self.slot_waiting_since = NONE
+            self.slot_wait.clear()
         return out
 
     def _pairs(self, slot: int, total: float) -> tuple[tuple[int, float, float], ...]:
@@ -322,12 +347,11 @@ class GroupState:
                 "m": self.members,
                 "o": self.next_origin,
                 "s": self.next_slot,
-                "h": self.config.horizon_slots,
                 "n": len(self.open_slots),
-                "wo": self.origin_waiting_since,
-                "ws": self.slot_waiting_since,
-                "uo": self.origin_waiting_upto,
-                "us": self.slot_waiting_upto,
+                "wo": self.origin_wait.since,
+                "ws": self.slot_wait.since,
+                "uo": self.origin_wait.upto,
+                "us": self.slot_wait.upto,
             }
         )
         calibrator = self.calibrator.to_bytes()
@@ -340,22 +364,25 @@ class GroupState:
             self.issued_origin.astype("<i8").tobytes(),
             self.issued_total.astype("<f8").tobytes(),
         ]
-        sizes = struct.pack(
-            "<2sBIII", MAGIC, VERSION, len(header), len(calibrator), len(self.issued_origin)
-        )
-        return sizes + header + calibrator + b"".join(parts)
+        sizes = _SIZES.pack(len(header), len(calibrator), len(self.issued_origin))
+        body = sizes + header + calibrator + b"".join(parts)
+        return seal(MAGIC, VERSION, 0, self.config.fingerprint, body)
 
     @classmethod
     def from_bytes(cls, data: bytes, config: GroupConfig) -> GroupState:
+        _, data = unseal(
+            data,
+            magic=MAGIC,
+            version=VERSION,
+            fingerprint_=config.fingerprint,
+            what="group state",
+            error=GroupStateDecodeError,
+        )
         try:
-            magic, version, header_len, calibrator_len, issued = struct.unpack_from("<2sBIII", data)
-            if magic != MAGIC or version != VERSION:
-                raise ValueError(f"not group state version {VERSION}")
-            at = struct.calcsize("<2sBIII")
+            header_len, calibrator_len, issued = _SIZES.unpack_from(data)
+            at = _SIZES.size
             header = orjson.loads(data[at : at + header_len])
             at += header_len
-            if header["h"] != config.horizon_slots:
-                raise ValueError("horizon changed")
             state = cls(header["g"], header["k"], config)
             state.calibrator = GroupCalibrator.from_bytes(
                 data[at : at + calibrator_len], config.calibration
@@ -383,10 +410,8 @@ class GroupState:
             state.issued_origin = take("<i8", issued).astype(np.int64)
             state.issued_total = take("<f8", issued * h).reshape(issued, h).astype(np.float64)
             state.next_origin, state.next_slot = int(header["o"]), int(header["s"])
-            state.origin_waiting_since = int(header["wo"])
-            state.slot_waiting_since = int(header["ws"])
-            state.origin_waiting_upto = int(header["uo"])
-            state.slot_waiting_upto = int(header["us"])
+            state.origin_wait = LatenessWait(int(header["wo"]), int(header["uo"]))
+            state.slot_wait = LatenessWait(int(header["ws"]), int(header["us"]))
             if at != len(data):
                 raise ValueError("trailing bytes")
         except GroupStateDecodeError:
