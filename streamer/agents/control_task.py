@@ -11,12 +11,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
-
 from streamer.accuracy.fleet_accuracy import FleetAccuracy
 from streamer.agents.drift_reporting import attach_data_drift_monitor
 from streamer.agents.runtime import WorkerRuntime
-from streamer.kafka_security import aiokafka_security
+from streamer.agents.topic_follower import whole_topic_consumer
 from streamer.rollout.assignment import ControlMessageError, ModelAssignment
 
 log = logging.getLogger(__name__)
@@ -64,14 +62,7 @@ def register_control_task(app: Any, runtime: WorkerRuntime) -> None:
         async with runtime.core.batch_lock:
             publish_model_info(runtime)  # loads the live model now: a bad one stops the start
             attach_data_drift_monitor(runtime.core)
-        consumer = AIOKafkaConsumer(
-            settings.control_topic,
-            bootstrap_servers=settings.kafka_bootstrap,
-            group_id=None,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-            **aiokafka_security(settings),
-        )
+        consumer = whole_topic_consumer(settings, settings.control_topic)
         await consumer.start()
         try:
             async for message in consumer:

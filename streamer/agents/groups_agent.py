@@ -22,16 +22,15 @@ import logging
 from typing import Any
 
 import numpy as np
-from aiokafka import AIOKafkaConsumer
 
 from streamer.agents.runtime import WorkerRuntime
+from streamer.agents.topic_follower import whole_topic_consumer
 from streamer.faust_glue.table_access import table_sink
 from streamer.groups.calibration import GroupCalibrator
 from streamer.groups.contributions import Contribution, group_partition
 from streamer.groups.errors import GroupError
 from streamer.groups.group_state import GroupConfig, GroupState, RealisedTotal
 from streamer.groups.records import group_forecast_json, realised_json
-from streamer.kafka_security import aiokafka_security
 from streamer.timeutil import now_ms
 from streamer.typed_decorators import typed
 
@@ -169,14 +168,7 @@ def register_group_agents(app: Any, runtime: WorkerRuntime) -> None:
     desk = GroupDesk(runtime)
 
     async def follow_membership() -> None:
-        consumer = AIOKafkaConsumer(
-            settings.groups_topic,
-            bootstrap_servers=settings.kafka_bootstrap,
-            group_id=None,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-            **aiokafka_security(settings),
-        )
+        consumer = whole_topic_consumer(settings, settings.groups_topic)
         await consumer.start()
         try:
             async for message in consumer:

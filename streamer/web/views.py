@@ -98,6 +98,14 @@ def shown_id(meter_id: str) -> str:
     return meter_id[:_SHOWN_ID_CHARS] + f"... ({len(meter_id)} characters)"
 
 
+def newest_forecast(web: Any, table: Any, what: str, key: str) -> Any:
+    """The JSON a latest-forecast table holds for ``key`` (a meter or a group), or a 404."""
+    body = table.get(key.encode())
+    if body is None:
+        raise RequestRejected(404, "no_forecast", f"no forecast for {what} {shown_id(key)!r} yet")
+    return web.bytes(bytes(body), content_type="application/json")
+
+
 async def read_body(request: Any, limit_bytes: int) -> bytes:
     """The request body, refused with 413 as soon as it passes ``limit_bytes``."""
     declared = request.content_length
@@ -198,14 +206,7 @@ def register_views(
 
     @typed(app.table_route(table=runtime.latest_forecast_table, match_info="meter_id"))
     async def owner_forecast(web: Any, request: Any, meter_id: str) -> Any:
-        body = runtime.latest_forecast_table.get(meter_id.encode())
-        if body is None:
-            raise RequestRejected(
-                404,
-                "no_forecast",
-                f"no forecast for meter {shown_id(meter_id)!r} yet",
-            )
-        return web.bytes(bytes(body), content_type="application/json")
+        return newest_forecast(web, runtime.latest_forecast_table, "meter", meter_id)
 
     @typed(app.page("/meters/{meter_id}/forecast"))
     async def meter_forecast(view: Any, request: Any, meter_id: str) -> Any:
@@ -216,12 +217,7 @@ def register_views(
 
     @typed(app.table_route(table=runtime.group_latest_table, match_info="group_id"))
     async def owner_group_forecast(web: Any, request: Any, group_id: str) -> Any:
-        body = runtime.group_latest_table.get(group_id.encode())
-        if body is None:
-            raise RequestRejected(
-                404, "no_forecast", f"no forecast for group {shown_id(group_id)!r} yet"
-            )
-        return web.bytes(bytes(body), content_type="application/json")
+        return newest_forecast(web, runtime.group_latest_table, "group", group_id)
 
     @typed(app.page("/groups/{group_id}/forecast"))
     async def group_forecast(view: Any, request: Any, group_id: str) -> Any:
