@@ -22,7 +22,7 @@ from streamer.evaluate.history import load_history
 from streamer.evaluate.metrics import seasonal_naive_scale
 from streamer.evaluate.report import BacktestReport, ModelReport
 from streamer.forecast.errors import ForecastInputError
-from streamer.forecast.local_time import check_zone, local_day_slots
+from streamer.forecast.local_time import local_day_slots, zone_info
 from streamer.forecast.protocol import Forecaster
 from streamer.groups.calibration import GroupCalibrationConfig
 
@@ -110,10 +110,7 @@ def run_backtest(
     totals (``group_calibration``, default :class:`GroupCalibrationConfig`) and score it per
     kind after a warm-up (:mod:`streamer.evaluate.group_backtest`), in the report's ``groups``.
     """
-    try:
-        check_zone(time_zone)
-    except ForecastInputError as exc:
-        raise BacktestConfigError(str(exc)) from None
+    _zone(time_zone)
     if not forecasters:
         raise BacktestConfigError("no forecasters to backtest; pass at least one")
     for name, value in (
@@ -251,31 +248,24 @@ def run_backtest(
                 progress(done, total_steps)
 
     buckets = horizon_buckets(scored_slots)
-    models = tuple(
-        ModelReport(
-            name=names[k],
-            version=f.version,
-            overall=acc.summary(1, scored_slots),
-            by_bucket=tuple((b, acc.summary(b.first, b.last)) for b in buckets),
+
+    def model_report(k: int, name: str, scores: HorizonAccumulator, fit: bool) -> ModelReport:
+        return ModelReport(
+            name=name,
+            version=forecasters[k].version,
+            overall=scores.summary(1, scored_slots),
+            by_bucket=tuple((b, scores.summary(b.first, b.last)) for b in buckets),
             rows_forecast=rows_forecast,
             rows_invalid=invalid[k],
             forecast_seconds=seconds[k],
-            fit_stats=_fit_stats(f),
+            fit_stats=_fit_stats(forecasters[k]) if fit else None,
         )
-        for k, (f, acc) in enumerate(zip(forecasters, accumulators, strict=True))
-    )
-    if replays:
+
+    models = tuple(model_report(k, names[k], acc, True) for k, acc in enumerate(accumulators))
+    if replays:  # the same forecasts, their band calibrated: no fit of their own
         models += tuple(
-            ModelReport(
-                name=f"{names[k]} (calibrated)",
-                version=f.version,
-                overall=acc.summary(1, scored_slots),
-                by_bucket=tuple((b, acc.summary(b.first, b.last)) for b in buckets),
-                rows_forecast=rows_forecast,
-                rows_invalid=invalid[k],
-                forecast_seconds=seconds[k],
-            )
-            for k, (f, acc) in enumerate(zip(forecasters, calibrated, strict=True))
+            model_report(k, f"{names[k]} (calibrated)", acc, False)
+            for k, acc in enumerate(calibrated)
         )
     return BacktestReport(
         resolution_seconds=resolution_seconds,
@@ -317,12 +307,7 @@ def _last_reading(kwh: FloatArray) -> npt.NDArray[np.int64]:
 
 def _local_midnights(grid: HistoryGrid, first: int, last: int, zone: str) -> list[int]:
     """Origins ``first..last`` whose start (the end of the slot before) is 00:00 in ``zone``."""
-    try:
-        tz = zoneinfo.ZoneInfo(zone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise BacktestConfigError(
-            f"time zone {zone!r} is not an IANA zone name (e.g. 'Europe/London', 'UTC')"
-        ) from None
+    tz = _zone(zone)
     if last < first:
         return []
     candidates = np.arange(first, last + 1)
@@ -341,6 +326,14 @@ def _band(
     if low is None or high is None:
         return None
     return np.stack([quantiles[:, :slots, low], quantiles[:, :slots, high]], axis=2)
+
+
+def _zone(name: str) -> zoneinfo.ZoneInfo:
+    """The IANA zone ``name``; :class:`BacktestConfigError` naming examples if it is none."""
+    try:
+        return zone_info(name)
+    except ForecastInputError as exc:
+        raise BacktestConfigError(str(exc)) from None
 
 
 def _local_day_slots(grid: HistoryGrid, origin: int, zone: str) -> int:
