@@ -14,8 +14,8 @@ from typing import Any
 from streamer.accuracy.fleet_accuracy import FleetAccuracy
 from streamer.agents.drift_reporting import attach_data_drift_monitor
 from streamer.agents.runtime import WorkerRuntime
-from streamer.agents.topic_follower import whole_topic_consumer
 from streamer.rollout.assignment import ControlMessageError, ModelAssignment
+from streamer.whole_topic import whole_topic_consumer
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 
 from streamer.agents.runtime import WorkerRuntime
-from streamer.agents.topic_follower import whole_topic_consumer
 from streamer.faust_glue.table_access import table_sink
 from streamer.groups.calibration import GroupCalibrator
 from streamer.groups.contributions import Contribution, group_partition
@@ -33,6 +32,7 @@ from streamer.groups.group_state import GroupConfig, GroupState, RealisedTotal
 from streamer.groups.records import group_forecast_json, realised_json
 from streamer.timeutil import now_ms
 from streamer.typed_decorators import typed
+from streamer.whole_topic import whole_topic_consumer
 
 log = logging.getLogger(__name__)
 LATENESS_CHECK_SECONDS = 5.0

@@ -4,45 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from streamer.groups.membership import GroupRef, encode_membership
 from streamer.groups.membership_view import MembershipView
 from streamer.kafka_security import aiokafka_security
-from streamer.rollout.control_topic import start_client
 from streamer.settings import Settings
+from streamer.whole_topic import read_whole_topic, start_client
 
 
 async def read_membership(settings: Settings) -> MembershipView:
     """The membership as the topic holds it now (read to its end)."""
     view = MembershipView()
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        group_id=None,
-        enable_auto_commit=False,
-        **aiokafka_security(settings),
-    )
-    await start_client(consumer, settings)
-    try:
-        await consumer.topics()  # fetches the cluster's metadata
-        tps = [
-            TopicPartition(settings.groups_topic, p)
-            for p in sorted(consumer.partitions_for_topic(settings.groups_topic) or ())
-        ]
-        if not tps:
-            return view
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
-            batch = await consumer.getmany(*tps, timeout_ms=1000)
-            for records in batch.values():
-                for record in records:
-                    if record.key is not None:
-                        view.apply(record.key.decode(errors="replace"), record.value)
-        return view
-    finally:
-        await consumer.stop()
+    for record in await read_whole_topic(settings, settings.groups_topic):
+        if record.key is not None:
+            view.apply(record.key.decode(errors="replace"), record.value)
+    return view
 
 
 async def publish_membership(

@@ -462,12 +462,12 @@ class BatchProcessor:
             arrival_ms = message.timestamp_ms if message.timestamp_ms is not None else now_ms
             if reading.kwh is not None:
                 outcome = state.update(reading.ts_ms, reading.kwh, arrival_ms)
+                slot = -(-reading.ts_ms // res_ms)
                 if self.collect_actuals and (
                     outcome is Outcome.APPLIED or outcome is Outcome.CORRECTED
                 ):
-                    result.actuals.append((meter_id, -(-reading.ts_ms // res_ms), reading.kwh))
+                    result.actuals.append((meter_id, slot, reading.kwh))
                 if outcome is Outcome.APPLIED:
-                    slot = -(-reading.ts_ms // res_ms)
                     matches, drift = score_actual(
                         record,
                         meter_id,

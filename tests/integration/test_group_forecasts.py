@@ -17,7 +17,7 @@ import pytest
 
 from streamer.groups.expected import expected_kwh
 from streamer.groups.membership import GroupRef
-from streamer.groups.membership_topic import publish_membership
+from streamer.groups.membership_topic import publish_membership, read_membership
 from streamer.kafka_admin import ensure_topics
 from streamer.simulate.encode import ReadingEncoder
 from streamer.simulate.fleet import FleetModel
@@ -186,3 +186,23 @@ def test_group_forecasts_count_members_once_across_moves_silence_and_a_rebalance
     finally:
         for worker in workers:
             worker.stop()
+
+
+def test_membership_loads_only_changes_and_replace_takes_unlisted_meters_out(
+    kafka: TestKafka,
+) -> None:
+    settings = kafka.settings()
+    asyncio.run(ensure_topics(settings))
+    feeder, other = GroupRef("f-1", "feeder"), GroupRef("f-2", "feeder")
+    assert asyncio.run(read_membership(settings)).meters == 0
+    first = {"a": (feeder,), "b": (feeder,), "c": (other,)}
+    assert asyncio.run(publish_membership(settings, first)) == (3, 0)
+    current = asyncio.run(read_membership(settings))
+    assert current.members_of("f-1") == {"a", "b"} and current.meters == 3
+    # c moves, a is unchanged (not written again), b is not listed: taken out
+    written, removed = asyncio.run(
+        publish_membership(settings, {"a": (feeder,), "c": (feeder,)}, current=current)
+    )
+    assert (written, removed) == (2, 1)
+    after = asyncio.run(read_membership(settings))
+    assert after.members_of("f-1") == {"a", "c"} and after.groups_of("b") == ()
