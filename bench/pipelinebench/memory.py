@@ -141,7 +141,9 @@ async def memory_phase(
     return {
         "slots_per_meter": slots_per_meter,
         "forecasting": "off (cadence 10^9 slots): the meter-latest-forecast table stays empty",
-        "state_cache_meters": settings.state_cache_meters,
+        "state_cache_meters": int(
+            ctx.worker_env.get("STREAMER_STATE_CACHE_METERS", settings.state_cache_meters)
+        ),
         "lookback_slots": settings.lookback_slots,
         "worker_ready_seconds": round(ready_s, 1),
         "idle": idle,

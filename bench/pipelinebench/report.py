@@ -412,6 +412,16 @@ def _latency(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _cache_note(cache_meters: int, steps: list[dict[str, Any]]) -> str:
+    largest = max((row["meters"] for row in steps), default=0)
+    if cache_meters >= largest:
+        return "(every meter here stays decoded)."
+    return (
+        f"(the {cache_meters:,} meters seen last stay decoded, the others are held as their "
+        "encoded bytes only)."
+    )
+
+
 def _memory(report: dict[str, Any]) -> list[str]:
     memory = report.get("memory")
     if memory is None:
@@ -425,8 +435,8 @@ def _memory(report: dict[str, Any]) -> list[str]:
         f"reading(s) per meter, produced in steps; VmRSS from `/proc/<pid>/status` (median "
         f"of 5 reads after {report.get('sizes', {}).get('memory_settle_seconds', '?')} s "
         f"idle). Idle worker, no meter: **{idle / 1e6:,.1f} MB**. Decoded-record cache: "
-        f"`STREAMER_STATE_CACHE_METERS={memory['state_cache_meters']:,}` (every meter here "
-        "stays cached).",
+        f"`STREAMER_STATE_CACHE_METERS={memory['state_cache_meters']:,}` "
+        + _cache_note(memory["state_cache_meters"], memory["steps"]),
         "",
         "| meters | RSS MB | over idle MB | resident bytes per meter | marginal bytes per meter "
         "(from the previous step) | state writes (counter) |",
