@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from math import isfinite
 from typing import Self
 
 import numpy as np
@@ -13,7 +14,6 @@ import numpy.typing as npt
 from streamer.accuracy.errors import AccuracyInputError
 from streamer.accuracy.forecast_ledger import LEDGER_LEVELS
 from streamer.accuracy.match import Match
-from streamer.accuracy.rolling_accuracy import smape_term
 
 #: Share of actuals expected inside ``[p10, p90]``.
 NOMINAL_COVERAGE = 0.8
@@ -82,29 +82,43 @@ class FleetAccuracy:
 
     def update(self, match: Match) -> Self:
         """Take one match; skipped unless all its values are finite."""
-        a, f = match.actual, match.point
-        values = (a, f, match.p10, match.p50, match.p90)
-        if not all(math.isfinite(v) for v in values):
-            return self
-        row = self._row(match.horizon_slots)
-        row[_COUNT] += 1.0
-        row[_ABS] += abs(a - f)
-        row[_SMAPE] += smape_term(a, f)
-        low, mid, high = LEDGER_LEVELS
-        row[_PIN10] += pinball_term(a, match.p10, low)
-        row[_PIN50] += pinball_term(a, match.p50, mid)
-        row[_PIN90] += pinball_term(a, match.p90, high)
-        row[_COVERED] += 1.0 if match.p10 <= a <= match.p90 else 0.0
-        row[_ERROR] += f - a
-        if match.covered_calibrated is not None:
-            row[_CAL_COUNT] += 1.0
-            row[_CAL_COVERED] += 1.0 if match.covered_calibrated else 0.0
-        return self
+        return self.update_many((match,))
 
     def update_many(self, matches: Iterable[Match]) -> Self:
-        """:meth:`update` for each match."""
+        """:meth:`update` for each match (one loop: a batch has thousands of matches)."""
+        sums = self._sums
+        low, mid, high = LEDGER_LEVELS
+        low_below, mid_below, high_below = low - 1.0, mid - 1.0, high - 1.0
         for match in matches:
-            self.update(match)
+            a, f, p10, p50, p90 = match.actual, match.point, match.p10, match.p50, match.p90
+            if not (
+                isfinite(a) and isfinite(f) and isfinite(p10) and isfinite(p50) and isfinite(p90)
+            ):
+                continue
+            row = sums.get(match.horizon_slots)
+            if row is None:
+                row = self._row(match.horizon_slots)
+            # smape_term (rolling_accuracy) and pinball_term inlined: the same floating-point
+            # operations in the same order, so the same sums
+            error = abs(a - f)
+            denominator = abs(a) + abs(f)
+            row[_COUNT] += 1.0
+            row[_ABS] += error
+            row[_SMAPE] += 0.0 if denominator == 0.0 else 200.0 * error / denominator
+            diff = a - p10
+            row[_PIN10] += max(low * diff, low_below * diff)
+            diff = a - p50
+            row[_PIN50] += max(mid * diff, mid_below * diff)
+            diff = a - p90
+            row[_PIN90] += max(high * diff, high_below * diff)
+            if p10 <= a <= p90:  # (adding 0.0 to a count changes nothing: skipped)
+                row[_COVERED] += 1.0
+            row[_ERROR] += f - a
+            covered = match.covered_calibrated
+            if covered is not None:
+                row[_CAL_COUNT] += 1.0
+                if covered:
+                    row[_CAL_COVERED] += 1.0
         return self
 
     def update_arrays(

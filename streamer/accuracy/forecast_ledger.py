@@ -27,6 +27,8 @@ _ENTRY_SIZE = _ENTRY.size
 #: An empty entry: four float16 NaN (the canonical quiet NaN, 0x7E00).
 _EMPTY = np.full(VALUES_PER_ENTRY, np.nan, dtype=_VALUE_DTYPE).tobytes()
 _EMPTY_WORD = int.from_bytes(_EMPTY, "little")
+#: High bytes of the float16 with an all-ones exponent (NaN, infinity): ``byte & 0x7C == 0x7C``.
+_SPECIAL_HIGH_BYTES = bytes(b for b in range(256) if b & 0x7C == 0x7C)
 #: The quantile levels a ledger stores, in the column order of ``record``'s ``quantiles``.
 LEDGER_LEVELS = (0.1, 0.5, 0.9)
 
@@ -115,9 +117,15 @@ class ForecastLedger:
             )
         # Every entry is empty (four canonical NaN) or holds four finite values: the float16
         # with an all-ones exponent (NaN, infinity) are exactly those of the empty entries.
-        empty = int(np.count_nonzero(np.frombuffer(body, "<u8", offset=_HEAD.size) == _EMPTY_WORD))
-        halves = np.frombuffer(body, "<u2", offset=_HEAD.size)
-        special = int(np.count_nonzero((halves & 0x7C00) == 0x7C00))
+        # Those halves are counted by their high bytes (odd offsets: little-endian) with one
+        # bytes.translate; none of them means no empty entry either (a full ledger, common).
+        high_bytes = body[_HEAD.size + 1 :: 2]
+        special = len(high_bytes) - len(high_bytes.translate(None, _SPECIAL_HIGH_BYTES))
+        empty = (
+            int(np.count_nonzero(np.frombuffer(body, "<u8", offset=_HEAD.size) == _EMPTY_WORD))
+            if special
+            else 0
+        )
         if special != VALUES_PER_ENTRY * empty:
             raise AccuracyStateDecodeError(
                 "forecast ledger state holds partial or infinite entries; start this meter's "
@@ -174,17 +182,21 @@ class ForecastLedger:
         head = self._head
         if head is not None and origin < head:
             return 0
-        self._expire(origin)
-        self._head = origin
         config = self._config
         rings = config.rings
-        if rings[-1][0] > pt.size:
+        every_ring = rings[-1][0] <= pt.size
+        if not (every_ring and head is not None and origin - head == 1):
+            # (origin = head + 1 with every ring kept: the loop below rewrites each ring's one
+            # expired position, at origin mod h, so there is nothing to drop first)
+            self._expire(origin)
+        self._head = origin
+        if not every_ring:
             rings = tuple(ring for ring in rings if ring[0] <= pt.size)
             if not rings:
                 return 0
-        lead = config.lead_index if len(rings) == len(config.rings) else [h - 1 for h, _ in rings]
+        lead = config.lead_index if every_ring else [h - 1 for h, _ in rings]
         points = pt[lead].tolist()
-        rows = qs[lead].tolist()
+        rows = qs.take(lead, 0).tolist()
         entries = self._entries
         kept = 0
         for (h, offset), p, (p10, p50, p90) in zip(rings, points, rows, strict=True):

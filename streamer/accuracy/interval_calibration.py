@@ -20,6 +20,10 @@ narrow) each half of the band so that each side is exceeded at its nominal rate:
 
 Multipliers scale the band's own half-widths, so one prior fits meters of any size. State per
 meter: :attr:`CalibrationConfig.encoded_size` bytes (36 with the default horizons).
+
+The log-multipliers are stored as float16. In memory they are Python floats already rounded to
+float16 (:mod:`struct`'s ``e`` format rounds as numpy does, to nearest even), so a calibrator
+read back from its bytes equals the one kept in memory, and an update costs no numpy call.
 """
 
 from __future__ import annotations
@@ -29,6 +33,9 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
+from itertools import chain
+from math import exp, isfinite
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -88,6 +95,25 @@ class CalibrationConfig:
     def _index(self) -> dict[int, int]:
         return {h: i for i, h in enumerate(self.horizons)}
 
+    @cached_property
+    def _steps(self) -> tuple[bool, float, float, float, float]:
+        """``enabled`` and the four moves of :meth:`IntervalCalibrator.update`: of the lower
+        log-multiplier when the actual was below the band and when it was not, then of the
+        upper one when above and when not (each the very double the update's formula gives)."""
+        step = self.step
+        return (
+            self.enabled,
+            step * (1.0 - self.low),
+            step * (0.0 - self.low),
+            step * (1.0 - (1 - self.high)),
+            step * (0.0 - (1 - self.high)),
+        )
+
+    @cached_property
+    def _rows(self) -> struct.Struct:
+        """All horizons' rows of the state body (``_ROW`` repeated), packed in one call."""
+        return struct.Struct("<" + _ROW.format[1:] * len(self.horizons))
+
     def bucket_of_steps(self, horizon_slots: int) -> npt.NDArray[np.intp]:
         """For forecast steps ``1..horizon_slots``: the index of the tracked horizon used."""
         steps = np.arange(1, horizon_slots + 1)
@@ -104,21 +130,49 @@ _ROW = struct.Struct("<eeH")  # a_lo, a_hi (float16), matches (uint16)
 class IntervalCalibrator:
     """Log-multipliers of the band's lower and upper halves per tracked horizon.
 
+    :attr:`log_low`, :attr:`log_high` and :attr:`matches` read them as numpy arrays (copies);
+    assigning to :attr:`log_low` or :attr:`log_high` sets them (rounded to float16, broadcast
+    to the horizons).
+
     >>> calibrator = IntervalCalibrator(CalibrationConfig(horizons=(1,), step=0.5))
     >>> _ = calibrator.update(Match(1, 1.0, 0.5, 1.0, 1.5, 3.0))  # above p90: widen the top
     >>> round(float(np.exp(calibrator.log_high[0])), 3), int(calibrator.matches[0])
     (1.568, 1)
     """
 
-    __slots__ = ("config", "log_high", "log_low", "matches")
+    __slots__ = ("_count", "_high", "_low", "config")
 
     def __init__(self, config: CalibrationConfig) -> None:
         self.config = config
         size = len(config.horizons)
-        # float16, as stored: a record decoded from its bytes equals the one kept in memory
-        self.log_low: F16 = np.zeros(size, dtype=np.float16)
-        self.log_high: F16 = np.zeros(size, dtype=np.float16)
-        self.matches = np.zeros(size, dtype=np.uint16)
+        # float16 values as Python floats (see the module docstring), and uint16 counts
+        self._low: list[float] = [0.0] * size
+        self._high: list[float] = [0.0] * size
+        self._count: list[int] = [0] * size
+
+    @property
+    def log_low(self) -> F16:
+        """The lower half's log-multiplier per tracked horizon (a read-only copy)."""
+        return _frozen(np.array(self._low, dtype=np.float16))
+
+    @log_low.setter
+    def log_low(self, values: npt.ArrayLike) -> None:
+        self._low = _float16_list(values, len(self._low))
+
+    @property
+    def log_high(self) -> F16:
+        """The upper half's log-multiplier per tracked horizon (a read-only copy)."""
+        return _frozen(np.array(self._high, dtype=np.float16))
+
+    @log_high.setter
+    def log_high(self, values: npt.ArrayLike) -> None:
+        self._high = _float16_list(values, len(self._high))
+
+    @property
+    def matches(self) -> npt.NDArray[np.uint16]:
+        """Matches learnt from per tracked horizon, at most :data:`MAX_COUNT` (a read-only
+        copy)."""
+        return _frozen(np.array(self._count, dtype=np.uint16))
 
     def band(self, match: Match, prior: IntervalCalibrator | None = None) -> tuple[float, float]:
         """The calibrated p10 and p90 of ``match``'s forecast with the current multipliers."""
@@ -127,16 +181,16 @@ class IntervalCalibrator:
             return match.p10, match.p90
         low, high = self._blended(i, prior)
         return (
-            match.p50 - (match.p50 - match.p10) * math.exp(low),
-            match.p50 + (match.p90 - match.p50) * math.exp(high),
+            match.p50 - (match.p50 - match.p10) * exp(low),
+            match.p50 + (match.p90 - match.p50) * exp(high),
         )
 
     def _blended(self, i: int, prior: IntervalCalibrator | None) -> tuple[float, float]:
         """The log-multipliers in use: the prior's plus this calibrator's offsets."""
-        low, high = float(self.log_low[i]), float(self.log_high[i])
+        low, high = self._low[i], self._high[i]
         if prior is None or prior is self:
             return low, high
-        return low + float(prior.log_low[i]), high + float(prior.log_high[i])
+        return low + prior._low[i], high + prior._high[i]
 
     def update(self, match: Match, prior: IntervalCalibrator | None = None) -> bool | None:
         """Learn from one match; whether its actual was inside the calibrated band before the
@@ -144,19 +198,36 @@ class IntervalCalibrator:
         judged is the blended one the meter's forecast was published with."""
         config = self.config
         i = config._index.get(match.horizon_slots)
-        values = (match.p10, match.p50, match.p90, match.actual)
-        if i is None or not all(math.isfinite(v) for v in values):
+        if i is None:
             return None
-        low, high = self.band(match, prior)
-        below, above = match.actual < low, match.actual > high
-        if config.enabled:
-            step = config.step
-            a_low = float(self.log_low[i]) + step * ((1.0 if below else 0.0) - config.low)
-            a_high = float(self.log_high[i]) + step * ((1.0 if above else 0.0) - (1 - config.high))
-            self.log_low[i] = min(max(a_low, -MAX_LOG), MAX_LOG)
-            self.log_high[i] = min(max(a_high, -MAX_LOG), MAX_LOG)
-            if self.matches[i] < MAX_COUNT:
-                self.matches[i] += 1
+        p10, p50, p90, actual = match.p10, match.p50, match.p90, match.actual
+        if not (isfinite(p10) and isfinite(p50) and isfinite(p90) and isfinite(actual)):
+            return None
+        # the band as :meth:`band` gives it, inlined (the hot path of scoring)
+        a_low, a_high = self._low[i], self._high[i]
+        if prior is None or prior is self:
+            b_low, b_high = a_low, a_high
+        else:
+            b_low, b_high = a_low + prior._low[i], a_high + prior._high[i]
+        below = actual < p50 - (p50 - p10) * exp(b_low)
+        above = actual > p50 + (p90 - p50) * exp(b_high)
+        enabled, low_below, low_not, high_above, high_not = config._steps
+        if enabled:
+            a_low += low_below if below else low_not
+            a_high += high_above if above else high_not
+            # clamp to +-MAX_LOG (a NaN stays NaN, as with min(max(...)))
+            if a_low < -MAX_LOG:
+                a_low = -MAX_LOG
+            elif a_low > MAX_LOG:
+                a_low = MAX_LOG
+            if a_high < -MAX_LOG:
+                a_high = -MAX_LOG
+            elif a_high > MAX_LOG:
+                a_high = MAX_LOG
+            self._low[i], self._high[i] = _HALF_PAIR.unpack(_HALF_PAIR.pack(a_low, a_high))
+            count = self._count
+            if count[i] < MAX_COUNT:
+                count[i] += 1
         return not (below or above)
 
     def multipliers(
@@ -167,9 +238,8 @@ class IntervalCalibrator:
         return low[0], high[0]
 
     def to_bytes(self) -> bytes:
-        body = b"".join(
-            _ROW.pack(float(lo), float(hi), int(n))
-            for lo, hi, n in zip(self.log_low, self.log_high, self.matches, strict=True)
+        body = self.config._rows.pack(
+            *chain.from_iterable(zip(self._low, self._high, self._count, strict=True))
         )
         return seal(MAGIC, VERSION, 0, self.config.fingerprint, body)
 
@@ -188,10 +258,31 @@ class IntervalCalibrator:
                 f"calibration state of {len(body)} bytes does not fit {len(config.horizons)} "
                 "horizons; start the meter's calibration afresh"
             )
-        calibrator = cls(config)
-        for i, (lo, hi, n) in enumerate(_ROW.iter_unpack(body)):
-            calibrator.log_low[i], calibrator.log_high[i], calibrator.matches[i] = lo, hi, n
+        values = config._rows.unpack(body)
+        calibrator = cls.__new__(cls)
+        calibrator.config = config
+        calibrator._low = list(values[0::3])  # float16 values, as stored
+        calibrator._high = list(values[1::3])
+        calibrator._count = list(values[2::3])
         return calibrator
+
+
+_Array = TypeVar("_Array", bound="np.ndarray[Any, Any]")
+#: Two float16, to round a pair of Python floats as float16 storage does (pack, then unpack).
+_HALF_PAIR = struct.Struct("<2e")
+
+
+def _float16_list(values: npt.ArrayLike, size: int) -> list[float]:
+    """``values`` (broadcast to ``size``) rounded to float16, as Python floats."""
+    rounded = np.broadcast_to(np.asarray(values, dtype=np.float16), (size,))
+    out: list[float] = rounded.astype(np.float64).tolist()
+    return out
+
+
+def _frozen(array: _Array) -> _Array:
+    """``array``, made read-only (writing to a copy would be lost: assign the attribute)."""
+    array.setflags(write=False)
+    return array
 
 
 def level_column(levels: Sequence[float], level: float) -> int | None:
@@ -207,11 +298,11 @@ def batch_multipliers(
     """``(B, H)`` lower and upper multipliers of ``B`` meters' calibrators (their offsets on the
     ``prior``), for forecast steps ``1..horizon_slots``, in a few numpy calls."""
     config = calibrators[0].config
-    low = np.stack([c.log_low for c in calibrators]).astype(np.float64)
-    high = np.stack([c.log_high for c in calibrators]).astype(np.float64)
+    low = np.array([c._low for c in calibrators], dtype=np.float64)
+    high = np.array([c._high for c in calibrators], dtype=np.float64)
     if prior is not None:
-        low += prior.log_low.astype(np.float64)
-        high += prior.log_high.astype(np.float64)
+        low += np.array(prior._low, dtype=np.float64)
+        high += np.array(prior._high, dtype=np.float64)
     index = config.bucket_of_steps(horizon_slots)
     return np.exp(low[:, index]), np.exp(high[:, index])
 

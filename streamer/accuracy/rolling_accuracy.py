@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 import struct
+import sys
 from dataclasses import dataclass
+from math import isfinite
 from typing import Self
 
 from streamer.accuracy.errors import AccuracyConfigError, AccuracyStateDecodeError
@@ -15,6 +17,8 @@ VERSION = 1
 _BODY = struct.Struct("<qddd")  # n, weight, sum of absolute errors, sum of sMAPE terms
 #: Length of :meth:`RollingAccuracy.to_bytes`.
 ENCODED_SIZE = OVERHEAD + _BODY.size
+#: Largest finite float: ``0.0 <= v <= _MAX`` is ``isfinite(v) and v >= 0``.
+_MAX = sys.float_info.max
 
 
 def smape_term(actual: float, forecast: float) -> float:
@@ -22,6 +26,25 @@ def smape_term(actual: float, forecast: float) -> float:
     :func:`streamer.evaluate.metrics.smape_terms`)."""
     denominator = abs(actual) + abs(forecast)
     return 0.0 if denominator == 0.0 else 200.0 * abs(actual - forecast) / denominator
+
+
+#: ``_constants`` by half-life (a handful: one per configuration).
+_CONSTANTS: dict[float, tuple[float, float, int]] = {}
+
+
+def _constants(half_life: float) -> tuple[float, float, int]:
+    """The checked ``half_life`` as a float, its decay per pair and the state's fingerprint;
+    raises AccuracyConfigError for a half-life that is not a positive number of pairs."""
+    known = _CONSTANTS.get(half_life)
+    if known is not None:
+        return known
+    if not (math.isfinite(half_life) and half_life > 0.0):
+        raise AccuracyConfigError(f"half_life must be a positive number of pairs, got {half_life}")
+    half = float(half_life)
+    known = (half, 0.5 ** (1.0 / half), fingerprint(struct.pack("<d", half)))
+    if len(_CONSTANTS) < 64:  # (a positive finite float: equal keys are the same double)
+        _CONSTANTS[half_life] = known
+    return known
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +79,7 @@ class RollingAccuracy:
     __slots__ = ("_abs", "_decay", "_half_life", "_n", "_smape", "_weight")
 
     def __init__(self, half_life: float = 240.0) -> None:
-        if not (math.isfinite(half_life) and half_life > 0.0):
-            raise AccuracyConfigError(
-                f"half_life must be a positive number of pairs, got {half_life}"
-            )
-        self._half_life = float(half_life)
-        self._decay = 0.5 ** (1.0 / self._half_life)
+        self._half_life, self._decay, _ = _constants(half_life)
         self._n = 0
         self._weight = 0.0
         self._abs = 0.0
@@ -80,13 +98,16 @@ class RollingAccuracy:
     def update(self, actual: float, forecast: float) -> Self:
         """Take one (actual, forecast) pair in kWh; skipped unless both are finite."""
         a, f = float(actual), float(forecast)
-        if not (math.isfinite(a) and math.isfinite(f)):
+        if not (isfinite(a) and isfinite(f)):
             return self
         d = self._decay
+        error = abs(a - f)
+        denominator = abs(a) + abs(f)
         self._n += 1
         self._weight = d * self._weight + 1.0
-        self._abs = d * self._abs + abs(a - f)
-        self._smape = d * self._smape + smape_term(a, f)
+        self._abs = d * self._abs + error
+        # smape_term, inlined
+        self._smape = d * self._smape + (0.0 if denominator == 0.0 else 200.0 * error / denominator)
         return self
 
     def get(self) -> AccuracySnapshot:
@@ -105,7 +126,7 @@ class RollingAccuracy:
         return type(self)(self._half_life)
 
     def _fingerprint(self) -> int:
-        return fingerprint(struct.pack("<d", self._half_life))
+        return _constants(self._half_life)[2]
 
     def to_bytes(self) -> bytes:
         """:data:`ENCODED_SIZE` bytes; equal states give equal bytes."""
@@ -116,12 +137,12 @@ class RollingAccuracy:
     def from_bytes(cls, data: bytes, half_life: float = 240.0) -> Self:
         """Read :meth:`to_bytes` output written with the same ``half_life``; raises
         AccuracyStateDecodeError otherwise."""
-        acc = cls(half_life)
+        half, decay, fingerprint_ = _constants(half_life)
         flags, body = unseal(
             data,
             magic=MAGIC,
             version=VERSION,
-            fingerprint_=acc._fingerprint(),
+            fingerprint_=fingerprint_,
             what="rolling accuracy state",
             error=AccuracyStateDecodeError,
         )
@@ -131,11 +152,15 @@ class RollingAccuracy:
                 "start this meter's accuracy afresh"
             )
         n, weight, total_abs, total_smape = _BODY.unpack(body)
-        if n < 0 or not all(math.isfinite(v) and v >= 0 for v in (weight, total_abs, total_smape)):
+        if n < 0 or not (
+            0.0 <= weight <= _MAX and 0.0 <= total_abs <= _MAX and 0.0 <= total_smape <= _MAX
+        ):
             raise AccuracyStateDecodeError(
                 "rolling accuracy state holds negative or non-finite sums; start this meter's "
                 "accuracy afresh"
             )
+        acc = cls.__new__(cls)  # every slot is set below
+        acc._half_life, acc._decay = half, decay
         acc._n, acc._weight, acc._abs, acc._smape = n, weight, total_abs, total_smape
         return acc
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import struct
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal, Self
 
 from streamer.drift.errors import DriftConfigError, DriftStateDecodeError
@@ -23,7 +24,7 @@ _BODY = struct.Struct("<qddddd")
 ENCODED_SIZE = 8 + _BODY.size + 4
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class PageHinkleyConfig:
     """Parameters of :class:`PageHinkley`.
 
@@ -75,6 +76,11 @@ class PageHinkleyConfig:
 
     def fingerprint(self) -> int:
         """Identifies the parameters that shape the stored state (``alpha``, ``delta``)."""
+        return self._fingerprint
+
+    @cached_property
+    def _fingerprint(self) -> int:
+        # computed once per configuration: every detector decoded with it checks it
         return fingerprint(struct.pack("<dd", self.alpha, self.delta))
 
 
@@ -131,8 +137,13 @@ class PageHinkley:
 
     @classmethod
     def from_config(cls, config: PageHinkleyConfig) -> Self:
-        """A fresh detector with ``config``'s parameters."""
-        return cls(config.delta, config.threshold, config.alpha, config.min_instances, config.mode)
+        """A fresh detector with ``config``'s parameters (``config`` itself, checked when it was
+        made: frozen, it is shared by every detector made from it)."""
+        detector = cls.__new__(cls)
+        detector._config = config
+        detector._direction = None
+        detector._clear_statistics()
+        return detector
 
     def clone(self) -> Self:
         """A fresh detector with this one's parameters."""
@@ -169,14 +180,12 @@ class PageHinkley:
             raise DriftStateDecodeError(
                 f"Page-Hinkley state holds n={n}; start this meter's detector afresh"
             )
-        detector = cls.from_config(config)
+        detector = cls.__new__(cls)  # every slot is set below: no fresh state to build first
+        detector._config = config
         detector._n, detector._mean = n, mean
         detector._up, detector._down = up, down
         detector._min_up, detector._max_down = min_up, max_down
-        if flags & _UP:
-            detector._direction = "up"
-        elif flags & _DOWN:
-            detector._direction = "down"
+        detector._direction = "up" if flags & _UP else "down" if flags & _DOWN else None
         return detector
 
     def restore(self, data: bytes) -> Self:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from math import isfinite
 
 #: ``p90 - p10`` of a normal distribution is this many standard deviations (2 * 1.2815516).
 P10_P90_WIDTH_SD = 2.5631031310892007
@@ -30,7 +31,7 @@ def standardized_residual(
     >>> standardized_residual(100.0, 0.5, 1.0, 1.5)
     5.0
     """
-    if not all(math.isfinite(v) for v in (actual_kwh, p10_kwh, p50_kwh, p90_kwh)):
+    if not (isfinite(actual_kwh) and isfinite(p10_kwh) and isfinite(p50_kwh) and isfinite(p90_kwh)):
         return math.nan
     sd = max(p90_kwh - p10_kwh, min_spread_kwh) / P10_P90_WIDTH_SD
     z = (actual_kwh - p50_kwh) / sd

@@ -25,6 +25,9 @@ HEADER = struct.Struct("<2sBBI")
 CRC = struct.Struct("<I")
 #: Bytes the envelope adds around a body.
 OVERHEAD = HEADER.size + CRC.size
+#: CRC-32 of any bytes followed by their own CRC-32 (little-endian): a CRC-32 is a bijection of
+#: the last four bytes, so the whole envelope has this CRC exactly when its stored CRC is right.
+CRC_RESIDUE = 0x2144DF1C
 
 _RESET_HINT = (
     "start this key's state afresh (the worker does so when it catches the error); the "
@@ -40,8 +43,7 @@ def fingerprint(packed_parameters: bytes) -> int:
 def seal(magic: bytes, version: int, flags: int, fingerprint_: int, body: bytes) -> bytes:
     """``header + body + CRC``; see the module docstring."""
     head = HEADER.pack(magic, version, flags, fingerprint_)
-    data = head + body
-    return data + CRC.pack(zlib.crc32(data))
+    return b"".join((head, body, CRC.pack(zlib.crc32(body, zlib.crc32(head)))))
 
 
 def unseal(
@@ -63,16 +65,16 @@ def unseal(
             f"{what} must be bytes, got {type(data).__name__}; configure the table with a raw "
             "(bytes) value serializer"
         )
-    raw = bytes(data)
-    if len(raw) < OVERHEAD:
-        raise error(f"{what} is truncated ({len(raw)} bytes); {_RESET_HINT}")
+    raw = data if type(data) is bytes else bytes(data)
+    size = len(raw)
+    if size < OVERHEAD:
+        raise error(f"{what} is truncated ({size} bytes); {_RESET_HINT}")
     got_magic, got_version, flags, got_fingerprint = HEADER.unpack_from(raw)
     if got_magic != magic:
         raise error(
             f"bytes are not {what} (magic {got_magic!r}, expected {magic!r}); {_RESET_HINT}"
         )
-    (crc,) = CRC.unpack_from(raw, len(raw) - CRC.size)
-    if crc != zlib.crc32(memoryview(raw)[: len(raw) - CRC.size]):
+    if zlib.crc32(raw) != CRC_RESIDUE:  # the stored CRC-32 is not that of the bytes before it
         raise error(f"{what} is corrupt (CRC-32 mismatch); {_RESET_HINT}")
     if got_version != version:
         raise error(
@@ -84,4 +86,4 @@ def unseal(
             f"{what} was written with other parameters (fingerprint {got_fingerprint}, this "
             f"configuration gives {fingerprint_}); {_RESET_HINT}"
         )
-    return flags, raw[HEADER.size : len(raw) - CRC.size]
+    return flags, raw[HEADER.size : size - CRC.size]

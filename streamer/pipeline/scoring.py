@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from streamer.accuracy.forecast_ledger import ForecastLedger
 from streamer.accuracy.interval_calibration import IntervalCalibrator
@@ -76,7 +76,17 @@ def _calibrate(
         inside = calibrator.update(match, prior)
         if prior is not None:
             prior.update(match)
-        out.append(match if inside is None else replace(match, covered_calibrated=inside))
+        if inside is not None:  # dataclasses.replace, field by field (a few times cheaper)
+            match = Match(
+                match.horizon_slots,
+                match.point,
+                match.p10,
+                match.p50,
+                match.p90,
+                match.actual,
+                inside,
+            )
+        out.append(match)
     return out
 
 

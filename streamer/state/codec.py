@@ -75,6 +75,8 @@ VALUE_DTYPE = np.dtype("<f4")
 CODE_DTYPE = np.dtype("<u2")
 _HEADER = struct.Struct("<2sBBIqqdqHH")
 _CRC = struct.Struct("<I")
+#: CRC-32 of any bytes followed by their own CRC-32 (little-endian): see streamer.drift.sealed.
+_CRC_RESIDUE = 0x2144DF1C
 _CODE = struct.Struct("<H")
 _EXCEPTION = struct.Struct("<f")
 _RESET_HINT = (
@@ -345,7 +347,7 @@ def decode_state(data: bytes | bytearray | memoryview, config: WindowConfig) -> 
             f"meter state must be bytes, got {type(data).__name__}; configure the table with "
             "a raw (bytes) value serializer"
         )
-    raw = bytes(data)
+    raw = data if type(data) is bytes else bytes(data)
     lookback = config.lookback_slots
     if len(raw) < _HEADER.size + _CRC.size:  # (version 1 states are longer too)
         raise StateDecodeError(
@@ -401,7 +403,7 @@ def decode_state(data: bytes | bytearray | memoryview, config: WindowConfig) -> 
                 f"lookback_slots={lookback}, {recent} recent slots and {exception_count} "
                 f"exceptions (truncated or padded); {_RESET_HINT}"
             )
-        if _CRC.unpack_from(raw, end)[0] != zlib.crc32(memoryview(raw)[:end]):
+        if zlib.crc32(raw) != _CRC_RESIDUE:  # the CRC-32 at ``end`` is not that of raw[:end]
             raise StateDecodeError(f"meter state is corrupt (CRC-32 mismatch); {_RESET_HINT}")
         codes = raw[_HEADER.size : _HEADER.size + 2 * settled_count]
         code_array = np.frombuffer(codes, dtype=CODE_DTYPE)

@@ -465,8 +465,17 @@ class MeterState:
         """
         flags = self._flags
         if cap is not None and cap > 0 and flags.shape[0] >= cap:
-            last = int(flags[-1])
+            last = flags.item(-1)
             if last in (_OBSERVED, _CORRECTED):
+                # the common case: the slot before differs or is not observed, a run of 1 (two
+                # slots are always there: lookback_slots >= 2)
+                values = self._values
+                newest = values.item(-1)
+                before = flags.item(-2)
+                if newest == newest and (  # (newest not NaN, as the loop below needs)
+                    values.item(-2) != newest or before not in (_OBSERVED, _CORRECTED)
+                ):
+                    return 1
                 # a short tail: plain Python beats a handful of numpy calls here
                 tail_flags = flags[-cap:].tolist()
                 tail = self._values[-cap:].tolist()

@@ -339,8 +339,8 @@ def test_published_bands_are_calibrated_and_the_ledger_keeps_the_models_own() ->
     run(p, store, [msg("a", i, daily(i)) for i in range(120)])
     raw = run(p, store, [msg("a", 120, daily(120))]).forecasts[0]
     prior = p.calibration_prior
-    prior.log_low[:] = np.log(2.0)  # as if the fleet's actuals kept falling outside
-    prior.log_high[:] = np.log(3.0)
+    prior.log_low = np.log(2.0)  # as if the fleet's actuals kept falling outside
+    prior.log_high = np.log(3.0)
     result = run(p, store, [msg("a", 121, daily(121))])
     (forecast,) = result.forecasts
     q10, q50, q90 = (
@@ -364,7 +364,7 @@ def test_calibration_step_zero_publishes_the_models_quantiles() -> None:
     s = settings(calibration_step=0.0)
     p, store = processor(s), Store()
     run(p, store, [msg("a", i, daily(i)) for i in range(120)])
-    p.calibration_prior.log_high[:] = 1.0  # ignored: calibration is off
+    p.calibration_prior.log_high = 1.0  # ignored: calibration is off
     (forecast,) = run(p, store, [msg("a", 120, daily(120))]).forecasts
     record = MeterRecord.from_bytes(store["a"], p.config.record)
     (match,) = [m for m in record.ledger.match(T0 // RES_MS + 121, 0.3) if m.horizon_slots == 1]

@@ -205,7 +205,7 @@ def test_any_json_gets_an_answer_or_a_4xx_never_an_error(core: WorkerCore, body:
 
 def test_bands_are_calibrated_by_the_fleet_prior_unless_asked_not_to(core: WorkerCore) -> None:
     prior = IntervalCalibrator(core.processor.config.record.calibration)
-    prior.log_high[:] = np.log(2.0)  # the stream learnt: the model's upper half is too narrow
+    prior.log_high = np.log(2.0)  # the stream learnt: the model's upper half is too narrow
     body = {"values_kwh": fleet_history(1)[0].tolist(), "start_ts": END_MS - LOOKBACK * RES_MS}
 
     def answer(extra: dict[str, object]) -> Any:
