@@ -13,12 +13,17 @@ from typing import Any
 
 #: Parts of the worker, each the samples with a frame whose function starts with the marker.
 GROUPS: dict[str, tuple[str, ...]] = {
-    "batch handler (readings_agent.handle_batch)": ("handle_batch ",),
-    "  BatchProcessor.process": ("BatchProcessor.process ",),
-    "    state updates (BatchProcessor._apply_meter)": ("BatchProcessor._apply_meter ",),
-    "    forecasting (BatchProcessor._forecast)": ("BatchProcessor._forecast ",),
-    "      forecaster call (OnnxForecaster.forecast)": ("OnnxForecaster.forecast ",),
-    "      ONNX Runtime session (Session.run)": ("Session.run ",),
+    "batch handler (ReadingsLoop.process)": ("ReadingsLoop.process ",),
+    "  parse and group by meter (BatchProcessor.begin)": ("BatchProcessor.begin ",),
+    "  state updates (BatchProcessor._apply_meter)": ("BatchProcessor._apply_meter ",),
+    "  windows for the models (BatchProcessor._prepare_forecasts)": (
+        "BatchProcessor._prepare_forecasts ",
+    ),
+    "  records and state bytes (BatchProcessor.finish)": ("BatchProcessor.finish ",),
+    "    forecast records (BatchProcessor._issue_forecasts)": ("BatchProcessor._issue_forecasts ",),
+    "inference thread: the models' calls (Inference.run)": ("Inference.run ",),
+    "  forecaster call (OnnxForecaster.forecast)": ("OnnxForecaster.forecast ",),
+    "    ONNX Runtime session (Session.run)": ("Session.run ",),
     "  forecast JSON (encode_forecasts, ForecastRecord.to_bytes)": (
         "encode_forecasts ",
         "ForecastRecord.to_bytes ",

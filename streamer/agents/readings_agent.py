@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from streamer.agents.batch_metrics import record_batch
 from streamer.agents.drift_reporting import score_batch
@@ -37,6 +37,8 @@ from streamer.timeutil import now_ms
 from streamer.typed_decorators import typed
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 #: how long the loop yields after starting a delivery (its records leave for the broker meanwhile)
 HANDOFF_SECONDS = 0.001
@@ -78,22 +80,44 @@ class ReadingsLoop:
             if settings.batch_in_thread
             else None
         )
+        # the models' calls of a batch, a chunk of meters at a time (ONNX Runtime releases the
+        # GIL): the event loop applies the next chunk, delivers the previous batch and fetches
+        # meanwhile
+        self._inference_thread = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="streamer-inference"
+        )
         self.batches = 0
 
     async def process(self, chunks: list[Chunk]) -> ProcessedBatch:
         """Process one batch; its records are made, not yet sent.
 
-        The batch processor runs on the batch thread when ``STREAMER_BATCH_IN_THREAD`` (ONNX
-        Runtime and numpy release the GIL there, so the event loop sends the previous batch,
-        fetches and answers meanwhile), under the core's batch lock, which every other task
-        that touches the processor, the models or the drift monitors takes too.
+        The batch is parsed and applied on the event loop, its models are called on the
+        inference thread (ONNX Runtime and numpy release the GIL there, so the event loop sends
+        the previous batch, fetches and answers meanwhile), and its records are made on the
+        event loop again; with ``STREAMER_BATCH_IN_THREAD`` all of it runs on the batch thread.
+        All under the core's batch lock, which every other task that touches the processor,
+        the models or the drift monitors takes too.
         """
         started = time.perf_counter()
         runtime = self.runtime
+        processor = runtime.processor
         messages = [m for chunk in chunks for m in chunk.messages]
-        runtime.processor.collect_actuals = bool(runtime.core.membership)
+        processor.collect_actuals = bool(runtime.core.membership)
         async with runtime.core.batch_lock:
-            result = await self._run(runtime.processor.process, messages, self._load, now_ms())
+            if self._thread is not None:
+                result = await self._run(
+                    self._thread, processor.process, messages, self._load, now_ms()
+                )
+            else:
+                pending = processor.begin(messages, self._load, now_ms())
+                loop = asyncio.get_running_loop()
+                calls = [
+                    loop.run_in_executor(self._inference_thread, inference.run)
+                    for inference in processor.apply_chunks(pending)
+                ]
+                if calls:
+                    await _all_done(calls)
+                result = processor.finish(pending)
         drifts = score_batch(runtime.core, result)
         outputs, state_writes = batch_records(
             self._topics, self._state, self._latest, result, drifts
@@ -132,10 +156,9 @@ class ReadingsLoop:
                 )
         return records
 
-    async def _run(self, function: Callable[..., BatchResult], *args: Any) -> BatchResult:
-        if self._thread is None:
-            return function(*args)
-        future = asyncio.get_running_loop().run_in_executor(self._thread, function, *args)
+    @staticmethod
+    async def _run(thread: ThreadPoolExecutor, function: Callable[..., _T], *args: Any) -> _T:
+        future = asyncio.get_running_loop().run_in_executor(thread, function, *args)
         try:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
@@ -207,6 +230,18 @@ class ReadingsLoop:
             await delivering
         finally:
             self.feed.delivered()
+
+
+async def _all_done(calls: list[asyncio.Future[None]]) -> None:
+    """Wait for every call (a thread cannot be interrupted: a cancelled batch waits for its
+    calls to end before the loop goes on), then raise the first one's error, if any."""
+    try:
+        await asyncio.shield(asyncio.wait(calls))
+    except asyncio.CancelledError:
+        await asyncio.wait(calls)
+        raise
+    for call in calls:
+        call.result()
 
 
 def register_readings_agent(app: Any, runtime: WorkerRuntime, feed: ReadingsFeed) -> None:

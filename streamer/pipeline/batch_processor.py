@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -46,6 +46,10 @@ from streamer.state.meter_state import MeterState
 from streamer.state.outcome import Outcome
 
 log = logging.getLogger(__name__)
+
+#: Meters applied before their chunk's models are called (on the worker's inference thread, while
+#: the next chunk is applied).
+CHUNK_METERS = 512
 
 #: Meters whose home partition is remembered (a dict of key bytes to int; cleared when full).
 _HOMES_KEPT = 1_000_000
@@ -161,6 +165,100 @@ class _Held:
     last_index: int
     #: The zone the meter's newest reading of the batch named, if any.
     time_zone: str | None = None
+
+
+class Inference:
+    """The models' calls of one batch: the live model on every stacked window, the fallback on
+    the rows it could not serve, the shadow model (if any) on all of them.
+
+    :meth:`run` touches nothing but these arrays and the models (ONNX Runtime releases the GIL
+    while it computes), so the worker runs it on its inference thread while the event loop
+    delivers the previous batch and fetches the next.
+    """
+
+    __slots__ = (
+        "batch",
+        "end_ms",
+        "fallback",
+        "fallback_batch",
+        "fallback_rows",
+        "history",
+        "live",
+        "resolution_seconds",
+        "seconds",
+        "shadow",
+        "shadow_batch",
+        "zones",
+    )
+
+    def __init__(
+        self,
+        live: Forecaster,
+        fallback: Forecaster,
+        shadow: Forecaster | None,
+        history: np.ndarray,
+        end_ms: np.ndarray,
+        resolution_seconds: int,
+        zones: str | npt.NDArray[np.str_],
+    ) -> None:
+        self.live = live
+        self.fallback = fallback
+        self.shadow = shadow
+        self.history = history
+        self.end_ms = end_ms
+        self.resolution_seconds = resolution_seconds
+        self.zones = zones
+        self.batch: ForecastBatch | None = None
+        self.fallback_rows: np.ndarray = np.empty(0, dtype=np.intp)
+        self.fallback_batch: ForecastBatch | None = None
+        self.shadow_batch: ForecastBatch | None = None
+        #: seconds of each model's call, by name (the shadow's as ``name:shadow``)
+        self.seconds: dict[str, float] = {}
+
+    def run(self) -> None:
+        history, end_ms, res, zones = self.history, self.end_ms, self.resolution_seconds, self.zones
+        live = self.live
+        started = time.perf_counter()
+        batch = live.forecast(history, end_ms, res, zones)
+        self.seconds[live.name] = time.perf_counter() - started
+        rows = np.flatnonzero(~batch.valid)
+        if rows.size:
+            started = time.perf_counter()
+            self.fallback_batch = self.fallback.forecast(
+                history[rows], end_ms[rows], res, zones if isinstance(zones, str) else zones[rows]
+            )
+            self.seconds[self.fallback.name] = time.perf_counter() - started
+        self.fallback_rows = rows
+        shadow = self.shadow
+        if shadow is not None:
+            started = time.perf_counter()
+            self.shadow_batch = shadow.forecast(history, end_ms, res, zones)
+            self.seconds[f"{shadow.name}:shadow"] = time.perf_counter() - started
+        self.batch = batch
+
+
+@dataclass(slots=True)
+class _ForecastChunk:
+    """The meters of one chunk due a forecast with enough history, their observed fractions
+    and their models' calls."""
+
+    candidates: list[str]
+    fractions: np.ndarray
+    inference: Inference
+
+
+@dataclass(slots=True)
+class PendingBatch:
+    """A batch between :meth:`BatchProcessor.begin` and :meth:`BatchProcessor.finish`."""
+
+    messages: Sequence[InMessage]
+    load_state: Callable[[str], bytes | None]
+    now_ms: int
+    result: BatchResult
+    #: each meter's readings (message index, reading), in batch order
+    meters: list[tuple[str, list[tuple[int, Reading]]]]
+    held: dict[str, _Held]
+    chunks: list[_ForecastChunk] = field(default_factory=list)
 
 
 _IssueRow = Callable[[int, str, int, ForecastLedger], ForecastRecord]
@@ -288,6 +386,29 @@ class BatchProcessor:
         load_state: Callable[[str], bytes | None],
         now_ms: int,
     ) -> BatchResult:
+        """The whole batch on the calling thread: :meth:`begin`, each chunk of
+        :meth:`apply_chunks` and its models, :meth:`finish`."""
+        pending = self.begin(messages, load_state, now_ms)
+        for inference in self.apply_chunks(pending):
+            inference.run()
+        return self.finish(pending)
+
+    def begin(
+        self,
+        messages: Sequence[InMessage],
+        load_state: Callable[[str], bytes | None],
+        now_ms: int,
+    ) -> PendingBatch:
+        """Parse the batch and group its readings by meter (nothing is applied yet).
+
+        Then :meth:`apply_chunks` applies the readings a chunk of meters at a time, yielding
+        the models' calls of each chunk (:class:`Inference`, to run on any thread: it reads
+        only its own arrays) as soon as its windows are stacked, so that a chunk's model call
+        overlaps the next chunk's state updates; once every call has run, :meth:`finish` makes
+        the records. Nothing else may touch the processor in between (the worker holds its
+        batch lock). A meter's readings, model call and records come in this order whatever the
+        chunks, and the records are made only after every meter was applied, as in one pass.
+        """
         result = BatchResult()
         by_meter: dict[str, list[tuple[int, Reading]]] = {}
         for index, message in enumerate(messages):
@@ -310,33 +431,51 @@ class BatchProcessor:
         if shadow is not self._shadow_model:
             self._shadow_ledgers.clear()
             self._shadow_model = shadow
-        candidates: list[str] = []  # meters due a forecast, in batch order
-        held: dict[str, _Held] = {}
-        for meter_id, readings in by_meter.items():
-            mark = _Mark(result)
-            try:
-                due = self._apply_meter(
-                    meter_id, readings, messages, load_state, now_ms, result, held
-                )
-            except Exception as exc:  # never let one meter's data stop the stream
-                log.exception("processing meter %r failed; its readings go to the DLQ", meter_id)
-                mark.restore(result)
-                held.pop(meter_id, None)
-                self._cache.pop(meter_id, None)  # it may be half-applied
-                for index, _ in readings:
-                    self._dead_letter(
-                        result,
-                        messages[index],
-                        DlqReason.PROCESSING_ERROR,
-                        f"{type(exc).__name__}: {exc}",
-                        now_ms,
-                    )
-                continue
-            if due:
-                candidates.append(meter_id)
+        return PendingBatch(messages, load_state, now_ms, result, list(by_meter.items()), {})
 
-        if candidates:
-            self._forecast(candidates, now_ms, result, held)
+    def apply_chunks(self, pending: PendingBatch) -> Iterator[Inference]:
+        """Apply the batch's meters, :data:`CHUNK_METERS` at a time; yields the models' calls
+        for each chunk's meters due a forecast (run each before :meth:`finish`)."""
+        meters, held, result = pending.meters, pending.held, pending.result
+        messages, load_state, now_ms = pending.messages, pending.load_state, pending.now_ms
+        for start in range(0, len(meters), CHUNK_METERS):
+            candidates: list[str] = []  # meters due a forecast, in batch order
+            for meter_id, readings in meters[start : start + CHUNK_METERS]:
+                mark = _Mark(result)
+                try:
+                    due = self._apply_meter(
+                        meter_id, readings, messages, load_state, now_ms, result, held
+                    )
+                except Exception as exc:  # never let one meter's data stop the stream
+                    log.exception(
+                        "processing meter %r failed; its readings go to the DLQ", meter_id
+                    )
+                    mark.restore(result)
+                    held.pop(meter_id, None)
+                    self._cache.pop(meter_id, None)  # it may be half-applied
+                    for index, _ in readings:
+                        self._dead_letter(
+                            result,
+                            messages[index],
+                            DlqReason.PROCESSING_ERROR,
+                            f"{type(exc).__name__}: {exc}",
+                            now_ms,
+                        )
+                    continue
+                if due:
+                    candidates.append(meter_id)
+            if candidates:
+                chunk = self._prepare_forecasts(held, result, candidates)
+                if chunk is not None:
+                    pending.chunks.append(chunk)
+                    yield chunk.inference
+
+    def finish(self, pending: PendingBatch) -> BatchResult:
+        """The batch's forecast records (from its inference, which must have run) and its
+        meters' new record bytes."""
+        result, held, messages = pending.result, pending.held, pending.messages
+        for chunk in pending.chunks:
+            self._issue_forecasts(chunk, held, result, pending.now_ms)
         for meter_id, meter in held.items():
             last = messages[meter.last_index]
             partition = last.partition
@@ -536,15 +675,11 @@ class BatchProcessor:
         return due
 
     # --- forecasting ---------------------------------------------------------------------------
-    def _forecast(
-        self,
-        candidates: list[str],
-        now_ms: int,
-        result: BatchResult,
-        held: dict[str, _Held],
-    ) -> None:
-        """Forecast the batch's candidates together: their windows are read and imputed as one
-        ``(B, L)`` array, each model is called once, and the records are made from the rows."""
+    def _prepare_forecasts(
+        self, held: dict[str, _Held], result: BatchResult, candidates: list[str]
+    ) -> _ForecastChunk | None:
+        """Read and impute the candidates' windows as one ``(B, L)`` array, for the models to be
+        called once each; None when none has enough history."""
         config = self.config
         stored = stack_stored([held[meter_id].record.state for meter_id in candidates])
         fraction = stored.observed_fraction
@@ -553,37 +688,41 @@ class BatchProcessor:
             result.skipped["insufficient_history"] += int(np.count_nonzero(~enough))
             rows = np.flatnonzero(enough)
             if rows.size == 0:
-                return
+                return None
             candidates = [candidates[i] for i in rows.tolist()]
             stored = stored.take(rows)
             fraction = fraction[rows]
         windows = impute_stored(stored, config.window)
-        history, end_ms = windows.values_kwh, windows.end_ms
         zones = _row_zones([held[meter_id].time_zone for meter_id in candidates], config.time_zone)
-        live = self.models.live
-        started = time.perf_counter()
-        batch = live.forecast(history, end_ms, config.resolution_seconds, zones)
-        result.inference_seconds[live.name] = time.perf_counter() - started
-        fallback_rows = np.flatnonzero(~batch.valid)
-        fallback_batch = None
-        fallback_valid: list[bool] = []
-        if fallback_rows.size:
-            started = time.perf_counter()
-            fallback_batch = self.fallback.forecast(
-                history[fallback_rows],
-                end_ms[fallback_rows],
-                config.resolution_seconds,
-                zones if isinstance(zones, str) else zones[fallback_rows],
-            )
-            result.inference_seconds[self.fallback.name] = time.perf_counter() - started
-            fallback_valid = fallback_batch.valid.tolist()
+        inference = Inference(
+            self.models.live,
+            self.fallback,
+            self.models.shadow,
+            windows.values_kwh,
+            windows.end_ms,
+            config.resolution_seconds,
+            zones,
+        )
+        return _ForecastChunk(candidates, fraction, inference)
 
-        issue = _Issuer(config, live, now_ms, end_ms.tolist(), fraction.tolist())
-        shadow = self.models.shadow
-        if shadow is not None:
-            started = time.perf_counter()
-            shadow_batch = shadow.forecast(history, end_ms, config.resolution_seconds, zones)
-            result.inference_seconds[f"{shadow.name}:shadow"] = time.perf_counter() - started
+    def _issue_forecasts(
+        self, chunk: _ForecastChunk, held: dict[str, _Held], result: BatchResult, now_ms: int
+    ) -> None:
+        """The chunk's forecast records from the models' outputs, each kept in its meter's
+        ledger (the live model's and the fallback's) or the shadow ledgers."""
+        config = self.config
+        candidates, inference = chunk.candidates, chunk.inference
+        batch = inference.batch
+        if batch is None:
+            raise RuntimeError("finish() before the batch's inference ran")
+        for name, seconds in inference.seconds.items():
+            result.inference_seconds[name] = result.inference_seconds.get(name, 0.0) + seconds
+        live, fallback_batch = inference.live, inference.fallback_batch
+        fallback_rows = inference.fallback_rows
+        fallback_valid = [] if fallback_batch is None else fallback_batch.valid.tolist()
+        issue = _Issuer(config, live, now_ms, inference.end_ms.tolist(), chunk.fractions.tolist())
+        shadow, shadow_batch = inference.shadow, inference.shadow_batch
+        if shadow is not None and shadow_batch is not None:
             rows_of = issue.rows_of(shadow, shadow_batch)
             for i in np.flatnonzero(shadow_batch.valid).tolist():
                 meter_id = candidates[i]
@@ -605,7 +744,7 @@ class BatchProcessor:
         fallback_rows_of = (
             None
             if fallback_batch is None
-            else issue.rows_of(self.fallback, fallback_batch, fallback_published)
+            else issue.rows_of(inference.fallback, fallback_batch, fallback_published)
         )
         forecasts = result.forecasts
         position = 0  # of the next invalid row among fallback_rows

@@ -1,4 +1,5 @@
-"""The readings loop runs the batch processor on its own thread (STREAMER_BATCH_IN_THREAD)."""
+"""The readings loop runs the models' calls (or, with STREAMER_BATCH_IN_THREAD, the whole batch
+processor) off the event loop, which stays free meanwhile."""
 
 from __future__ import annotations
 
@@ -9,17 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from streamer.agents.readings_agent import ReadingsLoop
-
-
-def loop_with(thread: ThreadPoolExecutor | None) -> ReadingsLoop:
-    loop = object.__new__(ReadingsLoop)  # only the runner is exercised here
-    loop._thread = thread
-    return loop
+from streamer.agents.readings_agent import ReadingsLoop, _all_done
 
 
 def test_the_processor_runs_off_the_event_loop_which_stays_free() -> None:
-    readings_loop = loop_with(ThreadPoolExecutor(max_workers=1))
     ticks: list[float] = []
 
     def batch() -> str:
@@ -34,7 +28,8 @@ def test_the_processor_runs_off_the_event_loop_which_stays_free() -> None:
     async def main() -> str:
         task = asyncio.create_task(ticker())
         try:
-            return await readings_loop._run(batch)  # type: ignore[arg-type]
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                return await ReadingsLoop._run(pool, batch)
         finally:
             task.cancel()
 
@@ -43,14 +38,7 @@ def test_the_processor_runs_off_the_event_loop_which_stays_free() -> None:
     assert len(ticks) >= 10  # the loop ran other tasks meanwhile
 
 
-def test_without_the_thread_the_processor_runs_inline() -> None:
-    readings_loop = loop_with(None)
-    name = asyncio.run(readings_loop._run(lambda: threading.current_thread().name))  # type: ignore[arg-type]
-    assert name == threading.main_thread().name
-
-
 def test_a_cancelled_batch_ends_before_the_cancellation_goes_on() -> None:
-    readings_loop = loop_with(ThreadPoolExecutor(max_workers=1))
     done = threading.Event()
 
     def batch() -> None:
@@ -58,11 +46,53 @@ def test_a_cancelled_batch_ends_before_the_cancellation_goes_on() -> None:
         done.set()
 
     async def main() -> None:
-        task = asyncio.create_task(readings_loop._run(batch))  # type: ignore[arg-type]
-        await asyncio.sleep(0.05)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        assert done.is_set()  # the thread's batch finished before the task ended
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            task = asyncio.create_task(ReadingsLoop._run(pool, batch))
+            await asyncio.sleep(0.05)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert done.is_set()  # the thread's batch finished before the task ended
+
+    asyncio.run(main())
+
+
+def test_cancelled_model_calls_all_end_before_the_cancellation_goes_on() -> None:
+    ended: list[int] = []
+
+    def call(i: int) -> None:
+        time.sleep(0.1)
+        ended.append(i)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            calls = [loop.run_in_executor(pool, call, i) for i in range(3)]
+            task = asyncio.create_task(_all_done(calls))
+            await asyncio.sleep(0.05)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert ended == [0, 1, 2]  # in order, all of them, before the task ended
+
+    asyncio.run(main())
+
+
+def test_a_failed_model_call_fails_the_batch_once_all_ended() -> None:
+    ended: list[int] = []
+
+    def call(i: int) -> None:
+        time.sleep(0.02)
+        ended.append(i)
+        if i == 0:
+            raise RuntimeError("model failed")
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            calls = [loop.run_in_executor(pool, call, i) for i in range(3)]
+            with pytest.raises(RuntimeError, match="model failed"):
+                await _all_done(calls)
+            assert ended == [0, 1, 2]
 
     asyncio.run(main())

@@ -125,7 +125,7 @@ def _report() -> dict[str, Any]:
             "preload": {"readings": 96000, "readings_per_s_processed": 4000.0},
             **cpu,
             "profile": {
-                **_profile({"forecasting (BatchProcessor._forecast)": 0.2}),
+                **_profile({"forecast records (BatchProcessor._issue_forecasts)": 0.2}),
                 "run": {**rnd, "readings": 4000, "batches": 4, "mean_batch_events": 1000.0},
             },
             "state_bytes": {"mean_bytes": 2581.0, "latest_forecast_mean_bytes": 2400.0},

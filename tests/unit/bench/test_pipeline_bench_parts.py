@@ -102,16 +102,16 @@ def test_profile_summary_counts_own_inclusive_and_groups(tmp_path: Path) -> None
     profiling = bench_module("profiling")
     raw = tmp_path / "raw.txt"
     raw.write_text(
-        "main (/x/streamer/cli.py:3);handle_batch (/x/streamer/agents/a.py:9);"
+        "main (/x/streamer/cli.py:3);ReadingsLoop.process (/x/streamer/agents/a.py:9);"
         "Session.run (/v/site-packages/onnxruntime/s.py:1) 6\n"
         "main (/x/streamer/cli.py:3);EpollSelector.select (selectors.py:4) 3\n"
-        "main (/x/streamer/cli.py:3);handle_batch (/x/streamer/agents/a.py:9) 1\n"
+        "main (/x/streamer/cli.py:3);ReadingsLoop.process (/x/streamer/agents/a.py:9) 1\n"
     )
     summary = profiling.summarise(raw, Path("/x"))
     assert summary["samples"] == 10
     own = {row["function"]: row for row in summary["self"]}
     assert own["Session.run (onnxruntime/s.py)"]["share"] == 0.6
-    assert own["handle_batch (streamer/agents/a.py)"]["inclusive_share"] == 0.7
-    assert summary["groups"]["batch handler (readings_agent.handle_batch)"] == 0.7
-    assert summary["groups"]["      ONNX Runtime session (Session.run)"] == 0.6
+    assert own["ReadingsLoop.process (streamer/agents/a.py)"]["inclusive_share"] == 0.7
+    assert summary["groups"]["batch handler (ReadingsLoop.process)"] == 0.7
+    assert summary["groups"]["    ONNX Runtime session (Session.run)"] == 0.6
     assert summary["groups"]["event loop waiting (selector)"] == 0.3
