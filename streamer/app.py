@@ -20,6 +20,7 @@ from streamer.agents.readings_agent import register_readings_agent
 from streamer.agents.runtime import WorkerCore, WorkerRuntime, WorkerTopics
 from streamer.agents.silence_timer import register_silence_timer
 from streamer.faust_glue.bulk_readings import ReadingsFeed, attach_feed
+from streamer.faust_glue.compression import set_zstd_level
 from streamer.faust_glue.consumer_fixes import fix_faust_consumer
 from streamer.faust_glue.version_check import check_faust_version
 from streamer.forecast.protocol import Forecaster
@@ -126,6 +127,8 @@ def create_app(settings: Settings, *, serving: bool = True) -> tuple[Any, Worker
     check_faust_version()
     keys = load_api_keys(settings, refuse_open=serving)
     fix_faust_consumer()
+    if settings.kafka_compression == "zstd":
+        set_zstd_level(settings.kafka_zstd_level)
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{server.strip()}" for server in settings.kafka_bootstrap.split(",")],

@@ -8,5 +8,6 @@
   rebalances kept; and changelog records applied to tables in bulk during recovery;
 - :mod:`.exactly_once_hooks`: read-committed consumption and recovery past transaction markers;
 - :mod:`.table_access`: the stores behind faust tables, read and written without faust's
-  per-key machinery.
+  per-key machinery;
+- :mod:`.compression`: the zstd level of aiokafka's record batches, which it does not expose.
 """

@@ -40,7 +40,8 @@ from streamer.pipeline.config import PipelineConfig
 from streamer.pipeline.messages import InMessage
 from streamer.pipeline.meter_record import MeterRecord, same_record
 from streamer.pipeline.scoring import ConceptDrift, match_shadow, score_actual
-from streamer.pipeline.window_batch import impute_stored, stack_stored
+from streamer.pipeline.window_batch import StoredWindows, impute_stored, stack_stored
+from streamer.state.config import WindowConfig
 from streamer.state.errors import StateDecodeError
 from streamer.state.meter_state import MeterState
 from streamer.state.outcome import Outcome
@@ -168,12 +169,12 @@ class _Held:
 
 
 class Inference:
-    """The models' calls of one batch: the live model on every stacked window, the fallback on
-    the rows it could not serve, the shadow model (if any) on all of them.
+    """The models' calls of one chunk: its stacked windows imputed, the live model on every
+    window, the fallback on the rows it could not serve, the shadow model (if any) on all.
 
-    :meth:`run` touches nothing but these arrays and the models (ONNX Runtime releases the GIL
-    while it computes), so the worker runs it on its inference thread while the event loop
-    delivers the previous batch and fetches the next.
+    :meth:`run` touches nothing but these arrays and the models (numpy and ONNX Runtime release
+    the GIL while they compute), so the worker runs it on its inference thread while the event
+    loop applies the next chunk, delivers the previous batch and fetches.
     """
 
     __slots__ = (
@@ -182,12 +183,13 @@ class Inference:
         "fallback",
         "fallback_batch",
         "fallback_rows",
-        "history",
         "live",
         "resolution_seconds",
         "seconds",
         "shadow",
         "shadow_batch",
+        "stored",
+        "window",
         "zones",
     )
 
@@ -196,16 +198,17 @@ class Inference:
         live: Forecaster,
         fallback: Forecaster,
         shadow: Forecaster | None,
-        history: np.ndarray,
-        end_ms: np.ndarray,
+        stored: StoredWindows,
+        window: WindowConfig,
         resolution_seconds: int,
         zones: str | npt.NDArray[np.str_],
     ) -> None:
         self.live = live
         self.fallback = fallback
         self.shadow = shadow
-        self.history = history
-        self.end_ms = end_ms
+        self.stored = stored
+        self.window = window
+        self.end_ms = stored.end_ms
         self.resolution_seconds = resolution_seconds
         self.zones = zones
         self.batch: ForecastBatch | None = None
@@ -216,7 +219,8 @@ class Inference:
         self.seconds: dict[str, float] = {}
 
     def run(self) -> None:
-        history, end_ms, res, zones = self.history, self.end_ms, self.resolution_seconds, self.zones
+        history = impute_stored(self.stored, self.window).values_kwh
+        end_ms, res, zones = self.end_ms, self.resolution_seconds, self.zones
         live = self.live
         started = time.perf_counter()
         batch = live.forecast(history, end_ms, res, zones)
@@ -692,14 +696,13 @@ class BatchProcessor:
             candidates = [candidates[i] for i in rows.tolist()]
             stored = stored.take(rows)
             fraction = fraction[rows]
-        windows = impute_stored(stored, config.window)
         zones = _row_zones([held[meter_id].time_zone for meter_id in candidates], config.time_zone)
         inference = Inference(
             self.models.live,
             self.fallback,
             self.models.shadow,
-            windows.values_kwh,
-            windows.end_ms,
+            stored,
+            config.window,
             config.resolution_seconds,
             zones,
         )
