@@ -23,6 +23,7 @@ from streamer.drift.reference_histogram import ReferenceHistogram
 from streamer.errors import StreamerError
 from streamer.modelrepo.card import WINDOW_SCALE_FEATURE
 from streamer.pipeline.batch_processor import BatchResult
+from streamer.pipeline.deferred_calls import deferrable
 from streamer.timeutil import now_ms
 from streamer.typed_decorators import typed
 
@@ -69,7 +70,9 @@ def attach_data_drift_monitor(core: WorkerCore) -> None:
         log.warning("data drift not monitored: %s", exc)
         return
     core.data_drift = monitor
-    live.input_observer = monitor.update
+    # the model may run on an inference thread: the monitor is offered its rows on the event
+    # loop, in batch order, when the batch's records are made (streamer.pipeline.deferred_calls)
+    live.input_observer = deferrable(monitor.update)
 
 
 def score_batch(core: WorkerCore, result: BatchResult) -> list[DriftReport]:

@@ -80,23 +80,24 @@ class ReadingsLoop:
             if settings.batch_in_thread
             else None
         )
-        # the models' calls of a batch, a chunk of meters at a time (ONNX Runtime releases the
-        # GIL): the event loop applies the next chunk, delivers the previous batch and fetches
-        # meanwhile
-        self._inference_thread = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="streamer-inference"
+        # the models' calls of a batch, a chunk of meters each (ONNX Runtime and numpy release
+        # the GIL), STREAMER_INFERENCE_THREADS at once: the event loop applies the next chunks,
+        # delivers the previous batch and fetches meanwhile
+        self._inference_threads = ThreadPoolExecutor(
+            max_workers=settings.inference_threads, thread_name_prefix="streamer-inference"
         )
         self.batches = 0
 
     async def process(self, chunks: list[Chunk]) -> ProcessedBatch:
         """Process one batch; its records are made, not yet sent.
 
-        The batch is parsed and applied on the event loop, its models are called on the
-        inference thread (ONNX Runtime and numpy release the GIL there, so the event loop sends
-        the previous batch, fetches and answers meanwhile), and its records are made on the
-        event loop again; with ``STREAMER_BATCH_IN_THREAD`` all of it runs on the batch thread.
-        All under the core's batch lock, which every other task that touches the processor,
-        the models or the drift monitors takes too.
+        The batch is parsed and applied on the event loop, a chunk of meters at a time; each
+        chunk's models are called on an inference thread as soon as it is applied (ONNX Runtime
+        and numpy release the GIL there, so the event loop applies the next chunk, sends the
+        previous batch, fetches and answers meanwhile), and the records are made on the event
+        loop once every call returned; with ``STREAMER_BATCH_IN_THREAD`` all of it runs on the
+        batch thread. All under the core's batch lock, which every other task that touches the
+        processor, the models or the drift monitors takes too.
         """
         started = time.perf_counter()
         runtime = self.runtime
@@ -112,7 +113,7 @@ class ReadingsLoop:
                 pending = processor.begin(messages, self._load, now_ms())
                 loop = asyncio.get_running_loop()
                 calls = [
-                    loop.run_in_executor(self._inference_thread, inference.run)
+                    loop.run_in_executor(self._inference_threads, inference.run)
                     for inference in processor.apply_chunks(pending)
                 ]
                 if calls:

@@ -37,6 +37,7 @@ from streamer.contract.status_record import MeterStatus, StatusEvent
 from streamer.forecast.batch import ForecastBatch
 from streamer.forecast.protocol import Forecaster
 from streamer.pipeline.config import PipelineConfig
+from streamer.pipeline.deferred_calls import Calls, deferring, replay
 from streamer.pipeline.messages import InMessage
 from streamer.pipeline.meter_record import MeterRecord, same_record
 from streamer.pipeline.scoring import ConceptDrift, match_shadow, score_actual
@@ -179,6 +180,7 @@ class Inference:
 
     __slots__ = (
         "batch",
+        "deferred",
         "end_ms",
         "fallback",
         "fallback_batch",
@@ -217,8 +219,14 @@ class Inference:
         self.shadow_batch: ForecastBatch | None = None
         #: seconds of each model's call, by name (the shadow's as ``name:shadow``)
         self.seconds: dict[str, float] = {}
+        #: the models' deferrable calls (input observers), made by :meth:`BatchProcessor.finish`
+        self.deferred: Calls = []
 
     def run(self) -> None:
+        with deferring(self.deferred):
+            self._run()
+
+    def _run(self) -> None:
         history = impute_stored(self.stored, self.window).values_kwh
         end_ms, res, zones = self.end_ms, self.resolution_seconds, self.zones
         live = self.live
@@ -479,6 +487,7 @@ class BatchProcessor:
         meters' new record bytes."""
         result, held, messages = pending.result, pending.held, pending.messages
         for chunk in pending.chunks:
+            replay(chunk.inference.deferred)  # on this thread, in chunk order
             self._issue_forecasts(chunk, held, result, pending.now_ms)
         for meter_id, meter in held.items():
             last = messages[meter.last_index]
