@@ -156,7 +156,8 @@ async def _connect(settings: Settings, timeout_seconds: float) -> AIOKafkaAdminC
 
 
 async def ensure_topics(settings: Settings, *, timeout_seconds: float = 60.0) -> None:
-    """Create missing topics; fail clearly if the readings topic has another partition count."""
+    """Create missing topics; fail clearly if the readings or forecasts topic has another
+    partition count."""
     admin = await _connect(settings, timeout_seconds)
     try:
         deadline = asyncio.get_running_loop().time() + timeout_seconds
@@ -171,7 +172,9 @@ async def ensure_topics(settings: Settings, *, timeout_seconds: float = 60.0) ->
                         pass
                     else:
                         log.info("created topics %s", ", ".join(t.name for t in missing))
-                described = await admin.describe_topics([settings.readings_topic])
+                described = await admin.describe_topics(
+                    [settings.readings_topic, settings.forecasts_topic]
+                )
                 break
             except KafkaError as exc:  # broker still starting (no controller, no leader yet)
                 if asyncio.get_running_loop().time() > deadline:
@@ -180,12 +183,21 @@ async def ensure_topics(settings: Settings, *, timeout_seconds: float = 60.0) ->
                     ) from exc
                 await asyncio.sleep(0.5)
         await _compact_changelogs(admin, settings)
-        partitions = len(described[0].get("partitions", [])) if described else 0
+        counts = {t.get("topic"): len(t.get("partitions", [])) for t in described or []}
+        partitions = counts.get(settings.readings_topic, 0)
         if partitions and partitions != settings.topic_partitions:
             raise TopicSetupError(
                 f"topic {settings.readings_topic} has {partitions} partitions but "
                 f"STREAMER_TOPIC_PARTITIONS={settings.topic_partitions}; set it to {partitions} "
                 "(the state table must be co-partitioned with the readings)"
+            )
+        forecasts = counts.get(settings.forecasts_topic, 0)
+        if forecasts and forecasts != settings.topic_partitions:
+            raise TopicSetupError(
+                f"topic {settings.forecasts_topic} has {forecasts} partitions, the readings "
+                f"{settings.topic_partitions}: a meter's forecasts go to the partition of its "
+                "readings; recreate it with as many partitions (or set STREAMER_FORECASTS_TOPIC "
+                "to a new topic)"
             )
     finally:
         await admin.close()

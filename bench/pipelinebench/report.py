@@ -467,9 +467,10 @@ def _memory(report: dict[str, Any]) -> list[str]:
         lines.append(
             f"Meters of the forecasting phase (history and forecasts in the ledger): "
             f"{fs.get('mean_bytes', 0):,.0f} B of state, plus "
-            f"{fs.get('latest_forecast_mean_bytes', 0):,.0f} B for the newest forecast kept per "
-            "meter (`meter-latest-forecast` table, served over HTTP; not in the RSS figures "
-            "above, where nothing was forecast)."
+            f"{fs.get('latest_forecast_mean_bytes', 0):,.0f} B per meter in the "
+            "`meter-latest-forecast` changelog (a pointer to the newest forecast in the forecasts "
+            "topic; the worker keeps that forecast's JSON in memory for HTTP, which the RSS "
+            "figures above, where nothing was forecast, leave out)."
         )
     lines.append("")
     return lines

@@ -491,7 +491,7 @@ def kafka_bytes_target(report: dict[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {
         "target": f"<= {KAFKA_BYTES:,} bytes written to Kafka per live reading with its forecast",
         "measure": "bytes on the broker's disk per state write plus per forecast (the forecasts "
-        "topic and the latest-forecast changelog), forecast phase",
+        "topic and the latest-forecast changelog's pointer to it), forecast phase",
     }
     forecast = report.get("forecast")
     parts = forecast.get("kafka_bytes_per_live_reading") if _ok(forecast) else None
@@ -509,7 +509,7 @@ def kafka_bytes_target(report: dict[str, Any]) -> dict[str, Any]:
         if met
         else [
             f"a state record {parts['state_record']:,.0f} B, a forecast "
-            f"{parts['forecast_record']:,.0f} B and its latest-forecast changelog copy "
+            f"{parts['forecast_record']:,.0f} B and its latest-forecast changelog record "
             f"{parts['latest_forecast_record']:,.0f} B (as stored, compressed)"
         ]
     )

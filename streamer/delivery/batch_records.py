@@ -3,8 +3,10 @@ each follows from (an exactly_once transaction's).
 
 Forecasts, dead letters, status events and drift reports are the outputs; the state and
 latest-forecast tables are updated in memory on the way and their changelog records returned
-beside them. A forecast goes to ``meter-forecasts`` keyed by meter, and both changelog records
-of a meter go to the partition of its readings (co-partitioned with the readings topic).
+beside them. A forecast goes to ``meter-forecasts`` keyed by meter, on the partition of its
+readings, as both changelog records of the meter do (co-partitioned with the readings topic);
+the latest-forecast changelog holds a pointer to the forecast, not a copy
+(:mod:`streamer.delivery.latest_forecast`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from streamer.contract.drift_record import DriftReport
 from streamer.contract.forecast_record import encode_forecasts
 from streamer.delivery.bulk_sender import OutRecord
+from streamer.delivery.latest_forecast import pointer
 from streamer.pipeline.batch_processor import BatchResult, StateWrite
 
 
@@ -56,12 +59,17 @@ def batch_records(
     bodies = encode_forecasts(result.forecasts)
     for forecast, body in zip(result.forecasts, bodies, strict=True):
         key = forecast.meter_id.encode()
-        # a forecast follows a state change, so the meter has a write (and its partition)
+        # a forecast follows a state change, so the meter has a write (and its partition): the
+        # forecast goes to that partition, stamped with its issue time, which the changelog
+        # points at (streamer.delivery.latest_forecast); the table keeps the JSON in memory
         partition = writes[forecast.meter_id].partition
-        outputs.append(OutRecord(forecasts_topic, None, key, body, partition))
+        issued_ms = forecast.issued_ms
+        outputs.append(OutRecord(forecasts_topic, partition, key, body, partition, issued_ms))
         latest_data[key] = body
         latest_partition[key] = partition
-        outputs.append(OutRecord(latest_changelog, partition, key, body, partition))
+        outputs.append(
+            OutRecord(latest_changelog, partition, key, pointer(partition, issued_ms), partition)
+        )
     outputs.extend(
         OutRecord(topics.dlq, None, letter.key, letter.to_bytes(), letter.source.partition)
         for letter in result.dead_letters

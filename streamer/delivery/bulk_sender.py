@@ -33,6 +33,12 @@ class OutRecord(NamedTuple):
     # the readings partition the record follows from (exactly_once: its transaction); None when
     # it follows from no single one
     source: int | None = None
+    # the record's timestamp (epoch ms); None: the producer's clock when it is sent
+    timestamp_ms: int | None = None
+
+
+#: a record as batched: key, value, timestamp
+_Item = tuple[bytes | None, bytes | None, int | None]
 
 
 class BulkSender:
@@ -54,10 +60,8 @@ class BulkSender:
             self._partitions[topic] = partitions
         return partitions
 
-    async def _group(
-        self, records: Iterable[OutRecord]
-    ) -> dict[tuple[str, int], list[tuple[bytes | None, bytes | None]]]:
-        groups: dict[tuple[str, int], list[tuple[bytes | None, bytes | None]]] = {}
+    async def _group(self, records: Iterable[OutRecord]) -> dict[tuple[str, int], list[_Item]]:
+        groups: dict[tuple[str, int], list[_Item]] = {}
         for record in records:
             partition = record.partition
             if partition is None:
@@ -65,7 +69,9 @@ class BulkSender:
                 if partitions is None:  # once per topic: no await per record
                     partitions = await self._partitions_of(record.topic)
                 partition = self._partitioner(record.key, partitions, partitions)
-            groups.setdefault((record.topic, partition), []).append((record.key, record.value))
+            groups.setdefault((record.topic, partition), []).append(
+                (record.key, record.value, record.timestamp_ms)
+            )
         return groups
 
     async def submit(self, records: Iterable[OutRecord]) -> list[asyncio.Future[Any]]:
@@ -82,7 +88,7 @@ class BulkSender:
         count = sum(len(items) for items in groups.values())
         pending = list(groups.items())
         while pending:
-            failed: list[tuple[tuple[str, int], list[tuple[bytes | None, bytes | None]]]] = []
+            failed: list[tuple[tuple[str, int], list[_Item]]] = []
             submitted = [(group, await self._submit(*group)) for group in pending]
             for group, futures in submitted:
                 results = await asyncio.gather(*futures, return_exceptions=True)
@@ -103,21 +109,21 @@ class BulkSender:
         return count
 
     async def _submit(
-        self, where: tuple[str, int], items: list[tuple[bytes | None, bytes | None]]
+        self, where: tuple[str, int], items: list[_Item]
     ) -> list[asyncio.Future[Any]]:
         topic, partition = where
         producer = self._producer
         futures: list[asyncio.Future[Any]] = []
         batch = producer.create_batch()
         filled = 0
-        for key, value in items:
-            if batch.append(key=key, value=value, timestamp=None) is None:
+        for key, value, timestamp in items:
+            if batch.append(key=key, value=value, timestamp=timestamp) is None:
                 if filled == 0:
                     raise _too_large(topic, value)
                 futures.append(await producer.send_batch(batch, topic, partition=partition))
                 batch = producer.create_batch()
                 filled = 0
-                if batch.append(key=key, value=value, timestamp=None) is None:
+                if batch.append(key=key, value=value, timestamp=timestamp) is None:
                     raise _too_large(topic, value)
             filled += 1
         if filled:

@@ -57,3 +57,11 @@ class ServingMetrics:
             "Series of POST /v1/forecast waiting for the model.",
             registry=registry,
         )
+        self.forecast_lookups = Counter(
+            "streamer_forecast_lookups",
+            "Newest forecasts read back from the forecasts topic for GET /meters/{id}/forecast "
+            "(the table held a pointer, recovered from its changelog), by outcome: found, "
+            "expired (no longer in the topic), error (Kafka unavailable).",
+            ["outcome"],
+            registry=registry,
+        )

@@ -34,16 +34,20 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
+from aiokafka.errors import KafkaError
 from prometheus_client import generate_latest
 
 from streamer.agents.broker_health import BrokerHealth
 from streamer.agents.runtime import WorkerRuntime
+from streamer.delivery.latest_forecast import read_pointer
 from streamer.serving.auth import ApiKeys
 from streamer.serving.errors import RequestRejected
 from streamer.serving.metrics import ServingMetrics
 from streamer.serving.openapi import openapi_document
 from streamer.serving.service import ForecastService, ModelCatalog
+from streamer.timeutil import format_ts
 from streamer.typed_decorators import typed
+from streamer.web.forecast_lookup import ForecastLookup, ForecastNotFound
 from streamer.web_log_noise import install as install_bad_request_filter
 
 log = logging.getLogger(__name__)
@@ -104,6 +108,41 @@ def newest_forecast(web: Any, table: Any, what: str, key: str) -> Any:
     if body is None:
         raise RequestRejected(404, "no_forecast", f"no forecast for {what} {shown_id(key)!r} yet")
     return web.bytes(bytes(body), content_type="application/json")
+
+
+async def newest_meter_forecast(
+    web: Any, table: Any, lookup: ForecastLookup, metrics: ServingMetrics, meter_id: str
+) -> Any:
+    """A meter's newest forecast: the JSON its latest-forecast table holds, or, where the table
+    holds a pointer (recovered from its changelog), the forecast read back from the forecasts
+    topic and kept in the table from then on."""
+    key = meter_id.encode()
+    value = table.get(key)
+    where = None if value is None else read_pointer(bytes(value))
+    if where is None:
+        return newest_forecast(web, table, "meter", meter_id)
+    partition, issued_ms = where
+    try:
+        body = await lookup.find(partition, key, issued_ms)
+    except ForecastNotFound:
+        metrics.forecast_lookups.labels("expired").inc()
+        raise RequestRejected(
+            404,
+            "forecast_expired",
+            f"the newest forecast of meter {shown_id(meter_id)!r} (issued {format_ts(issued_ms)})"
+            " is no longer in the forecasts topic (its retention); the meter's next reading "
+            "makes a new one",
+        ) from None
+    except KafkaError as exc:
+        metrics.forecast_lookups.labels("error").inc()
+        raise RequestRejected(
+            503, "kafka_unavailable", f"the forecasts topic could not be read: {exc}"
+        ) from None
+    metrics.forecast_lookups.labels("found").inc()
+    data = table.data.data
+    if data.get(key) is value:  # not replaced by a newer forecast meanwhile
+        data[key] = body
+    return web.bytes(body, content_type="application/json")
 
 
 async def read_body(request: Any, limit_bytes: int) -> bytes:
@@ -204,9 +243,18 @@ def register_views(
     async def openapi(web: Any, request: Any) -> Any:
         return web.json(document)
 
+    lookup = ForecastLookup(settings, settings.forecasts_topic)
+
+    async def stop_lookup(sender: Any, **kwargs: Any) -> None:
+        await lookup.stop()
+
+    app.on_before_shutdown.connect(stop_lookup)
+
     @typed(app.table_route(table=runtime.latest_forecast_table, match_info="meter_id"))
     async def owner_forecast(web: Any, request: Any, meter_id: str) -> Any:
-        return newest_forecast(web, runtime.latest_forecast_table, "meter", meter_id)
+        return await newest_meter_forecast(
+            web, runtime.latest_forecast_table, lookup, metrics, meter_id
+        )
 
     @typed(app.page("/meters/{meter_id}/forecast"))
     async def meter_forecast(view: Any, request: Any, meter_id: str) -> Any:

@@ -9,11 +9,14 @@ import socket
 import time
 from pathlib import Path
 
+import orjson
 import pytest
 
+from streamer.delivery.latest_forecast import read_pointer
 from streamer.kafka_admin import ensure_topics
 from streamer.simulate.encode import ReadingEncoder
 from streamer.simulate.fleet import FleetModel
+from streamer.tables import LATEST_FORECAST_TABLE
 from streamer.timeutil import now_ms
 from tests.support.fleet import fleet_messages
 from tests.support.kafka import TestKafka
@@ -23,7 +26,7 @@ from tests.support.processes import (
     get_json,
     wait_all_own_readings,
 )
-from tests.support.topics import produce, wait_caught_up
+from tests.support.topics import last_values, produce, wait_caught_up
 
 pytestmark = pytest.mark.integration
 
@@ -84,6 +87,59 @@ def test_latest_forecast_of_every_meter_through_either_worker(
     finally:
         for worker in workers:
             worker.stop()
+
+
+def test_a_restarted_worker_serves_the_newest_forecasts_it_recovered(
+    kafka: TestKafka, tmp_path: Path
+) -> None:
+    """Issue 14: a forecast is written once. The latest-forecast changelog holds 13-byte
+    pointers, and a worker that recovered the table (no reading since) answers each meter with
+    the very forecast the worker before it issued, read back from the forecasts topic."""
+    settings = kafka.settings(web_port=free_port(), consumer_session_timeout_seconds=6.0)
+    asyncio.run(ensure_topics(settings))
+    model = FleetModel(METERS, seed=9, resolution_seconds=settings.resolution_seconds)
+    res_ms = settings.resolution_seconds * 1000
+    last_slot = now_ms() // res_ms * res_ms - res_ms
+    messages = fleet_messages(
+        settings, model, ReadingEncoder(model), last_slot - 2 * 86_400_000, last_slot
+    )
+    meter_ids = [str(m) for m in model.meter_ids]
+
+    def answers(worker: WorkerProcess) -> dict[str, bytes]:
+        out: dict[str, bytes] = {}
+        for meter in meter_ids:
+            status, body = get_json(f"{worker.base_url}/meters/{meter}/forecast", 10)
+            assert status == 200, (meter, status, body, worker.log_tail())
+            out[meter] = orjson.dumps(body)
+        return out
+
+    first = WorkerProcess(settings, tmp_path / "first.log")
+    try:
+        first.wait_ready()
+        asyncio.run(produce(settings.kafka_bootstrap, settings.readings_topic, messages))
+        asyncio.run(
+            wait_caught_up(settings.kafka_bootstrap, settings.app_id, settings.readings_topic)
+        )
+        before = answers(first)
+    finally:
+        first.stop()
+    changelog = f"{settings.app_id}-{LATEST_FORECAST_TABLE}-changelog"
+    pointers = asyncio.run(last_values(settings.kafka_bootstrap, changelog))
+    assert len(pointers) == METERS
+    assert all(read_pointer(v or b"") is not None for v in pointers.values())
+
+    second = WorkerProcess(settings, tmp_path / "second.log")
+    try:
+        second.wait_ready()
+        after = answers(second)  # read back from the forecasts topic
+        again = answers(second)  # kept in the table since
+        lookups = second.metrics()
+        assert lookups.get('streamer_forecast_lookups_total{outcome="found"}') == METERS
+        assert "Traceback" not in second.log_tail(400)
+    finally:
+        second.stop()
+    assert after == before
+    assert again == before
 
 
 #: Requests aiohttp cannot parse: a 100 kB URL, a request line with an unknown HTTP version, and

@@ -671,7 +671,7 @@ def test_memory_and_kafka_bytes_targets_read_their_phases(bench: Bench) -> None:
     row = targets.kafka_bytes_target({"forecast": {"kafka_bytes_per_live_reading": parts}})
     assert row["met"] is False and row["miss"] == "2,600 B per reading (1.27x)"
     assert row["why"] == [
-        "a state record 900 B, a forecast 850 B and its latest-forecast changelog copy 850 B "
+        "a state record 900 B, a forecast 850 B and its latest-forecast changelog record 850 B "
         "(as stored, compressed)"
     ]
     parts["total"] = 1900.0

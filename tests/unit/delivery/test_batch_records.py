@@ -29,3 +29,43 @@ def test_a_rerouted_reading_goes_unchanged_to_its_home_partition_in_its_sources_
         b'{"meter_id": "m-1"}',
         3,
     )
+
+
+def test_a_forecast_is_written_once_and_the_changelog_points_at_it() -> None:
+    import numpy as np
+
+    from streamer.contract.forecast_record import ForecastRecord
+    from streamer.delivery.latest_forecast import SIZE, read_pointer
+    from streamer.pipeline.batch_processor import StateWrite
+
+    issued_ms, origin_ms, res_ms = 1_795_392_061_000, 1_795_392_000_000, 1_800_000
+    horizon = origin_ms + res_ms * np.arange(1, 4, dtype=np.int64)
+    forecast = ForecastRecord(
+        "m-1",
+        issued_ms,
+        origin_ms,
+        "lstm",
+        "2",
+        False,
+        1800,
+        1.0,
+        horizon,
+        np.array([0.1, 0.2, 0.3]),
+        np.array([[0.05, 0.1, 0.2], [0.1, 0.2, 0.3], [0.2, 0.3, 0.4]]),
+        (0.1, 0.5, 0.9),
+    )
+    result = BatchResult()
+    result.forecasts.append(forecast)
+    result.state_writes["m-1"] = StateWrite(b"state", 0, 2)
+    latest = sink("latest")
+    outputs, _ = batch_records(TOPICS, sink("state"), latest, result, [])
+    published, changelog = outputs
+    # the forecast: on the meter's partition, stamped with its issue time
+    assert (published.topic, published.partition, published.key) == ("forecasts", 2, b"m-1")
+    assert published.timestamp_ms == issued_ms and published.value == forecast.to_bytes()
+    # the changelog: 13 bytes saying where it is; the table keeps the JSON in memory
+    assert (changelog.topic, changelog.partition) == ("latest", 2)
+    assert len(changelog.value or b"") == SIZE < len(published.value or b"") / 10
+    assert read_pointer(changelog.value or b"") == (2, issued_ms)
+    assert latest.data[b"m-1"] == published.value and latest.key_partition[b"m-1"] == 2
+    assert read_pointer(published.value or b"") is None  # JSON is never taken for a pointer

@@ -17,15 +17,19 @@ class FakeBatch:
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self.records: list[tuple[bytes | None, bytes | None]] = []
+        self.timestamps: list[int | None] = []
         self.closed = False
 
-    def append(self, *, key: bytes | None, value: bytes | None, timestamp: None) -> object | None:
+    def append(
+        self, *, key: bytes | None, value: bytes | None, timestamp: int | None
+    ) -> object | None:
         if self.closed:
             return None
         if len(self.records) >= self.capacity:
             self.close()  # as aiokafka's BatchBuilder does when full
             return None
         self.records.append((key, value))
+        self.timestamps.append(timestamp)
         return object()
 
     def close(self) -> None:
@@ -40,6 +44,7 @@ class FakeProducer:
         self.capacity = capacity
         self.failures = failures
         self.sent: list[tuple[str, int, list[tuple[bytes | None, bytes | None]]]] = []
+        self.timestamps: list[int | None] = []
         self.open_batches_submitted = 0
 
     async def partitions_for(self, topic: str) -> set[int]:
@@ -56,6 +61,7 @@ class FakeProducer:
             future.set_exception(RuntimeError("broker away"))
         else:
             self.sent.append((topic, partition, batch.records))
+            self.timestamps.extend(batch.timestamps)
             future.set_result(None)
         return future
 
@@ -103,3 +109,13 @@ def test_a_record_too_large_for_any_batch_says_which_setting_to_raise() -> None:
     producer = FakeProducer(capacity=0)
     with pytest.raises(ValueError, match="STREAMER_PRODUCER_BATCH_BYTES"):
         asyncio.run(BulkSender(producer).send([OutRecord("t", 0, None, b"big")]))
+
+
+def test_a_record_keeps_its_timestamp_and_others_get_the_producers() -> None:
+    producer = FakeProducer(capacity=100)
+    records = [
+        OutRecord("t", 0, b"a", b"1", None, 1_795_392_061_000),
+        OutRecord("t", 0, b"b", b"2"),
+    ]
+    asyncio.run(BulkSender(producer).send(records))
+    assert producer.timestamps == [1_795_392_061_000, None]
