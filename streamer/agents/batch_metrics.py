@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import Counter
 from collections.abc import Sequence
 
 from streamer.accuracy.match import Match
@@ -38,18 +39,17 @@ def record_batch(
     metrics.window_updates.inc(sum(result.outcomes.get(o, 0) for o in WINDOW_UPDATE_OUTCOMES))
     for reason, count in result.dlq_reasons.items():
         metrics.dead_letters.labels(reason=reason).inc(count)
-    for status in result.status_events:
-        metrics.status_events.labels(status=status.status.value).inc()
-    for forecast in result.forecasts:
+    # counted first, each series incremented once (a labels() lookup costs more than a count)
+    for status, count in Counter(s.status.value for s in result.status_events).items():
+        metrics.status_events.labels(status=status).inc(count)
+    forecasts = Counter((f.model_name, f.model_version, f.fallback) for f in result.forecasts)
+    for (name, version, fallback), count in forecasts.items():
         metrics.forecasts.labels(
-            model_name=forecast.model_name,
-            model_version=forecast.model_version,
-            fallback=str(forecast.fallback).lower(),
-        ).inc()
-    for shadow in result.shadow_forecasts:
-        metrics.shadow_forecasts.labels(
-            model_name=shadow.model_name, model_version=shadow.model_version
-        ).inc()
+            model_name=name, model_version=version, fallback=str(fallback).lower()
+        ).inc(count)
+    shadows = Counter((f.model_name, f.model_version) for f in result.shadow_forecasts)
+    for (name, version), count in shadows.items():
+        metrics.shadow_forecasts.labels(model_name=name, model_version=version).inc(count)
     for reason, count in result.skipped.items():
         metrics.forecasts_skipped.labels(reason=reason).inc(count)
     for model_name, seconds in result.inference_seconds.items():
