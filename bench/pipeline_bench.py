@@ -106,7 +106,7 @@ QUICK: dict[str, Any] = {
     "restart_readings": 400,  # fresh readings produced at the restart, over every partition
     "scaling_meters": 1000,
     "scaling_slots": 24,
-    "scaling_repeats": 1,
+    "scaling_repeats": 3,
     "gpu_max_batch": 65536,
     "http_concurrency": 64,  # issue 18's target: 64 requests in flight of 100 series each
     "http_series_per_request": 100,

@@ -10,6 +10,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import GroupCoordinatorNotAvailableError
 
 from streamer.simulate.wire import Message
 
@@ -133,8 +134,13 @@ class OffsetWatcher:
         return {tp.partition: int(offset) for tp, offset in offsets.items()}
 
     async def group_state(self, group: str) -> tuple[str, int]:
-        """The consumer group's state (``Stable``, ``PreparingRebalance`` ...) and member count."""
-        responses = await self._admin.describe_consumer_groups([group])
+        """The consumer group's state (``Stable``, ``PreparingRebalance`` ...) and member count;
+        ``("Unknown", 0)`` while the broker has no coordinator for it yet (a fresh broker whose
+        offsets topic is still being created)."""
+        try:
+            responses = await self._admin.describe_consumer_groups([group])
+        except GroupCoordinatorNotAvailableError:
+            return "Unknown", 0
         for response in responses:
             for described in response.groups:
                 # (error_code, group, state, protocol_type, protocol, members, ...)
