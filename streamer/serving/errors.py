@@ -19,7 +19,9 @@ REJECTION_REASONS: Final = (
     "unknown_model",
     "no_valid_forecast",
     "no_forecast",
+    "forecast_expired",
     "overloaded",
+    "kafka_unavailable",
 )
 
 

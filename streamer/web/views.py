@@ -40,6 +40,7 @@ from prometheus_client import generate_latest
 from streamer.agents.broker_health import BrokerHealth
 from streamer.agents.runtime import WorkerRuntime
 from streamer.delivery.latest_forecast import read_pointer
+from streamer.kafka_security import KafkaSecurityError
 from streamer.serving.auth import ApiKeys
 from streamer.serving.errors import RequestRejected
 from streamer.serving.metrics import ServingMetrics
@@ -133,7 +134,7 @@ async def newest_meter_forecast(
             " is no longer in the forecasts topic (its retention); the meter's next reading "
             "makes a new one",
         ) from None
-    except KafkaError as exc:
+    except (KafkaError, KafkaSecurityError) as exc:  # the broker away, or refusing us
         metrics.forecast_lookups.labels("error").inc()
         raise RequestRejected(
             503, "kafka_unavailable", f"the forecasts topic could not be read: {exc}"
