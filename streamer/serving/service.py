@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter, OrderedDict
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +21,7 @@ import numpy.typing as npt
 from streamer.accuracy.interval_calibration import IntervalCalibrator
 from streamer.errors import StreamerError
 from streamer.forecast.protocol import Forecaster
+from streamer.pipeline.deferred_calls import deferring
 from streamer.rollout.model_router import ModelRouter
 from streamer.serving.batcher import DynamicBatcher
 from streamer.serving.errors import RequestRejected
@@ -39,6 +40,14 @@ from streamer.timeutil import now_ms
 #: Models fitted per series at forecast time: seconds per series, not served over HTTP.
 NOT_SERVED: Final = frozenset({"ets", "sarima"})
 _EXTRA_MODELS: Final = 4
+
+
+def _unobserved(*args: Any) -> list[RowForecast]:
+    """:func:`forecast_windows` with the model's input observer held back: the stream's
+    data-drift monitor watches the fleet's inputs, not the series clients send (and is fed on
+    the event loop only, see :mod:`streamer.pipeline.deferred_calls`)."""
+    with deferring([]):  # kept, then dropped
+        return forecast_windows(*args)
 
 
 class ModelCatalog:
@@ -121,7 +130,7 @@ class ForecastService:
         # the stream's micro-batches, holding a reference to its model (a rollout meanwhile
         # swaps the live model for the next batch, never this one)
         return await asyncio.to_thread(
-            forecast_windows, windows, end_ms, model, self._fallback, self._config, zones
+            _unobserved, windows, end_ms, model, self._fallback, self._config, zones
         )
 
     async def forecast(self, body: bytes) -> bytes:

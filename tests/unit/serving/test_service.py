@@ -257,3 +257,21 @@ def test_a_series_time_zone_sets_the_local_calendar_of_the_model(core: WorkerCor
         history[:1].astype(np.float64), np.array([END_MS], dtype=np.int64), 1800, zone
     )
     np.testing.assert_allclose(point(zone, "lstm"), expected.point_kwh[0], rtol=1e-6)
+
+
+def test_requests_do_not_feed_the_streams_data_drift_monitor(core: WorkerCore) -> None:
+    """The monitor watches the fleet's inputs on the event loop; a client's series (answered on
+    a thread of its own) are not offered to it."""
+    from streamer.agents.drift_reporting import attach_data_drift_monitor
+
+    attach_data_drift_monitor(core)
+    monitor = core.data_drift
+    assert monitor is not None
+    body = {"values_kwh": fleet_history(1)[0].tolist(), "start_ts": END_MS - LOOKBACK * RES_MS}
+    before = monitor.report(reset=False).rows_seen
+    assert ask(core, {"series": [{"id": "m-1", **body}]})["forecasts"]
+    assert monitor.report(reset=False).rows_seen == before
+    # the stream's own call, outside any deferral, still reaches it
+    history = fleet_history(2).astype(np.float64)
+    core.router.live.forecast(history, np.full(2, END_MS, dtype=np.int64), 1800)
+    assert monitor.report(reset=False).rows_seen > before
