@@ -16,7 +16,7 @@ from streamer.evaluate.accumulator import HorizonAccumulator
 from streamer.evaluate.buckets import horizon_buckets
 from streamer.evaluate.calibration_replay import CalibrationReplay
 from streamer.evaluate.errors import BacktestConfigError
-from streamer.evaluate.grid import HistoryGrid, build_grid
+from streamer.evaluate.grid import HistoryGrid, build_grid, columns_before
 from streamer.evaluate.group_backtest import WARMUP_DAYS, GroupBacktest, GroupMembers
 from streamer.evaluate.history import load_history
 from streamer.evaluate.metrics import seasonal_naive_scale
@@ -206,7 +206,7 @@ def run_backtest(
     rows_forecast = 0
     total_steps, done = len(origins) * len(forecasters), 0
     for origin in origins:
-        window = _window(grid.kwh, origin, lookback_slots)
+        window = columns_before(grid.kwh, origin, lookback_slots)
         # a meter is scored at this origin when the whole horizon is inside its own holdout
         active = (start <= origin) & (origin + scored_slots - 1 <= last)
         rows_forecast += int(active.sum())
@@ -340,15 +340,6 @@ def _local_day_slots(grid: HistoryGrid, origin: int, zone: str) -> int:
     """Slots of the local day that starts at ``origin`` (a local midnight)."""
     start = pd.Timestamp(grid.end_ms(origin - 1), unit="ms", tz="UTC").tz_convert(zone)
     return local_day_slots(start.date(), zone, grid.resolution_seconds)
-
-
-def _window(kwh: FloatArray, origin: int, lookback_slots: int) -> FloatArray:
-    """The ``lookback_slots`` columns before ``origin``, NaN-padded on the left."""
-    start = origin - lookback_slots
-    if start >= 0:
-        return np.ascontiguousarray(kwh[:, start:origin])
-    pad = np.full((kwh.shape[0], -start), np.nan)
-    return np.concatenate([pad, kwh[:, :origin]], axis=1)
 
 
 def _fit_stats(forecaster: Forecaster) -> dict[str, object] | None:

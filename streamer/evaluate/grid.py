@@ -43,6 +43,18 @@ class HistoryGrid:
         return self.first_end_ms + slot * self.resolution_seconds * 1000
 
 
+def columns_before(
+    values: npt.NDArray[np.float64], origin: int, slots: int
+) -> npt.NDArray[np.float64]:
+    """The ``slots`` columns of ``values`` before column ``origin``, NaN-padded on the left
+    (the history a backtest origin sees)."""
+    start = origin - slots
+    if start >= 0:
+        return np.ascontiguousarray(values[:, start:origin])
+    pad = np.full((values.shape[0], -start), np.nan)
+    return np.concatenate([pad, values[:, :origin]], axis=1)
+
+
 def build_grid(
     history: pd.DataFrame, resolution_seconds: int, *, max_meters: int | None = None
 ) -> HistoryGrid:

@@ -31,7 +31,7 @@ import numpy.typing as npt
 
 from streamer.accuracy.interval_calibration import level_column
 from streamer.evaluate.errors import BacktestConfigError
-from streamer.evaluate.grid import HistoryGrid
+from streamer.evaluate.grid import HistoryGrid, columns_before
 from streamer.evaluate.report import GroupReport
 from streamer.forecast.batch import ForecastBatch
 from streamer.forecast.local_time import TimeZones
@@ -236,13 +236,13 @@ class GroupBacktest:
         if origin < self.first_scored_origin:
             self.warmup_origins += 1
         naive_slots = 2 * self._naive.season_slots
-        window = _window(self._grid.kwh, origin, naive_slots)
+        window = columns_before(self._grid.kwh, origin, naive_slots)
         end_ms = np.full(window.shape[0], self._grid.end_ms(origin - 1), dtype=np.int64)
         point = self._naive.forecast(window, end_ms, self._res, time_zone).point_kwh[:, :s]
         self._fill = np.where(np.isfinite(point), point, _row_means(window)[:, None])
         self._meter_naive = point
         self._group_naive = self._naive.forecast(
-            _window(self.totals, origin, naive_slots),
+            columns_before(self.totals, origin, naive_slots),
             np.full(len(self.rows), end_ms[0], dtype=np.int64),
             self._res,
             self._group_zones,
@@ -355,15 +355,6 @@ class GroupBacktest:
 
 def _ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator else float("nan")
-
-
-def _window(values: FloatArray, origin: int, slots: int) -> FloatArray:
-    """The ``slots`` columns before ``origin``, NaN-padded on the left."""
-    start = origin - slots
-    if start >= 0:
-        return np.ascontiguousarray(values[:, start:origin])
-    pad = np.full((values.shape[0], -start), np.nan)
-    return np.concatenate([pad, values[:, :origin]], axis=1)
 
 
 def _row_means(values: FloatArray) -> FloatArray:
