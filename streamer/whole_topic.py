@@ -1,8 +1,12 @@
 """Topics every process reads whole, from the beginning, in no consumer group (the control
 topic, group membership): a consumer to follow one, a read of one to its end, and a client start
-that turns a refusing broker into one sentence."""
+that turns a refusing broker into one sentence; and the group-less consumer they (and the
+forecast read-back of ``GET /meters/{id}/forecast``) are built from."""
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaConnectionError
@@ -30,28 +34,38 @@ async def start_client(client: AIOKafkaConsumer | AIOKafkaProducer, settings: Se
         ) from None
 
 
-def whole_topic_consumer(settings: Settings, topic: str) -> AIOKafkaConsumer:
-    """A consumer of every partition of ``topic`` from its beginning, not started; iterate it
-    after ``await consumer.start()`` and stop it after."""
+def groupless_consumer(
+    settings: Settings, *topics: str, isolation_level: str = "read_uncommitted"
+) -> AIOKafkaConsumer:
+    """A consumer in no group that commits nothing, not started: subscribed to ``topics`` from
+    their beginning, or (none given) for partitions assigned and sought by its user."""
     return AIOKafkaConsumer(
-        topic,
+        *topics,
         bootstrap_servers=settings.kafka_bootstrap,
         group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
+        isolation_level=isolation_level,
         **aiokafka_security(settings),
     )
+
+
+@asynccontextmanager
+async def following(settings: Settings, topic: str) -> AsyncIterator[AIOKafkaConsumer]:
+    """A started consumer of every partition of ``topic`` from its beginning (iterate it to
+    follow the topic), stopped when the block ends."""
+    consumer = groupless_consumer(settings, topic)
+    await consumer.start()
+    try:
+        yield consumer
+    finally:
+        await consumer.stop()
 
 
 async def read_whole_topic(settings: Settings, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record ``topic`` holds now, read to its end (in order within each partition, so
     within each key); none when the topic does not exist."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        group_id=None,
-        enable_auto_commit=False,
-        **aiokafka_security(settings),
-    )
+    consumer = groupless_consumer(settings)
     await start_client(consumer, settings)
     try:
         partitions = consumer.partitions_for_topic(topic)

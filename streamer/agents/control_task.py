@@ -15,7 +15,7 @@ from streamer.accuracy.fleet_accuracy import FleetAccuracy
 from streamer.agents.drift_reporting import attach_data_drift_monitor
 from streamer.agents.runtime import WorkerRuntime
 from streamer.rollout.assignment import ControlMessageError, ModelAssignment
-from streamer.whole_topic import whole_topic_consumer
+from streamer.whole_topic import following
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +62,7 @@ def register_control_task(app: Any, runtime: WorkerRuntime) -> None:
         async with runtime.core.batch_lock:
             publish_model_info(runtime)  # loads the live model now: a bad one stops the start
             attach_data_drift_monitor(runtime.core)
-        consumer = whole_topic_consumer(settings, settings.control_topic)
-        await consumer.start()
-        try:
+        async with following(settings, settings.control_topic) as consumer:
             async for message in consumer:
                 if message.value is None:
                     continue
@@ -76,7 +74,5 @@ def register_control_task(app: Any, runtime: WorkerRuntime) -> None:
                     continue
                 async with runtime.core.batch_lock:  # never a model swap mid-batch
                     apply_assignment(runtime, assignment)
-        finally:
-            await consumer.stop()
 
     app.task(follow_control_topic)

@@ -32,7 +32,7 @@ from streamer.groups.group_state import GroupConfig, GroupState, RealisedTotal
 from streamer.groups.records import group_forecast_json, realised_json
 from streamer.timeutil import now_ms
 from streamer.typed_decorators import typed
-from streamer.whole_topic import whole_topic_consumer
+from streamer.whole_topic import following
 
 log = logging.getLogger(__name__)
 LATENESS_CHECK_SECONDS = 5.0
@@ -168,16 +168,12 @@ def register_group_agents(app: Any, runtime: WorkerRuntime) -> None:
     desk = GroupDesk(runtime)
 
     async def follow_membership() -> None:
-        consumer = whole_topic_consumer(settings, settings.groups_topic)
-        await consumer.start()
-        try:
+        async with following(settings, settings.groups_topic) as consumer:
             async for message in consumer:
                 if message.key is None:
                     continue
                 runtime.core.membership.apply(message.key.decode(errors="replace"), message.value)
                 runtime.metrics.group_membership_meters.set(runtime.core.membership.meters)
-        finally:
-            await consumer.stop()
 
     app.task(follow_membership)
 

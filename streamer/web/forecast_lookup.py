@@ -16,9 +16,8 @@ import logging
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streamer.kafka_security import aiokafka_security
 from streamer.settings import Settings
-from streamer.whole_topic import start_client
+from streamer.whole_topic import groupless_consumer, start_client
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +40,12 @@ class ForecastLookup:
         self._topic = topic
         self._consumer: AIOKafkaConsumer | None = None
         self._lock = asyncio.Lock()
-        self.lookups = 0
 
     async def find(self, partition: int, key: bytes, issued_ms: int) -> bytes:
         """The value of the record of ``partition`` keyed ``key`` with timestamp
         ``issued_ms`` (the newest of them, should there be several); raises
         :class:`ForecastNotFound`."""
         async with self._lock:
-            self.lookups += 1
             consumer = await self._started()
             tp = TopicPartition(self._topic, partition)
             consumer.assign([tp])
@@ -75,14 +72,11 @@ class ForecastLookup:
     async def _started(self) -> AIOKafkaConsumer:
         if self._consumer is None:
             settings = self._settings
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=settings.kafka_bootstrap,
-                group_id=None,
-                enable_auto_commit=False,
+            consumer = groupless_consumer(
+                settings,
                 isolation_level="read_committed"
                 if settings.processing_guarantee == "exactly_once"
                 else "read_uncommitted",
-                **aiokafka_security(settings),
             )
             await start_client(consumer, settings)
             self._consumer = consumer
