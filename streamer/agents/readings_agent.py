@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -160,12 +160,8 @@ class ReadingsLoop:
     @staticmethod
     async def _run(thread: ThreadPoolExecutor, function: Callable[..., _T], *args: Any) -> _T:
         future = asyncio.get_running_loop().run_in_executor(thread, function, *args)
-        try:
-            return await asyncio.shield(future)
-        except asyncio.CancelledError:
-            # a thread cannot be interrupted: the batch ends before the loop goes on
-            await asyncio.wait({future})
-            raise
+        await _all_done([future])
+        return future.result()
 
     async def deliver(self, batch: ProcessedBatch) -> None:
         """Deliver a processed batch, then acknowledge its offsets to faust."""
@@ -233,7 +229,7 @@ class ReadingsLoop:
             self.feed.delivered()
 
 
-async def _all_done(calls: list[asyncio.Future[None]]) -> None:
+async def _all_done(calls: Sequence[asyncio.Future[Any]]) -> None:
     """Wait for every call (a thread cannot be interrupted: a cancelled batch waits for its
     calls to end before the loop goes on), then raise the first one's error, if any."""
     try:

@@ -174,14 +174,13 @@ class Inference:
     window, the fallback on the rows it could not serve, the shadow model (if any) on all.
 
     :meth:`run` touches nothing but these arrays and the models (numpy and ONNX Runtime release
-    the GIL while they compute), so the worker runs it on its inference thread while the event
-    loop applies the next chunk, delivers the previous batch and fetches.
+    the GIL while they compute), so the worker runs it on one of its inference threads while
+    the event loop applies the next chunk, delivers the previous batch and fetches.
     """
 
     __slots__ = (
         "batch",
         "deferred",
-        "end_ms",
         "fallback",
         "fallback_batch",
         "fallback_rows",
@@ -210,7 +209,6 @@ class Inference:
         self.shadow = shadow
         self.stored = stored
         self.window = window
-        self.end_ms = stored.end_ms
         self.resolution_seconds = resolution_seconds
         self.zones = zones
         self.batch: ForecastBatch | None = None
@@ -221,6 +219,11 @@ class Inference:
         self.seconds: dict[str, float] = {}
         #: the models' deferrable calls (input observers), made by :meth:`BatchProcessor.finish`
         self.deferred: Calls = []
+
+    @property
+    def end_ms(self) -> npt.NDArray[np.int64]:
+        """``(B,)`` end of each window's head slot: the forecasts' origins."""
+        return self.stored.end_ms
 
     def run(self) -> None:
         with deferring(self.deferred):
@@ -691,8 +694,9 @@ class BatchProcessor:
     def _prepare_forecasts(
         self, held: dict[str, _Held], result: BatchResult, candidates: list[str]
     ) -> _ForecastChunk | None:
-        """Read and impute the candidates' windows as one ``(B, L)`` array, for the models to be
-        called once each; None when none has enough history."""
+        """Stack the candidates' stored windows as one ``(B, L)`` array, for their chunk's
+        :class:`Inference` to impute and call each model on once; None when none has enough
+        history."""
         config = self.config
         stored = stack_stored([held[meter_id].record.state for meter_id in candidates])
         fraction = stored.observed_fraction
