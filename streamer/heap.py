@@ -11,7 +11,9 @@ sight; they are still freed by reference counting when dropped.
 - :func:`freeze_heap`: unfreeze, collect everything, freeze what is left. A frozen object that
   later becomes part of an unreachable cycle is never collected while frozen; this reclaims
   it. The worker runs it after start-up, after each table recovery and every
-  :data:`REFREEZE_SECONDS` (:class:`FreezeAfterRecovery`): one full pause that often.
+  :data:`REFREEZE_SECONDS` (:class:`FreezeAfterRecovery`): one full pause that often. After a
+  recovery it runs before the readings partitions resume (faust's ``on_rebalance_complete``
+  signal), so the pause falls while the stream is stopped anyway, not on the first batches.
 """
 
 from __future__ import annotations
@@ -85,6 +87,19 @@ class FreezeAfterRecovery:
         self._recovered = False
         self._refreeze_seconds = refreeze_seconds
         self._frozen_at = -math.inf
+
+    def recovery_completed(self, now_seconds: float) -> None:
+        """Recovery has just completed and the streams are about to resume: freeze now, while
+        nothing is consumed (a later :meth:`tick` then finds the heap freshly frozen)."""
+        started = time.perf_counter()
+        frozen = freeze_heap()
+        log.info(
+            "recovery complete: heap frozen before the streams resume (%d objects, %.0f ms)",
+            frozen,
+            (time.perf_counter() - started) * 1000,
+        )
+        self._frozen_at = now_seconds
+        self._recovered = True
 
     def tick(self, recovered: bool, now_seconds: float) -> bool:
         """Called periodically with whether recovery is complete and a monotonic clock;

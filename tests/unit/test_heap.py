@@ -74,3 +74,15 @@ def test_a_fast_or_young_collection_freezes_nothing() -> None:
         freezer.remove()
     assert freezer.freezes == 0
     assert gc.get_freeze_count() == 0
+
+
+def test_a_freeze_as_recovery_completes_is_not_repeated_by_the_next_tick() -> None:
+    freezer = FreezeAfterRecovery(refreeze_seconds=60.0)
+    assert freezer.tick(False, 0.0) is False  # recovering
+    freezer.recovery_completed(1.0)  # before the streams resume: frozen then
+    assert gc.get_freeze_count() > 0
+    assert freezer.tick(True, 1.5) is False  # the timer finds it frozen already
+    assert freezer.tick(True, 61.0) is True  # and refreezes on its period
+    assert freezer.tick(False, 62.0) is False  # a rebalance
+    freezer.recovery_completed(63.0)
+    assert freezer.tick(True, 64.0) is False
