@@ -80,22 +80,28 @@ class ForecastLedger:
     [(4, 4.0)]
     """
 
-    __slots__ = ("_config", "_entries", "_head")
+    # ``_encoded``: the ledger's bytes as it is (None once a record or a match changed it), so
+    # that a record rewritten with its ledger untouched does not encode it again
+    __slots__ = ("_config", "_encoded", "_entries", "_head")
 
     def __init__(self, config: LedgerConfig | None = None) -> None:
         self._config = config if config is not None else LedgerConfig()
         self._head: int | None = None
         self._entries = bytearray(_EMPTY * self._config.entries)
+        self._encoded: bytes | None = None
 
     # ------------------------------------------------------------------ bytes
 
     def to_bytes(self) -> bytes:
         """``config.encoded_size`` bytes; equal ledgers give equal bytes."""
+        if self._encoded is not None:
+            return self._encoded
         head = self._head
         body = _HEAD.pack(0 if head is None else head) + self._entries
-        return seal(
+        encoded = self._encoded = seal(
             MAGIC, VERSION, 0 if head is None else _HAS_HEAD, self._config.fingerprint(), body
         )
+        return encoded
 
     @classmethod
     def from_bytes(cls, data: bytes, config: LedgerConfig | None = None) -> ForecastLedger:
@@ -140,6 +146,8 @@ class ForecastLedger:
         ledger._config = cfg
         ledger._entries = bytearray(memoryview(body)[_HEAD.size :])
         ledger._head = _HEAD.unpack_from(body)[0] if flags else None
+        # what to_bytes writes for it (a head is stored only with its flag, checked above)
+        ledger._encoded = data if type(data) is bytes and (flags or not any(body[:8])) else None
         return ledger
 
     # ------------------------------------------------------------------ reads
@@ -182,6 +190,7 @@ class ForecastLedger:
         head = self._head
         if head is not None and origin < head:
             return 0
+        self._encoded = None
         config = self._config
         rings = config.rings
         every_ring = rings[-1][0] <= pt.size
@@ -254,6 +263,7 @@ class ForecastLedger:
             if point != point:  # NaN: empty
                 continue
             entries[at : at + _ENTRY_SIZE] = _EMPTY
+            self._encoded = None
             out.append(Match(h, point, p10, p50, p90, actual))
         return out
 

@@ -140,10 +140,12 @@ class IntervalCalibrator:
     (1.568, 1)
     """
 
-    __slots__ = ("_count", "_high", "_low", "config")
+    # ``_encoded``: the state's bytes as it is (None once an update changed it)
+    __slots__ = ("_count", "_encoded", "_high", "_low", "config")
 
     def __init__(self, config: CalibrationConfig) -> None:
         self.config = config
+        self._encoded: bytes | None = None
         size = len(config.horizons)
         # float16 values as Python floats (see the module docstring), and uint16 counts
         self._low: list[float] = [0.0] * size
@@ -158,6 +160,7 @@ class IntervalCalibrator:
     @log_low.setter
     def log_low(self, values: npt.ArrayLike) -> None:
         self._low = _float16_list(values, len(self._low))
+        self._encoded = None
 
     @property
     def log_high(self) -> F16:
@@ -167,6 +170,7 @@ class IntervalCalibrator:
     @log_high.setter
     def log_high(self, values: npt.ArrayLike) -> None:
         self._high = _float16_list(values, len(self._high))
+        self._encoded = None
 
     @property
     def matches(self) -> npt.NDArray[np.uint16]:
@@ -213,6 +217,7 @@ class IntervalCalibrator:
         above = actual > p50 + (p90 - p50) * exp(b_high)
         enabled, low_below, low_not, high_above, high_not = config._steps
         if enabled:
+            self._encoded = None
             a_low += low_below if below else low_not
             a_high += high_above if above else high_not
             # clamp to +-MAX_LOG (a NaN stays NaN, as with min(max(...)))
@@ -238,14 +243,17 @@ class IntervalCalibrator:
         return low[0], high[0]
 
     def to_bytes(self) -> bytes:
+        if self._encoded is not None:
+            return self._encoded
         body = self.config._rows.pack(
             *chain.from_iterable(zip(self._low, self._high, self._count, strict=True))
         )
-        return seal(MAGIC, VERSION, 0, self.config.fingerprint, body)
+        encoded = self._encoded = seal(MAGIC, VERSION, 0, self.config.fingerprint, body)
+        return encoded
 
     @classmethod
     def from_bytes(cls, data: bytes, config: CalibrationConfig) -> IntervalCalibrator:
-        _, body = unseal(
+        flags, body = unseal(
             data,
             magic=MAGIC,
             version=VERSION,
@@ -264,6 +272,11 @@ class IntervalCalibrator:
         calibrator._low = list(values[0::3])  # float16 values, as stored
         calibrator._high = list(values[1::3])
         calibrator._count = list(values[2::3])
+        # what to_bytes writes for it (a sum is NaN where a half is: its payload is not kept)
+        halves = sum(calibrator._low) + sum(calibrator._high)
+        calibrator._encoded = (
+            data if type(data) is bytes and not flags and halves == halves else None
+        )
         return calibrator
 
 

@@ -76,10 +76,12 @@ class RollingAccuracy:
     AccuracySnapshot(mae_kwh=0.3333333333333333, smape_pct=66.66666666666667, n=2)
     """
 
-    __slots__ = ("_abs", "_decay", "_half_life", "_n", "_smape", "_weight")
+    # ``_encoded``: the state's bytes as it is (None once an update changed it)
+    __slots__ = ("_abs", "_decay", "_encoded", "_half_life", "_n", "_smape", "_weight")
 
     def __init__(self, half_life: float = 240.0) -> None:
         self._half_life, self._decay, _ = _constants(half_life)
+        self._encoded: bytes | None = None
         self._n = 0
         self._weight = 0.0
         self._abs = 0.0
@@ -101,6 +103,7 @@ class RollingAccuracy:
         if not (isfinite(a) and isfinite(f)):
             return self
         d = self._decay
+        self._encoded = None
         error = abs(a - f)
         denominator = abs(a) + abs(f)
         self._n += 1
@@ -118,6 +121,7 @@ class RollingAccuracy:
 
     def reset(self) -> None:
         """Forget every pair."""
+        self._encoded = None
         self._n = 0
         self._weight = self._abs = self._smape = 0.0
 
@@ -130,8 +134,11 @@ class RollingAccuracy:
 
     def to_bytes(self) -> bytes:
         """:data:`ENCODED_SIZE` bytes; equal states give equal bytes."""
+        if self._encoded is not None:
+            return self._encoded
         body = _BODY.pack(self._n, self._weight, self._abs, self._smape)
-        return seal(MAGIC, VERSION, 0, self._fingerprint(), body)
+        encoded = self._encoded = seal(MAGIC, VERSION, 0, self._fingerprint(), body)
+        return encoded
 
     @classmethod
     def from_bytes(cls, data: bytes, half_life: float = 240.0) -> Self:
@@ -162,6 +169,7 @@ class RollingAccuracy:
         acc = cls.__new__(cls)  # every slot is set below
         acc._half_life, acc._decay = half, decay
         acc._n, acc._weight, acc._abs, acc._smape = n, weight, total_abs, total_smape
+        acc._encoded = data if type(data) is bytes else None  # what to_bytes writes for it
         return acc
 
     def restore(self, data: bytes) -> Self:

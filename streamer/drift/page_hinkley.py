@@ -111,7 +111,19 @@ class PageHinkley:
     True
     """
 
-    __slots__ = ("_config", "_direction", "_down", "_max_down", "_mean", "_min_up", "_n", "_up")
+    # ``_encoded``: the bytes of the state as it is (None once an update changed it), so that
+    # a record rewritten with its detector untouched does not encode it again
+    __slots__ = (
+        "_config",
+        "_direction",
+        "_down",
+        "_encoded",
+        "_max_down",
+        "_mean",
+        "_min_up",
+        "_n",
+        "_up",
+    )
 
     def __init__(
         self,
@@ -126,6 +138,7 @@ class PageHinkley:
         self._clear_statistics()
 
     def _clear_statistics(self) -> None:
+        self._encoded: bytes | None = None
         self._n = 0
         self._mean = 0.0
         self._up = 0.0
@@ -151,13 +164,16 @@ class PageHinkley:
 
     def to_bytes(self) -> bytes:
         """The state as :data:`ENCODED_SIZE` bytes; equal states give equal bytes."""
+        if self._encoded is not None:
+            return self._encoded
         flags = _DRIFT if self._direction is not None else 0
         if self._direction == "up":
             flags |= _UP
         elif self._direction == "down":
             flags |= _DOWN
         body = _BODY.pack(self._n, self._mean, self._up, self._down, self._min_up, self._max_down)
-        return seal(MAGIC, VERSION, flags, self._config.fingerprint(), body)
+        encoded = self._encoded = seal(MAGIC, VERSION, flags, self._config.fingerprint(), body)
+        return encoded
 
     @classmethod
     def from_bytes(cls, data: bytes, config: PageHinkleyConfig) -> Self:
@@ -186,6 +202,8 @@ class PageHinkley:
         detector._up, detector._down = up, down
         detector._min_up, detector._max_down = min_up, max_down
         detector._direction = "up" if flags & _UP else "down" if flags & _DOWN else None
+        # checked above: these bytes are what to_bytes writes for the state read
+        detector._encoded = data if type(data) is bytes else None
         return detector
 
     def restore(self, data: bytes) -> Self:
@@ -234,6 +252,7 @@ class PageHinkley:
     def update(self, x: float) -> Self:
         """Take one value; non-finite values are skipped. Returns ``self``."""
         self._direction = None
+        self._encoded = None
         value = float(x)
         if not math.isfinite(value):
             return self

@@ -13,7 +13,9 @@ from it starts its calibration afresh).
 
 1,805 bytes per meter with the default window and ledger (900 + 732 + 60 + 44 + 36 + 33 of
 framing). Equal records give equal bytes. Each part carries its own version; an older record is
-read and written back in version 4.
+read and written back in version 4. The ledger, detector, accuracy and calibration keep the bytes
+they were read from or last encoded to until an update changes them, so a record rewritten for
+a reading that matched no forecast encodes only its window again.
 
 The partition is that of the meter's readings: a timer (which runs outside any event) reads it
 to write a tombstone for an expired meter to the right changelog partition, whatever
