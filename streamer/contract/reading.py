@@ -150,9 +150,28 @@ def _loads(raw: bytes) -> Any:
         raise InvalidReading(DlqReason.INVALID_JSON, "JSON nested too deeply") from None
 
 
+#: Valid timestamp strings already parsed, and their epoch ms: a fleet's readings of one slot
+#: carry the same ``ts``, so most readings skip ``fromisoformat`` (cleared when it fills).
+_PARSED_TS: dict[str, int] = {}
+_PARSED_TS_KEPT: Final = 4096
+
+
 def parse_ts_ms(value: object) -> int:
     """An RFC 3339 string with an offset, or whole epoch ms, in the years 2000-2100
     (:class:`InvalidReading` with the reason and a sentence otherwise)."""
+    if type(value) is str:
+        known = _PARSED_TS.get(value)
+        if known is not None:
+            return known
+        ts_ms = _parse_ts_ms(value)
+        if len(_PARSED_TS) >= _PARSED_TS_KEPT:
+            _PARSED_TS.clear()
+        _PARSED_TS[value] = ts_ms  # (only a string that passed every check)
+        return ts_ms
+    return _parse_ts_ms(value)
+
+
+def _parse_ts_ms(value: object) -> int:
     if isinstance(value, bool):
         raise InvalidReading(DlqReason.WRONG_TYPE, "ts must be an RFC 3339 string or epoch ms")
     if isinstance(value, int):

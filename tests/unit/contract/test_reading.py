@@ -201,3 +201,19 @@ def test_every_input_reason_is_exercised() -> None:
         DlqReason.PROCESSING_ERROR,
     }
     assert exercised | state_reasons == set(DlqReason)
+
+
+def test_a_timestamp_string_parsed_again_gives_the_same_ms_and_a_bad_one_is_refused_each_time() -> (
+    None
+):
+    from streamer.contract.reading import parse_ts_ms
+
+    first = parse_ts_ms("2026-11-23T10:30:00+01:00")
+    assert first == parse_ts_ms("2026-11-23T10:30:00+01:00") == 1_795_426_200_000
+    assert parse_ts_ms("2026-11-23T09:30:00Z") == first  # another spelling, the same instant
+    for _ in range(2):  # a refused string is not remembered as valid
+        with pytest.raises(InvalidReading) as info:
+            parse_ts_ms("2026-11-23T10:30:00")
+        assert info.value.reason is DlqReason.INVALID_TIMESTAMP
+        with pytest.raises(InvalidReading):
+            parse_ts_ms("1999-12-31T23:59:59Z")
