@@ -245,6 +245,12 @@ class ForecastLedger:
         """The kept forecasts for target ``slot`` paired with ``actual_kwh``, by increasing
         horizon; each entry is returned once and then dropped. Empty when the actual is not
         finite (nothing is dropped then)."""
+        actual = float(actual_kwh)
+        return [Match(*entry, actual) for entry in self.take(slot, actual)]
+
+    def take(self, slot: int, actual_kwh: float) -> list[tuple[int, float, float, float, float]]:
+        """:meth:`match` as ``(horizon_slots, point, p10, p50, p90)`` tuples (the entries it
+        drops), for a caller that makes its own :class:`Match` once it knows more of it."""
         head = self._head
         actual = float(actual_kwh)
         if head is None or not isfinite(actual):
@@ -264,7 +270,7 @@ class ForecastLedger:
                 continue
             entries[at : at + _ENTRY_SIZE] = _EMPTY
             self._encoded = None
-            out.append(Match(h, point, p10, p50, p90, actual))
+            out.append((h, point, p10, p50, p90))
         return out
 
     def __repr__(self) -> str:

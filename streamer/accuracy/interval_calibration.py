@@ -200,11 +200,22 @@ class IntervalCalibrator:
         """Learn from one match; whether its actual was inside the calibrated band before the
         update (None: not a tracked horizon or a value not finite). With ``prior``, the band
         judged is the blended one the meter's forecast was published with."""
+        return self.learn(match.horizon_slots, match.p10, match.p50, match.p90, match.actual, prior)
+
+    def learn(
+        self,
+        horizon_slots: int,
+        p10: float,
+        p50: float,
+        p90: float,
+        actual: float,
+        prior: IntervalCalibrator | None = None,
+    ) -> bool | None:
+        """:meth:`update` from a match's values (the scoring path, before its Match is made)."""
         config = self.config
-        i = config._index.get(match.horizon_slots)
+        i = config._index.get(horizon_slots)
         if i is None:
             return None
-        p10, p50, p90, actual = match.p10, match.p50, match.p90, match.actual
         if not (isfinite(p10) and isfinite(p50) and isfinite(p90) and isfinite(actual)):
             return None
         # the band as :meth:`band` gives it, inlined (the hot path of scoring)

@@ -37,57 +37,47 @@ def score_actual(
     prior: IntervalCalibrator | None = None,
 ) -> tuple[list[Match], ConceptDrift | None]:
     """Match the actual of ``slot`` with the forecasts issued for it; feed accuracy, drift and
-    the meter's interval calibration (and the fleet ``prior``'s)."""
-    matches = record.ledger.match(slot, actual_kwh)
-    if matches:
-        matches = _calibrate(record.calibration, prior, matches)
+    the meter's interval calibration (and the fleet ``prior``'s).
+
+    Each match is told whether its actual fell in the band as published (the meter's
+    calibration blended with the prior), after which both learn from it; its :class:`Match` is
+    made once, with that answer (a hot path: one per forecast horizon kept).
+    """
+    entries = record.ledger.take(slot, actual_kwh)
+    if not entries:
+        return [], None
+    actual = float(actual_kwh)
+    calibrator = record.calibration
+    accuracy = record.accuracy
+    matches: list[Match] = []
     drift: ConceptDrift | None = None
-    for match in matches:
-        if math.isfinite(match.p50):
-            record.accuracy.update(match.actual, match.p50)
-        if match.horizon_slots != 1:
+    for horizon, point, p10, p50, p90 in entries:
+        inside = calibrator.learn(horizon, p10, p50, p90, actual, prior)
+        if prior is not None:
+            prior.learn(horizon, p10, p50, p90, actual)
+        matches.append(Match(horizon, point, p10, p50, p90, actual, inside))
+        if math.isfinite(p50):
+            accuracy.update(actual, p50)
+        if horizon != 1:
             continue
-        residual = standardized_residual(match.actual, match.p10, match.p50, match.p90)
+        residual = standardized_residual(actual, p10, p50, p90)
         if math.isnan(residual):
             continue
-        record.detector.update(residual)
-        if record.detector.drift_detected:
-            snapshot = record.accuracy.get()
+        detector = record.detector
+        detector.update(residual)
+        if detector.drift_detected:
+            snapshot = accuracy.get()
             drift = ConceptDrift(
                 meter_id=meter_id,
                 at_ms=now_ms,
                 slot_end_ms=slot * res_ms,
-                direction=record.detector.drift_direction or "both",
+                direction=detector.drift_direction or "both",
                 residual=residual,
                 mae_kwh=snapshot.mae_kwh,
                 smape_pct=snapshot.smape_pct,
                 pairs=snapshot.n,
             )
     return matches, drift
-
-
-def _calibrate(
-    calibrator: IntervalCalibrator, prior: IntervalCalibrator | None, matches: list[Match]
-) -> list[Match]:
-    """Each match told whether its actual fell in the band as published (the meter's
-    calibration blended with the prior), after which both learn from it."""
-    out = []
-    for match in matches:
-        inside = calibrator.update(match, prior)
-        if prior is not None:
-            prior.update(match)
-        if inside is not None:  # dataclasses.replace, field by field (a few times cheaper)
-            match = Match(
-                match.horizon_slots,
-                match.point,
-                match.p10,
-                match.p50,
-                match.p90,
-                match.actual,
-                inside,
-            )
-        out.append(match)
-    return out
 
 
 def match_shadow(ledger: ForecastLedger | None, slot: int, actual_kwh: float) -> list[Match]:
