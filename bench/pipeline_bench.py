@@ -20,8 +20,10 @@ the Markdown report (``--markdown-out``, default ``BENCHMARKS.md``). Phases, on 
 - ``forecast``: (3) a worker preloaded with history gets a backlog of several slots of every
   meter at once (full batches, each reading due a forecast); forecasts/s over its batch cycles
   against raw ONNX Runtime at the batch size the worker used;
-- ``latency``: (4) reading produced to forecast consumed, p50/p99/p99.9, at fixed offered
-  loads (1k, 5k, 20k readings/s; 1k always, issue 13's target) until the worker saturates;
+- ``latency``: (4) reading produced to forecast consumed, p50/p99/p99.9, at offered loads of
+  1k (always: issue 13's target), a quarter of the run's ONNX ceiling (issue 14's target: 5k
+  where the session does 20k/s; 5k when no forecast phase ran) and 20k, until the worker
+  saturates;
 - ``memory``: (5) worker VmRSS per meter at 10k and 100k meters, and the changelog bytes of a
   meter's state;
 - ``restart``: (5b) the memory phase's worker (static membership) SIGKILLed over its state and
@@ -70,7 +72,11 @@ from pipelinebench.memory import memory_phase, record_bytes  # noqa: E402
 from pipelinebench.report import markdown, ratios, targets  # noqa: E402
 from pipelinebench.restart import restart_phase  # noqa: E402
 from pipelinebench.scaling import scaling_phase  # noqa: E402
-from pipelinebench.targets import LATENCY_1K_RATE  # noqa: E402
+from pipelinebench.targets import (  # noqa: E402
+    LATENCY_1K_RATE,
+    LATENCY_RATE,
+    quarter_rate,
+)
 from pipelinebench.worker import WorkerProcess  # noqa: E402
 from pipelinebench.workload import slot_end_before  # noqa: E402
 
@@ -368,6 +374,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             if "onnx" in report["forecast"]:
                 report["onnx"] = report["forecast"].pop("onnx")
         if "latency" in phases:
+            # issue 14's step is at a quarter of this run's ONNX ceiling (5,000/s at 20k/s)
+            quarter = quarter_rate(ratios(report).get("onnx_session_per_s"))
+            latency_rates = sorted(
+                {quarter if r == LATENCY_RATE else r for r in _ints(args.latency_rates)}
+            )
+            log.info("latency steps (readings/s): %s", latency_rates)
             await _phase(
                 report,
                 "latency",
@@ -375,12 +387,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     ctx,
                     meters=args.latency_meters,
                     history_slots=args.latency_history_slots,
-                    rates=_ints(args.latency_rates),
+                    rates=latency_rates,
                     step_seconds=args.latency_step_seconds,
                     drain_seconds=args.latency_drain_seconds,
                     worker_overrides=overrides,
                 ),
             )
+            if isinstance(report.get("latency"), dict):
+                report["latency"]["quarter_rate"] = quarter
         if "memory" in phases or "restart" in phases:
             # the restart phase kills the memory phase's worker: a static group member
             handed: list[WorkerProcess] | None = [] if "restart" in phases else None

@@ -115,3 +115,20 @@ def test_profile_summary_counts_own_inclusive_and_groups(tmp_path: Path) -> None
     assert summary["groups"]["batch handler (ReadingsLoop.process)"] == 0.7
     assert summary["groups"]["    ONNX Runtime session (Session.run)"] == 0.6
     assert summary["groups"]["event loop waiting (selector)"] == 0.3
+
+
+def test_issue_14s_latency_step_is_a_quarter_of_the_runs_onnx_ceiling() -> None:
+    targets = bench_module("targets")
+    assert targets.quarter_rate(20_000.0) == 5_000  # the issue's own example
+    assert targets.quarter_rate(22_390.5) == 5_600  # to the hundred
+    assert targets.quarter_rate(None) == targets.LATENCY_RATE  # no forecast phase: 5,000
+    step = {
+        "offered_per_s": 5_600,
+        "saturation": {"saturated": False, "reason": ""},
+        "latency": {"p50_ms": 120.0, "p99_ms": 240.0, "p999_ms": 260.0, "max_ms": 270.0},
+    }
+    report = {"latency": {"steps": [step], "quarter_rate": 5_600}}
+    row = targets.latency_target(report)
+    assert "5,600 readings/s" in row["target"]
+    assert "quarter" in row["note"]
+    assert row["met"] is True and row["value"] == 240.0
