@@ -276,15 +276,90 @@ class PendingBatch:
     chunks: list[_ForecastChunk] = field(default_factory=list)
 
 
-_IssueRow = Callable[[int, str, int, ForecastLedger], ForecastRecord]
+class _IssuedRows:
+    """The records of one model's rows of a chunk: :meth:`__call__` makes candidate ``i``'s
+    record from ``row`` of the model's output and notes its forecast for ``ledger``;
+    :meth:`keep` then records every noted forecast in its ledger, all rows at once
+    (:meth:`ForecastLedger.record_rows`)."""
+
+    __slots__ = (
+        "_ends",
+        "_fallback",
+        "_fractions",
+        "_horizon",
+        "_issued",
+        "_levels",
+        "_model",
+        "_now_ms",
+        "_point",
+        "_quantiles",
+        "_res_ms",
+        "_resolution_seconds",
+        "_shown",
+    )
+
+    def __init__(
+        self,
+        issuer: _Issuer,
+        model: Forecaster,
+        source: ForecastBatch,
+        published: np.ndarray | None,
+    ) -> None:
+        config = issuer._config
+        self._res_ms = config.resolution_seconds * 1000
+        self._resolution_seconds = config.resolution_seconds
+        self._levels = source.quantile_levels
+        self._point = source.point_kwh
+        self._quantiles = source.quantiles_kwh
+        self._shown = self._quantiles if published is None else published
+        self._model = model
+        self._fallback = model is not issuer._live
+        self._now_ms, self._ends, self._fractions = issuer._now_ms, issuer._ends, issuer._fractions
+        self._horizon = issuer._horizon
+        self._issued: tuple[list[ForecastLedger], list[int], list[int]] = ([], [], [])
+
+    def __call__(self, i: int, meter_id: str, row: int, ledger: ForecastLedger) -> ForecastRecord:
+        end = self._ends[i]
+        ledgers, origins, rows = self._issued
+        ledgers.append(ledger)
+        origins.append(end // self._res_ms)
+        rows.append(row)
+        model = self._model
+        return ForecastRecord(
+            meter_id,
+            self._now_ms,
+            end,
+            model.name,
+            model.version,
+            self._fallback,
+            self._resolution_seconds,
+            self._fractions[i],
+            self._horizon(end),
+            self._point[row],
+            self._shown[row],
+            self._levels,
+        )
+
+    def keep(self) -> None:
+        """Record the issued forecasts (the model's own quantiles, not the published ones) in
+        their ledgers; raises AccuracyInputError for a model without the ledger's levels."""
+        ledgers, origins, rows = self._issued
+        if not ledgers:
+            return
+        columns = quantile_columns(self._levels)
+        take = np.asarray(rows, dtype=np.intp)
+        ForecastLedger.record_rows(
+            ledgers, origins, self._point[take], self._quantiles[take][:, :, columns]
+        )
+        self._issued = ([], [], [])
 
 
 class _Issuer:
     """Makes the forecast records of one batch and keeps each forecast in a ledger.
 
     What the rows share is worked out once per batch: the horizon timestamps (one read-only
-    array per distinct origin), the ledger's p10/p50/p90 columns of each model's quantiles, the
-    candidates' origins and observed fractions as Python numbers.
+    array per distinct origin), the candidates' origins and observed fractions as Python
+    numbers; the forecasts are kept in their ledgers once per model (:class:`_IssuedRows`).
     """
 
     __slots__ = ("_config", "_ends", "_fractions", "_horizons", "_live", "_now_ms", "_steps")
@@ -315,42 +390,10 @@ class _Issuer:
 
     def rows_of(
         self, model: Forecaster, source: ForecastBatch, published: np.ndarray | None = None
-    ) -> _IssueRow:
-        """``issue(i, meter_id, row, ledger)``: the record of candidate ``i`` from ``row`` of
-        ``source``, its forecast kept in ``ledger``. The record carries ``published[row]``
-        (the calibrated quantiles) when given; the ledger always keeps the model's own."""
-        config = self._config
-        res_ms = config.resolution_seconds * 1000
-        resolution_seconds = config.resolution_seconds
-        levels = source.quantile_levels
-        point = source.point_kwh
-        quantiles = source.quantiles_kwh
-        shown = quantiles if published is None else published
-        kept: list[np.ndarray] = []  # p10, p50, p90 for the ledgers, taken at the first row
-        name, version, fallback = model.name, model.version, model is not self._live
-        now_ms, ends, fractions, horizon = self._now_ms, self._ends, self._fractions, self._horizon
-
-        def issue(i: int, meter_id: str, row: int, ledger: ForecastLedger) -> ForecastRecord:
-            if not kept:  # raises for a model without those levels, as recording one would
-                kept.append(quantiles[:, :, quantile_columns(levels)])
-            end = ends[i]
-            ledger.record(end // res_ms, point[row], kept[0][row])
-            return ForecastRecord(
-                meter_id,
-                now_ms,
-                end,
-                name,
-                version,
-                fallback,
-                resolution_seconds,
-                fractions[i],
-                horizon(end),
-                point[row],
-                shown[row],
-                levels,
-            )
-
-        return issue
+    ) -> _IssuedRows:
+        """The records of ``source``'s rows; each carries ``published[row]`` (the calibrated
+        quantiles) when given; the ledgers keep the model's own."""
+        return _IssuedRows(self, model, source, published)
 
 
 class BatchProcessor:
@@ -746,6 +789,7 @@ class BatchProcessor:
                 if ledger is None:
                     ledger = self._shadow_ledgers[meter_id] = ForecastLedger(config.record.ledger)
                 result.shadow_forecasts.append(rows_of(i, meter_id, i, ledger))
+            rows_of.keep()
 
         published = fallback_published = None
         if config.record.calibration.enabled:
@@ -778,6 +822,9 @@ class BatchProcessor:
                 forecasts.append(fallback_rows_of(i, meter_id, pos, record.ledger))
             else:
                 result.skipped["no_valid_forecast"] += 1
+        live_rows.keep()
+        if fallback_rows_of is not None:
+            fallback_rows_of.keep()
 
     # --- dead letters --------------------------------------------------------------------------
     def _dead_letter(

@@ -331,3 +331,44 @@ def test_quantile_columns() -> None:
 def test_bad_horizons_are_rejected(horizons: tuple[int, ...]) -> None:
     with pytest.raises(AccuracyConfigError, match="horizons"):
         LedgerConfig(horizons)
+
+
+_EDGES = [0.0, -0.0, 1e-7, -3e-8, 0.333, 65504.0, 65519.0, 65520.0, -1e6, np.inf, -np.inf, np.nan]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([None, 90, 99, 100, 101, 150]),  # head before this batch
+            st.sampled_from([99, 100, 101, 103, 140]),  # origin recorded
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    st.sampled_from([48, 12]),  # 12: shorter than the longest ring (one by one)
+    st.integers(0, 2**32 - 1),
+)
+def test_record_rows_writes_what_record_writes_row_by_row(
+    rows: list[tuple[int | None, int]], horizon: int, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    values = rng.normal(0.5, 2.0, size=(len(rows), horizon, 4))
+    edges = rng.random(values.shape) < 0.1  # some at float16's edges, or not finite
+    values[edges] = rng.choice(np.array(_EDGES), size=int(edges.sum()))
+    point, quantiles = values[:, :, 0], values[:, :, 1:]
+
+    def ledgers() -> list[ForecastLedger]:
+        out = []
+        for head, _ in rows:
+            ledger = ForecastLedger()
+            if head is not None:
+                ledger.record(head, np.arange(48.0), np.ones((48, 3)))
+            out.append(ledger)
+        return out
+
+    one_by_one, together = ledgers(), ledgers()
+    for ledger, (_, origin), p, q in zip(one_by_one, rows, point, quantiles, strict=True):
+        ledger.record(origin, p, q)
+    ForecastLedger.record_rows(together, [origin for _, origin in rows], point, quantiles)
+    assert [x.to_bytes() for x in together] == [x.to_bytes() for x in one_by_one]
