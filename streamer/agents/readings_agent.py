@@ -5,9 +5,10 @@ the agent stays declared on the readings topic so that faust subscribes to it an
 partitions together with the tables' (co-partitioned), but its stream is never iterated. Its
 body is :meth:`ReadingsLoop.run`: take what has arrived (up to the batch maximum; wait only
 when nothing is queued), process it, and deliver it (:mod:`streamer.delivery`) while the next
-batch is processed. Deliveries are made one after the other, so a meter's state writes reach
-the changelog in order; a batch's offsets are acknowledged to faust only once all its records
-are in Kafka.
+batches are processed. Deliveries are made one after the other on their own task, so a meter's
+state writes reach the changelog in order, and processing waits for a broker's
+acknowledgements only when deliveries fall behind; a batch's offsets are acknowledged to faust
+only once all its records are in Kafka.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -40,8 +41,10 @@ log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
-#: how long the loop yields after starting a delivery (its records leave for the broker meanwhile)
+#: how long the loop yields after queueing a delivery (its records leave for the broker meanwhile)
 HANDOFF_SECONDS = 0.001
+#: processed batches that may wait for the one being delivered (the loop then waits for room)
+WAITING_BATCHES = 1
 
 
 @dataclass(slots=True)
@@ -195,38 +198,69 @@ class ReadingsLoop:
         return self._bulk_sender
 
     async def run(self) -> None:
-        """Take, process, deliver; until cancelled."""
+        """Take, process, deliver; until cancelled.
+
+        Deliveries run one after the other on their own task (:meth:`_deliver_in_order`), so a
+        meter's state writes reach the changelog in order, while this loop goes on taking and
+        processing: up to :data:`WAITING_BATCHES` processed batches wait for their turn
+        (then the loop waits for room), so processing never waits for a broker's
+        acknowledgements unless deliveries fall behind.
+        """
         feed = self.feed
-        delivering: asyncio.Task[None] | None = None
+        waiting: asyncio.Queue[ProcessedBatch] = asyncio.Queue(maxsize=WAITING_BATCHES)
+        delivering = asyncio.ensure_future(self._deliver_in_order(waiting))
         try:
             while True:
-                if delivering is not None and not feed.queued_events:
-                    await self._finish(delivering)  # idle: let the acks land first
-                    delivering = None
-                chunks = await feed.take()
+                chunks = await _unless_failed(delivering, feed.take())
                 try:
                     batch = await self.process(chunks)
                 except BaseException:
                     feed.delivered()  # taken, never to be delivered: the worker stops
                     raise
                 self.batches += 1
-                if delivering is not None:
-                    await self._finish(delivering)
-                delivering = asyncio.ensure_future(self.deliver(batch))
+                try:
+                    await _unless_failed(delivering, waiting.put(batch))
+                except BaseException:
+                    feed.delivered()
+                    raise
                 # let the delivery hand its records to the producer and the producer write them
                 # to the broker before the next batch holds the event loop: a few chained
                 # callbacks, all run before a timer of HANDOFF_SECONDS fires
                 await asyncio.sleep(HANDOFF_SECONDS)
         finally:
-            if delivering is not None:
-                delivering.cancel()
+            delivering.cancel()
+            await asyncio.gather(delivering, return_exceptions=True)
+            while not waiting.empty():  # processed, never to be delivered: the worker stops
+                waiting.get_nowait()
                 feed.delivered()
 
-    async def _finish(self, delivering: asyncio.Task[None]) -> None:
-        try:
-            await delivering
-        finally:
-            self.feed.delivered()
+    async def _deliver_in_order(self, waiting: asyncio.Queue[ProcessedBatch]) -> None:
+        """Deliver the processed batches one after the other, in the order processed."""
+        while True:
+            batch = await waiting.get()
+            try:
+                await self.deliver(batch)
+            finally:
+                self.feed.delivered()
+
+
+async def _unless_failed(delivering: asyncio.Future[None], call: Awaitable[_T]) -> _T:
+    """``await call``, unless the delivery task ends first (it only ends by failing: its error
+    is raised then, and ``call`` cancelled)."""
+    task = asyncio.ensure_future(call)
+    if task.done():
+        return task.result()
+    try:
+        await asyncio.wait((task, delivering), return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        task.cancel()
+        raise
+    if task.done():
+        return task.result()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    delivering.result()  # raises the delivery's error
+    raise RuntimeError("the readings delivery task ended")  # (it never returns)
 
 
 async def _all_done(calls: Sequence[asyncio.Future[Any]]) -> None:

@@ -1,0 +1,114 @@
+"""The readings loop goes on processing while a delivery waits for the broker, delivers in the
+order it processed, stops on a failed delivery, and leaves no batch counted in flight."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from streamer.agents.readings_agent import ReadingsLoop
+
+
+class Feed:
+    """Hands out ``batches`` one by one, then waits forever; counts batches in flight."""
+
+    def __init__(self, batches: int) -> None:
+        self._left = list(range(batches))
+        self.in_flight = 0
+        self.taken = 0
+
+    async def take(self) -> list[Any]:
+        if not self._left:
+            await asyncio.Event().wait()
+        self.in_flight += 1
+        self.taken += 1
+        return [self._left.pop(0)]
+
+    def delivered(self) -> None:
+        self.in_flight -= 1
+
+
+class Loop(ReadingsLoop):
+    """process() tags the batch; deliver() waits for its batch's gate (or raises)."""
+
+    def __init__(self, feed: Feed, fail_at: int | None = None) -> None:
+        self.feed = feed  # type: ignore[assignment]
+        self.batches = 0
+        self.processed: list[int] = []
+        self.delivered: list[int] = []
+        self.gates: dict[int, asyncio.Event] = {}
+        self.fail_at = fail_at
+
+    def gate(self, batch: int) -> asyncio.Event:
+        return self.gates.setdefault(batch, asyncio.Event())
+
+    async def process(self, chunks: list[Any]) -> Any:
+        self.processed.append(chunks[0])
+        return chunks[0]
+
+    async def deliver(self, batch: Any) -> None:
+        await self.gate(batch).wait()
+        if batch == self.fail_at:
+            raise ConnectionError(f"delivery of batch {batch} failed")
+        self.delivered.append(batch)
+
+
+async def settle() -> None:
+    for _ in range(20):
+        await asyncio.sleep(0.002)
+
+
+def test_processing_goes_on_while_a_delivery_waits_and_deliveries_keep_their_order() -> None:
+    async def scenario() -> None:
+        feed = Feed(4)
+        loop = Loop(feed)
+        task = asyncio.create_task(loop.run())
+        await settle()
+        # batch 0 is being delivered (its acks not back), batch 1 waits its turn, batch 2 is
+        # processed and waits for room: the loop did not wait for batch 0's acknowledgements
+        assert loop.processed == [0, 1, 2]
+        assert loop.delivered == []
+        assert feed.in_flight == 3
+        for batch in (2, 1, 3, 0):  # acks in any order: deliveries still one after the other
+            loop.gate(batch).set()
+        await settle()
+        assert loop.delivered == [0, 1, 2, 3]
+        assert feed.in_flight == 0
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
+
+
+def test_a_failed_delivery_stops_the_loop_with_its_error_and_nothing_stays_in_flight() -> None:
+    async def scenario() -> None:
+        feed = Feed(5)
+        loop = Loop(feed, fail_at=1)
+        task = asyncio.create_task(loop.run())
+        await settle()
+        loop.gate(0).set()
+        loop.gate(1).set()
+        with pytest.raises(ConnectionError, match="batch 1"):
+            await asyncio.wait_for(task, 5)
+        assert loop.delivered == [0]
+        assert feed.in_flight == 0  # every batch taken is delivered or given up
+
+    asyncio.run(scenario())
+
+
+def test_a_cancelled_loop_gives_up_the_batches_it_holds() -> None:
+    async def scenario() -> None:
+        feed = Feed(3)
+        loop = Loop(feed)
+        task = asyncio.create_task(loop.run())
+        await settle()
+        assert feed.in_flight == 3
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert feed.in_flight == 0
+
+    asyncio.run(scenario())
