@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True, slots=True)
+# not frozen: built on the hot path (per message consumed), where a frozen dataclass
+# costs 3-4x as much to build; treat it as read-only
+@dataclass(slots=True)
 class InMessage:
     key: bytes | None
     value: bytes | None
