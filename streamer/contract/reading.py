@@ -214,11 +214,15 @@ def _parse_ts_ms(value: object) -> int:
     return ts_ms
 
 
+#: (a tuple: ``int | float`` would build a union object at every call)
+_NUMBER: Final = (int, float)
+
+
 def _energy(obj: dict[str, Any], field: str) -> float | None:
     if field not in obj or obj[field] is None:
         return None
     value = obj[field]
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, _NUMBER):
         raise InvalidReading(DlqReason.WRONG_TYPE, f"{field} must be a number")
     number = value
     if isinstance(value, int):

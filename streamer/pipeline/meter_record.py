@@ -142,7 +142,8 @@ def same_record(new: bytes, stored: bytes) -> bool:
     ``stored`` is never the same: it is written back as version 4)."""
     if len(new) != len(stored) or stored[2] != VERSION or new[:5] != stored[:5]:
         return False
-    return memoryview(new)[_HEADER.size :] == memoryview(stored)[_HEADER.size :]
+    # (two slices and one memcmp: comparing memoryviews goes element by element, 10x slower)
+    return new[_HEADER.size :] == stored[_HEADER.size :]
 
 
 def _position(data: bytes) -> tuple[int, int]:
