@@ -29,6 +29,8 @@ OVERHEAD = HEADER.size + CRC.size
 #: the last four bytes, so the whole envelope has this CRC exactly when its stored CRC is right.
 CRC_RESIDUE = 0x2144DF1C
 
+#: what a state may be read from (a tuple: a ``|`` union would be built at every call)
+_BYTES_LIKE = (bytes, bytearray, memoryview)
 _RESET_HINT = (
     "start this key's state afresh (the worker does so when it catches the error); the "
     "changelog holds state written by another build or configuration"
@@ -60,7 +62,7 @@ def unseal(
     Raises ``error`` (with a message that says what to do) when the bytes are not ``what``, are
     truncated or corrupt, or were written by another format version or parameter set.
     """
-    if not isinstance(data, bytes | bytearray | memoryview):
+    if not isinstance(data, _BYTES_LIKE):
         raise error(
             f"{what} must be bytes, got {type(data).__name__}; configure the table with a raw "
             "(bytes) value serializer"

@@ -79,6 +79,8 @@ _CRC = struct.Struct("<I")
 _CRC_RESIDUE = 0x2144DF1C
 _CODE = struct.Struct("<H")
 _EXCEPTION = struct.Struct("<f")
+#: what a state may be read from (a tuple: a ``|`` union would be built at every call)
+_BYTES_LIKE = (bytes, bytearray, memoryview)
 _RESET_HINT = (
     "the changelog holds state written by another build or window shape; either deploy with the "
     "same resolution_seconds/lookback_slots or reset the state table (new table name or delete "
@@ -342,7 +344,7 @@ def encode_window(
 
 def decode_state(data: bytes | bytearray | memoryview, config: WindowConfig) -> StateFields:
     """Read bytes written by :func:`encode_state` for ``config``; raise StateDecodeError if not."""
-    if not isinstance(data, bytes | bytearray | memoryview):
+    if not isinstance(data, _BYTES_LIKE):
         raise StateDecodeError(
             f"meter state must be bytes, got {type(data).__name__}; configure the table with "
             "a raw (bytes) value serializer"
