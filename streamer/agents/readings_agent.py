@@ -211,18 +211,17 @@ class ReadingsLoop:
         delivering = asyncio.ensure_future(self._deliver_in_order(waiting))
         try:
             while True:
-                chunks = await _unless_failed(delivering, feed.take())
+                chunks = await _unless_failed(
+                    delivering, feed.take(), lost=lambda _: feed.delivered()
+                )
                 try:
                     batch = await self.process(chunks)
                 except BaseException:
                     feed.delivered()  # taken, never to be delivered: the worker stops
                     raise
                 self.batches += 1
-                try:
-                    await _unless_failed(delivering, waiting.put(batch))
-                except BaseException:
-                    feed.delivered()
-                    raise
+                # (queued, the batch is the delivery's to account for, or the finally's below)
+                await _unless_failed(delivering, waiting.put(batch), given_up=feed.delivered)
                 # let the delivery hand its records to the producer and the producer write them
                 # to the broker before the next batch holds the event loop: a few chained
                 # callbacks, all run before a timer of HANDOFF_SECONDS fires
@@ -244,23 +243,46 @@ class ReadingsLoop:
                 self.feed.delivered()
 
 
-async def _unless_failed(delivering: asyncio.Future[None], call: Awaitable[_T]) -> _T:
+async def _unless_failed(
+    delivering: asyncio.Future[None],
+    call: Awaitable[_T],
+    *,
+    lost: Callable[[_T], None] | None = None,
+    given_up: Callable[[], None] | None = None,
+) -> _T:
     """``await call``, unless the delivery task ends first (it only ends by failing: its error
-    is raised then, and ``call`` cancelled)."""
+    is raised then, and ``call`` cancelled). When this is cancelled or raises, ``lost`` gets
+    the result of a call that completed all the same, and ``given_up`` is called for a call
+    that did not complete (so that every batch taken is accounted for)."""
     task = asyncio.ensure_future(call)
-    if task.done():
-        return task.result()
-    try:
-        await asyncio.wait((task, delivering), return_when=asyncio.FIRST_COMPLETED)
-    except BaseException:
-        task.cancel()
-        raise
-    if task.done():
-        return task.result()
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-    delivering.result()  # raises the delivery's error
-    raise RuntimeError("the readings delivery task ended")  # (it never returns)
+    if not task.done():
+        try:
+            await asyncio.wait((task, delivering), return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            task.cancel()
+            _account(task, lost, given_up)
+            raise
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            _account(task, lost, given_up)
+            delivering.result()  # raises the delivery's error
+            raise RuntimeError("the readings delivery task ended")  # (it never returns)
+    return task.result()
+
+
+def _account(
+    task: asyncio.Future[_T],
+    lost: Callable[[_T], None] | None,
+    given_up: Callable[[], None] | None,
+) -> None:
+    """Hand a dropped call's result to ``lost`` when it completed, else call ``given_up``."""
+    completed = task.done() and not task.cancelled() and task.exception() is None
+    if completed:
+        if lost is not None:
+            lost(task.result())
+    elif given_up is not None:
+        given_up()
 
 
 async def _all_done(calls: Sequence[asyncio.Future[Any]]) -> None:

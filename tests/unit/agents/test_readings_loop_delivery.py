@@ -112,3 +112,19 @@ def test_a_cancelled_loop_gives_up_the_batches_it_holds() -> None:
         assert feed.in_flight == 0
 
     asyncio.run(scenario())
+
+
+def test_a_delivery_failing_while_the_loop_waits_for_room_gives_up_every_batch_taken() -> None:
+    async def scenario() -> None:
+        feed = Feed(5)
+        loop = Loop(feed, fail_at=0)
+        task = asyncio.create_task(loop.run())
+        await settle()
+        assert loop.processed == [0, 1, 2]  # 1 waits for its turn, 2 for room
+        loop.gate(0).set()
+        with pytest.raises(ConnectionError, match="batch 0"):
+            await asyncio.wait_for(task, 5)
+        assert loop.delivered == []
+        assert feed.taken == 3 and feed.in_flight == 0
+
+    asyncio.run(scenario())
