@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from streamer.accuracy.match import Match
 from streamer.metrics.pipeline_metrics import WINDOW_UPDATE_OUTCOMES, PipelineMetrics
@@ -22,18 +22,25 @@ def record_batch(
     result: BatchResult,
     *,
     published_at_ms: int | None = None,
+    last_offsets: Iterable[tuple[str, int, int]] | None = None,
 ) -> None:
     """Count a batch's messages, outcomes, forecasts and inference time.
 
     Also: the offsets processed (for consumer lag), window updates, the end-to-end latency of
     each forecast (from the Kafka timestamp of its meter's newest reading in the batch to
     ``published_at_ms``; default now, as the agent records a batch once its outputs are
-    delivered) and the fleet's matched actual and forecast energy.
+    delivered) and the fleet's matched actual and forecast energy. ``last_offsets``: the
+    newest ``(topic, partition, offset)`` of each partition's messages, when the caller knows
+    them (the messages are not walked for them then).
     """
     if result.accounted != len(messages):  # a bug, not bad input: say so loudly
         log.error("accounting mismatch: %d messages, %d outcomes", len(messages), result.accounted)
     metrics.readings_consumed.inc(len(messages))
-    metrics.consumer_lag.processed((m.topic, m.partition, m.offset) for m in messages)
+    metrics.consumer_lag.processed(
+        ((m.topic, m.partition, m.offset) for m in messages)
+        if last_offsets is None
+        else last_offsets
+    )
     for outcome, count in result.outcomes.items():
         metrics.reading_outcomes.labels(outcome=outcome).inc(count)
     metrics.window_updates.inc(sum(result.outcomes.get(o, 0) for o in WINDOW_UPDATE_OUTCOMES))

@@ -171,7 +171,10 @@ class ReadingsLoop:
         runtime = self.runtime
         metrics = runtime.metrics
         published: Callable[[], None] = lambda: record_batch(  # noqa: E731
-            metrics, batch.messages, batch.result
+            metrics,
+            batch.messages,
+            batch.result,
+            last_offsets=[(c.messages[-1].topic, c.partition, c.last_offset) for c in batch.chunks],
         )
         partitions: set[int] | None = None
         sender = runtime.transactional_sender

@@ -20,6 +20,10 @@ from streamer.delivery.bulk_sender import OutRecord
 from streamer.delivery.latest_forecast import pointer
 from streamer.pipeline.batch_processor import BatchResult, StateWrite
 
+#: ``OutRecord`` from its six fields as one tuple, without the named tuple's ``__new__`` call
+#: (records are made per forecast and per meter written)
+_record = tuple.__new__
+
 
 @dataclass(frozen=True, slots=True)
 class TableSink:
@@ -64,11 +68,16 @@ def batch_records(
         # points at (streamer.delivery.latest_forecast); the table keeps the JSON in memory
         partition = writes[forecast.meter_id].partition
         issued_ms = forecast.issued_ms
-        outputs.append(OutRecord(forecasts_topic, partition, key, body, partition, issued_ms))
+        outputs.append(
+            _record(OutRecord, (forecasts_topic, partition, key, body, partition, issued_ms))
+        )
         latest_data[key] = body
         latest_partition[key] = partition
         outputs.append(
-            OutRecord(latest_changelog, partition, key, pointer(partition, issued_ms), partition)
+            _record(
+                OutRecord,
+                (latest_changelog, partition, key, pointer(partition, issued_ms), partition, None),
+            )
         )
     outputs.extend(
         OutRecord(topics.dlq, None, letter.key, letter.to_bytes(), letter.source.partition)
@@ -108,7 +117,10 @@ def batch_records(
         state_data[key] = write.value
         state_partition[key] = write.partition
         state_writes.append(
-            OutRecord(state_changelog, write.partition, key, write.value, write.partition)
+            _record(
+                OutRecord,
+                (state_changelog, write.partition, key, write.value, write.partition, None),
+            )
         )
     return outputs, state_writes
 

@@ -144,3 +144,20 @@ def test_readings_without_a_kafka_timestamp_add_no_latency() -> None:
     record_batch(metrics, messages, result, published_at_ms=NOW)
     assert sample(registry, "streamer_end_to_end_latency_seconds_count") == 0
     assert sample(registry, "streamer_window_updates_total") == 100
+
+
+def test_offsets_given_by_the_caller_stand_for_walking_the_messages() -> None:
+    walked, given = (PipelineMetrics(CollectorRegistry(), process_metrics=False) for _ in "ab")
+    messages = [reading("house", slot, 1.0, 10 + slot, NOW - 2000) for slot in range(3)]
+    result = run(processor(), Store(), messages)
+    record_batch(walked, messages, result, published_at_ms=NOW)
+    last = messages[-1]
+    record_batch(
+        given,
+        messages,
+        result,
+        published_at_ms=NOW,
+        last_offsets=[(last.topic, last.partition, last.offset)],
+    )
+    for metrics in (walked, given):
+        assert metrics.consumer_lag.next_offset(last.topic, last.partition) == 13
