@@ -14,7 +14,13 @@ import pytest
 from streamer.forecast import ForecasterSpecError, ForecastInputError, make_forecaster
 from streamer.forecast.protocol import Forecaster
 from streamer.forecast.registry import ForecasterFactory
-from streamer.inference import ModelLoadError, OnnxForecaster, OnnxModel, register_lstm
+from streamer.inference import (
+    ModelLoadError,
+    OnnxForecaster,
+    OnnxModel,
+    build_inputs,
+    register_lstm,
+)
 from streamer.modelrepo import ModelCardError, sha256_file
 from streamer.simulate.fleet import FleetModel
 
@@ -182,3 +188,16 @@ def test_worker_import_path_never_imports_torch() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_io_binding_writes_the_session_outputs_into_the_callers_array(
+    model: OnnxModel, history: np.ndarray
+) -> None:
+    # the path a GPU session takes (on by default where CUDA runs the model), here on CPU
+    bound = OnnxModel(
+        DEFAULT, providers=["CPUExecutionProvider"], max_batch_size=16, io_binding=True
+    )
+    assert model.io_binding is False  # CPU: off by default
+    inputs = build_inputs(history[:40], _ends(40), model.feature_spec).values
+    plain, via_binding = model.run(inputs), bound.run(inputs)  # 40 rows: chunks of 16
+    assert via_binding.shape == plain.shape and np.array_equal(via_binding, plain)
