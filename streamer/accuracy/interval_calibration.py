@@ -246,58 +246,6 @@ class IntervalCalibrator:
                 count[i] += 1
         return not (below or above)
 
-    def learn_with_prior(
-        self,
-        horizon_slots: int,
-        p10: float,
-        p50: float,
-        p90: float,
-        actual: float,
-        prior: IntervalCalibrator,
-    ) -> bool | None:
-        """``learn(..., prior)`` and then ``prior.learn(...)`` (the scoring path's two calls
-        for each match) in one: the same results and the same states."""
-        config = self.config
-        if prior is self or prior.config.horizons != config.horizons:
-            inside = self.learn(horizon_slots, p10, p50, p90, actual, prior)
-            prior.learn(horizon_slots, p10, p50, p90, actual)
-            return inside
-        i = config._index.get(horizon_slots)
-        if i is None:
-            return None
-        if not (isfinite(p10) and isfinite(p50) and isfinite(p90) and isfinite(actual)):
-            return None
-        low_spread, high_spread = p50 - p10, p90 - p50
-        q_low, q_high = prior._low[i], prior._high[i]
-        # the meter's band as published: its offsets on the prior's (learn with a prior)
-        a_low, a_high = self._low[i], self._high[i]
-        below = actual < p50 - low_spread * exp(a_low + q_low)
-        above = actual > p50 + high_spread * exp(a_high + q_high)
-        enabled, low_below, low_not, high_above, high_not = config._steps
-        if enabled:
-            self._encoded = None
-            a_low += low_below if below else low_not
-            a_high += high_above if above else high_not
-            self._low[i], self._high[i] = _HALF_PAIR.unpack(
-                _HALF_PAIR.pack(_clamped(a_low), _clamped(a_high))
-            )
-            count = self._count
-            if count[i] < MAX_COUNT:
-                count[i] += 1
-        # the prior's own band, then its update (learn without a prior)
-        enabled, low_below, low_not, high_above, high_not = prior.config._steps
-        if enabled:
-            prior._encoded = None
-            q_low += low_below if actual < p50 - low_spread * exp(q_low) else low_not
-            q_high += high_above if actual > p50 + high_spread * exp(q_high) else high_not
-            prior._low[i], prior._high[i] = _HALF_PAIR.unpack(
-                _HALF_PAIR.pack(_clamped(q_low), _clamped(q_high))
-            )
-            count = prior._count
-            if count[i] < MAX_COUNT:
-                count[i] += 1
-        return not (below or above)
-
     def multipliers(
         self, horizon_slots: int, prior: IntervalCalibrator | None = None
     ) -> tuple[F64, F64]:
@@ -346,15 +294,6 @@ class IntervalCalibrator:
 _Array = TypeVar("_Array", bound="np.ndarray[Any, Any]")
 #: Two float16, to round a pair of Python floats as float16 storage does (pack, then unpack).
 _HALF_PAIR = struct.Struct("<2e")
-
-
-def _clamped(log_multiplier: float) -> float:
-    """``log_multiplier`` clamped to +-MAX_LOG (a NaN stays NaN, as with min(max(...)))."""
-    if log_multiplier < -MAX_LOG:
-        return -MAX_LOG
-    if log_multiplier > MAX_LOG:
-        return MAX_LOG
-    return log_multiplier
 
 
 def _float16_list(values: npt.ArrayLike, size: int) -> list[float]:

@@ -52,11 +52,9 @@ def score_actual(
     matches: list[Match] = []
     drift: ConceptDrift | None = None
     for horizon, point, p10, p50, p90 in entries:
-        inside = (
-            calibrator.learn(horizon, p10, p50, p90, actual)
-            if prior is None
-            else calibrator.learn_with_prior(horizon, p10, p50, p90, actual, prior)
-        )
+        inside = calibrator.learn(horizon, p10, p50, p90, actual, prior)
+        if prior is not None:
+            prior.learn(horizon, p10, p50, p90, actual)
         matches.append(Match(horizon, point, p10, p50, p90, actual, inside))
         if math.isfinite(p50):
             accuracy.update(actual, p50)

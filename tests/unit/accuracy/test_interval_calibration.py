@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from streamer.accuracy.errors import AccuracyStateDecodeError
@@ -124,30 +124,3 @@ def test_batch_multipliers_are_each_calibrators_own() -> None:
         one_low, one_high = meter.multipliers(48, prior)
         assert np.allclose(low[row], one_low) and np.allclose(high[row], one_high)
     assert high[1, 0] < high[0, 0]  # the wide meter narrows, the others follow the prior
-
-
-@settings(max_examples=50, deadline=None)
-@given(
-    st.lists(
-        st.tuples(
-            st.sampled_from([1, 4, 7, 12, 48]),
-            st.floats(-3.0, 3.0),  # actual, around a band of 1 +- 0.5 (clamps are reached)
-            st.floats(0.0, 2.0),  # band scale
-        ),
-        max_size=60,
-    ),
-    st.sampled_from([0.05, 0.0, 1.0]),
-)
-def test_learning_with_the_prior_in_one_call_is_learning_then_teaching_the_prior(
-    matches: list[tuple[int, float, float]], step: float
-) -> None:
-    config = CalibrationConfig(step=step)
-    one, prior_one = IntervalCalibrator(config), IntervalCalibrator(config.for_prior())
-    two, prior_two = IntervalCalibrator(config), IntervalCalibrator(config.for_prior())
-    for horizon, actual, scale in matches:
-        p10, p50, p90 = 1.0 - 0.5 * scale, 1.0, 1.0 + 0.5 * scale
-        inside = one.learn_with_prior(horizon, p10, p50, p90, actual, prior_one)
-        assert inside == two.learn(horizon, p10, p50, p90, actual, prior_two)
-        prior_two.learn(horizon, p10, p50, p90, actual)
-        assert one.to_bytes() == two.to_bytes()
-        assert prior_one.to_bytes() == prior_two.to_bytes()
