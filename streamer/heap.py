@@ -33,15 +33,18 @@ SLOW_FULL_COLLECTION_SECONDS = 0.010
 REFREEZE_SECONDS = 300.0
 
 
-def freeze_heap() -> int:
-    """Unfreeze and collect everything, then freeze every object left; how many are frozen."""
+def freeze_heap(level: int = logging.DEBUG, why: str = "") -> int:
+    """Unfreeze and collect everything, then freeze every object left; how many are frozen
+    (logged at ``level``, after ``why``)."""
     started = time.perf_counter()
     gc.unfreeze()
     gc.collect()
     gc.freeze()
     frozen = gc.get_freeze_count()
-    log.debug(
-        "heap frozen: %d objects out of the garbage collector's sight (%.0f ms)",
+    log.log(
+        level,
+        "%sheap frozen: %d objects out of the garbage collector's sight (%.0f ms)",
+        why,
         frozen,
         (time.perf_counter() - started) * 1000,
     )
@@ -91,13 +94,7 @@ class FreezeAfterRecovery:
     def recovery_completed(self, now_seconds: float) -> None:
         """Recovery has just completed and the streams are about to resume: freeze now, while
         nothing is consumed (a later :meth:`tick` then finds the heap freshly frozen)."""
-        started = time.perf_counter()
-        frozen = freeze_heap()
-        log.info(
-            "recovery complete: heap frozen before the streams resume (%d objects, %.0f ms)",
-            frozen,
-            (time.perf_counter() - started) * 1000,
-        )
+        freeze_heap(logging.INFO, "recovery complete, before the streams resume: ")
         self._frozen_at = now_seconds
         self._recovered = True
 
