@@ -32,7 +32,7 @@ from streamer.delivery.exactly_once import deliver_exactly_once, next_offsets
 from streamer.faust_glue.bulk_readings import Chunk, ReadingsFeed, acknowledge_chunks
 from streamer.faust_glue.table_access import state_loader, table_sink
 from streamer.groups.contributions import contributions_of, group_partition
-from streamer.pipeline.batch_processor import BatchResult
+from streamer.pipeline.batch_processor import BatchProcessor, BatchResult, PendingBatch
 from streamer.pipeline.messages import InMessage
 from streamer.timeutil import now_ms
 from streamer.typed_decorators import typed
@@ -97,8 +97,9 @@ class ReadingsLoop:
         The batch is parsed and applied on the event loop, a chunk of meters at a time; each
         chunk's models are called on an inference thread as soon as it is applied (ONNX Runtime
         and numpy release the GIL there, so the event loop applies the next chunk, sends the
-        previous batch, fetches and answers meanwhile), and the records are made on the event
-        loop once every call returned; with ``STREAMER_BATCH_IN_THREAD`` all of it runs on the
+        previous batch, fetches and answers meanwhile); once every meter is applied, each
+        chunk's records are made on the event loop as soon as its call returned, while the later
+        chunks' calls run; with ``STREAMER_BATCH_IN_THREAD`` all of it runs on the
         batch thread. All under the core's batch lock, which every other task that touches the
         processor, the models or the drift monitors takes too.
         """
@@ -119,8 +120,7 @@ class ReadingsLoop:
                     loop.run_in_executor(self._inference_threads, inference.run)
                     for inference in processor.apply_chunks(pending)
                 ]
-                if calls:
-                    await _all_done(calls)
+                await _finish_in_order(processor, pending, calls)
                 result = processor.finish(pending)
         drifts = score_batch(runtime.core, result)
         outputs, state_writes = batch_records(
@@ -286,6 +286,22 @@ def _account(
             lost(task.result())
     elif given_up is not None:
         given_up()
+
+
+async def _finish_in_order(
+    processor: BatchProcessor, pending: PendingBatch, calls: Sequence[asyncio.Future[Any]]
+) -> None:
+    """Finish each chunk of ``pending`` as soon as its call (``calls``, in chunk order)
+    returned. A thread cannot be interrupted: a cancelled or failed batch waits for all its
+    calls to end before the loop goes on; the first error is raised."""
+    try:
+        for call in calls:
+            await asyncio.shield(call)  # raises the call's error
+            processor.finish_next(pending)
+    except BaseException:
+        if calls:
+            await asyncio.wait(calls)
+        raise
 
 
 async def _all_done(calls: Sequence[asyncio.Future[Any]]) -> None:

@@ -53,3 +53,56 @@ class Forecaster(Protocol):
         resolution_seconds: int,
         time_zone: TimeZones = UTC_ZONE,
     ) -> ForecastBatch: ...
+
+
+class ForecastSteps(Protocol):
+    """One ``forecast()`` call in steps, for a caller that runs the heavy step on another
+    thread: the object is made on the caller's thread (inputs checked and prepared), then
+    :meth:`compute` (the model's arithmetic, which releases the GIL: nothing else in it needs
+    the interpreter) may run on any thread, then :meth:`result` on the caller's. The batch is
+    the one ``forecast()`` returns for the same arguments."""
+
+    def compute(self) -> None: ...
+
+    def result(self) -> ForecastBatch: ...
+
+
+class _WholeCall:
+    """A forecaster without steps of its own: :meth:`compute` is the whole ``forecast()``."""
+
+    __slots__ = ("_args", "_batch", "_forecaster")
+
+    def __init__(
+        self,
+        forecaster: Forecaster,
+        args: tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], int, TimeZones],
+    ) -> None:
+        self._forecaster = forecaster
+        self._args = args
+        self._batch: ForecastBatch | None = None
+
+    def compute(self) -> None:
+        self._batch = self._forecaster.forecast(*self._args)
+
+    def result(self) -> ForecastBatch:
+        if self._batch is None:
+            raise RuntimeError("result() before compute()")
+        return self._batch
+
+
+def forecast_steps(
+    forecaster: Forecaster,
+    history_kwh: npt.NDArray[np.float64],
+    end_ms: npt.NDArray[np.int64],
+    resolution_seconds: int,
+    time_zone: TimeZones = UTC_ZONE,
+) -> ForecastSteps:
+    """``forecaster.forecast(...)`` as :class:`ForecastSteps`: the forecaster's own, where its
+    class defines ``steps`` with ``forecast``'s arguments (looked up on the class, so that a
+    wrapper that forwards attributes, such as a throttled or timed forecaster, is called
+    whole), else one step that is the whole call."""
+    own = getattr(type(forecaster), "steps", None)
+    if own is not None:
+        steps: ForecastSteps = own(forecaster, history_kwh, end_ms, resolution_seconds, time_zone)
+        return steps
+    return _WholeCall(forecaster, (history_kwh, end_ms, resolution_seconds, time_zone))

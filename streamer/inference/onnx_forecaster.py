@@ -63,6 +63,20 @@ class OnnxForecaster:
         time_zone: TimeZones = UTC_ZONE,
     ) -> ForecastBatch:
         """See :class:`~streamer.forecast.protocol.Forecaster`."""
+        steps = self.steps(history_kwh, end_ms, resolution_seconds, time_zone)
+        steps.compute()
+        return steps.result()
+
+    def steps(
+        self,
+        history_kwh: npt.NDArray[np.float64],
+        end_ms: npt.NDArray[np.int64],
+        resolution_seconds: int,
+        time_zone: TimeZones = UTC_ZONE,
+    ) -> OnnxSteps:
+        """:meth:`forecast` in steps (:class:`~streamer.forecast.protocol.ForecastSteps`):
+        the inputs are checked and their features built now, on the calling thread (and
+        offered to the ``input_observer``); :meth:`OnnxSteps.compute` is the session alone."""
         if resolution_seconds != self.resolution_seconds:
             raise ForecastInputError(
                 f"model {self.name}:{self.version} was trained at {self.resolution_seconds} s "
@@ -74,9 +88,10 @@ class OnnxForecaster:
             history_kwh, end_ms, min_length=self.min_history_slots, model=self.name
         )
         rows = history.shape[0]
-        levels = len(self.quantile_levels)
         if rows == 0:
-            return ForecastBatch.all_invalid(0, self.horizon_slots, self.quantile_levels)
+            return OnnxSteps.done(
+                ForecastBatch.all_invalid(0, self.horizon_slots, self.quantile_levels)
+            )
         inputs = build_inputs(
             history, np.asarray(end_ms, dtype=np.int64), self.model.feature_spec, time_zone
         )
@@ -86,15 +101,65 @@ class OnnxForecaster:
         elif valid.any():
             values, scale = inputs.values[valid], inputs.scale[valid]
         else:
-            return ForecastBatch.all_invalid(rows, self.horizon_slots, self.quantile_levels)
+            return OnnxSteps.done(
+                ForecastBatch.all_invalid(rows, self.horizon_slots, self.quantile_levels)
+            )
         if self.input_observer is not None:
             self.input_observer(values, scale)
-        raw = self.model.run(values)
-        scaled = unscale(raw[:, : self.horizon_slots, :], scale)
-        if values is inputs.values:
+        return OnnxSteps(self, values, scale, valid, every_row=values is inputs.values)
+
+
+class OnnxSteps:
+    """One :meth:`OnnxForecaster.forecast` call in steps: the features are built;
+    :meth:`compute` runs the session (ONNX Runtime releases the GIL, so it overlaps the
+    caller's Python on another thread); :meth:`result` makes the batch."""
+
+    __slots__ = ("_batch", "_every_row", "_forecaster", "_raw", "_scale", "_valid", "_values")
+
+    def __init__(
+        self,
+        forecaster: OnnxForecaster | None,
+        values: npt.NDArray[np.float32],
+        scale: npt.NDArray[np.float64],
+        valid: npt.NDArray[np.bool_],
+        *,
+        every_row: bool,
+        batch: ForecastBatch | None = None,
+    ) -> None:
+        self._forecaster = forecaster
+        self._values = values
+        self._scale = scale
+        self._valid = valid
+        self._every_row = every_row
+        self._raw: npt.NDArray[np.float32] | None = None
+        self._batch = batch
+
+    @classmethod
+    def done(cls, batch: ForecastBatch) -> OnnxSteps:
+        """Steps with nothing to compute: ``batch`` is the result."""
+        empty = np.empty(0)
+        return cls(
+            None, empty.astype(np.float32), empty, empty.astype(bool), every_row=True, batch=batch
+        )
+
+    def compute(self) -> None:
+        if self._forecaster is not None and self._raw is None:
+            self._raw = self._forecaster.model.run(self._values)
+
+    def result(self) -> ForecastBatch:
+        if self._batch is not None:
+            return self._batch
+        forecaster, raw = self._forecaster, self._raw
+        if forecaster is None or raw is None:
+            raise RuntimeError("result() before compute()")
+        horizon, levels = forecaster.horizon_slots, forecaster.quantile_levels
+        scaled = unscale(raw[:, :horizon, :], self._scale)
+        if self._every_row:
             quantiles = scaled
         else:
-            quantiles = np.full((rows, self.horizon_slots, levels), np.nan)
-            quantiles[valid] = scaled
-        point = quantiles[:, :, self.model.card.point_index]
-        return ForecastBatch.from_rows(point, quantiles, self.quantile_levels, valid)
+            rows = self._valid.shape[0]
+            quantiles = np.full((rows, horizon, len(levels)), np.nan)
+            quantiles[self._valid] = scaled
+        point = quantiles[:, :, forecaster.model.card.point_index]
+        self._batch = ForecastBatch.from_rows(point, quantiles, levels, self._valid)
+        return self._batch

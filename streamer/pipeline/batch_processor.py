@@ -35,7 +35,7 @@ from streamer.contract.reading import Reading, ReadingLimits, parse_reading
 from streamer.contract.reasons import DlqReason
 from streamer.contract.status_record import MeterStatus, StatusEvent
 from streamer.forecast.batch import ForecastBatch
-from streamer.forecast.protocol import Forecaster
+from streamer.forecast.protocol import Forecaster, ForecastSteps, forecast_steps
 from streamer.pipeline.config import PipelineConfig
 from streamer.pipeline.deferred_calls import Calls, deferring, replay
 from streamer.pipeline.messages import InMessage
@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 
 #: Meters applied before their chunk's models are called (on the worker's inference thread, while
 #: the next chunk is applied).
-CHUNK_METERS = 512
+CHUNK_METERS = 256
 
 #: Meters whose home partition is remembered (a dict of key bytes to int; cleared when full).
 _HOMES_KEPT = 1_000_000
@@ -175,17 +175,23 @@ class Inference:
     """The models' calls of one chunk: its stacked windows imputed, the live model on every
     window, the fallback on the rows it could not serve, the shadow model (if any) on all.
 
-    :meth:`run` touches nothing but these arrays and the models (numpy and ONNX Runtime release
-    the GIL while they compute), so the worker runs it on one of its inference threads while
-    the event loop applies the next chunk, delivers the previous batch and fetches.
+    :meth:`prepare` (imputation and the models' inputs: many small numpy calls) runs on the
+    event loop; :meth:`run` touches nothing but the prepared arrays and the models, and the
+    worker runs it on one of its inference threads while the event loop applies the next chunk,
+    delivers the previous batch and fetches. ONNX Runtime releases the GIL for the whole session
+    call, so that thread rarely needs the interpreter: where it does (at each numpy call), it
+    waits for the event loop's Python to let go of it, so the preparation is not done there.
     """
 
     __slots__ = (
+        "_live_steps",
+        "_shadow_steps",
         "batch",
         "deferred",
         "fallback",
         "fallback_batch",
         "fallback_rows",
+        "history",
         "live",
         "resolution_seconds",
         "seconds",
@@ -213,6 +219,9 @@ class Inference:
         self.window = window
         self.resolution_seconds = resolution_seconds
         self.zones = zones
+        self.history: npt.NDArray[np.float64] | None = None
+        self._live_steps: ForecastSteps | None = None
+        self._shadow_steps: ForecastSteps | None = None
         self.batch: ForecastBatch | None = None
         self.fallback_rows: np.ndarray = np.empty(0, dtype=np.intp)
         self.fallback_batch: ForecastBatch | None = None
@@ -227,41 +236,61 @@ class Inference:
         """``(B,)`` end of each window's head slot: the forecasts' origins."""
         return self.stored.end_ms
 
+    def prepare(self) -> None:
+        """Impute the windows and prepare each model's call (on the caller's thread)."""
+        with deferring(self.deferred):
+            self.history = history = impute_stored(self.stored, self.window).values_kwh
+            end_ms, res, zones = self.end_ms, self.resolution_seconds, self.zones
+            started = time.perf_counter()
+            self._live_steps = forecast_steps(self.live, history, end_ms, res, zones)
+            self.seconds[self.live.name] = time.perf_counter() - started
+            shadow = self.shadow
+            if shadow is not None:
+                started = time.perf_counter()
+                self._shadow_steps = forecast_steps(shadow, history, end_ms, res, zones)
+                self.seconds[f"{shadow.name}:shadow"] = time.perf_counter() - started
+
     def run(self) -> None:
+        """The models' calls (:meth:`prepare` first; on any thread)."""
         with deferring(self.deferred):
             self._run()
 
     def _run(self) -> None:
-        history = impute_stored(self.stored, self.window).values_kwh
+        history, live_steps = self.history, self._live_steps
+        if history is None or live_steps is None:
+            raise RuntimeError("Inference.run() before prepare()")
         end_ms, res, zones = self.end_ms, self.resolution_seconds, self.zones
-        live = self.live
+        seconds, live = self.seconds, self.live
         started = time.perf_counter()
-        batch = live.forecast(history, end_ms, res, zones)
-        self.seconds[live.name] = time.perf_counter() - started
+        live_steps.compute()
+        batch = live_steps.result()
+        seconds[live.name] += time.perf_counter() - started
         rows = np.flatnonzero(~batch.valid)
         if rows.size:
             started = time.perf_counter()
             self.fallback_batch = self.fallback.forecast(
                 history[rows], end_ms[rows], res, zones if isinstance(zones, str) else zones[rows]
             )
-            self.seconds[self.fallback.name] = time.perf_counter() - started
+            seconds[self.fallback.name] = time.perf_counter() - started
         self.fallback_rows = rows
-        shadow = self.shadow
-        if shadow is not None:
+        shadow, shadow_steps = self.shadow, self._shadow_steps
+        if shadow is not None and shadow_steps is not None:
             started = time.perf_counter()
-            self.shadow_batch = shadow.forecast(history, end_ms, res, zones)
-            self.seconds[f"{shadow.name}:shadow"] = time.perf_counter() - started
+            shadow_steps.compute()
+            self.shadow_batch = shadow_steps.result()
+            seconds[f"{shadow.name}:shadow"] += time.perf_counter() - started
         self.batch = batch
 
 
 @dataclass(slots=True)
 class _ForecastChunk:
     """The meters of one chunk due a forecast with enough history, their observed fractions
-    and their models' calls."""
+    and their models' calls; ``meters_end``: the end of the chunk's meters in the batch's."""
 
     candidates: list[str]
     fractions: np.ndarray
     inference: Inference
+    meters_end: int
 
 
 @dataclass(slots=True)
@@ -276,6 +305,12 @@ class PendingBatch:
     meters: list[tuple[str, list[tuple[int, Reading]]]]
     held: dict[str, _Held]
     chunks: list[_ForecastChunk] = field(default_factory=list)
+    #: whether every meter was applied (:meth:`BatchProcessor.apply_chunks` ran to its end)
+    applied: bool = False
+    #: chunks whose records are made
+    issued: int = 0
+    #: meters (a prefix of ``meters``) whose record bytes are made
+    written: int = 0
 
 
 class _IssuedRows:
@@ -464,10 +499,12 @@ class BatchProcessor:
         Then :meth:`apply_chunks` applies the readings a chunk of meters at a time, yielding
         the models' calls of each chunk (:class:`Inference`, to run on any thread: it reads
         only its own arrays) as soon as its windows are stacked, so that a chunk's model call
-        overlaps the next chunk's state updates; once every call has run, :meth:`finish` makes
-        the records. Nothing else may touch the processor in between (the worker holds its
-        batch lock). A meter's readings, model call and records come in this order whatever the
-        chunks, and the records are made only after every meter was applied, as in one pass.
+        overlaps the next chunk's state updates. Once every meter is applied, :meth:`finish_next`
+        makes the records of each chunk in turn as soon as its call has run (while the later
+        chunks' calls run), and :meth:`finish` the rest. Nothing else may touch the processor
+        in between (the worker holds its batch lock). A meter's readings, model call and
+        records come in this order whatever the chunks, and no record is made before every
+        meter was applied: the outputs are those of one pass.
         """
         result = BatchResult()
         by_meter: dict[str, list[tuple[int, Reading]]] = {}
@@ -495,12 +532,13 @@ class BatchProcessor:
 
     def apply_chunks(self, pending: PendingBatch) -> Iterator[Inference]:
         """Apply the batch's meters, :data:`CHUNK_METERS` at a time; yields the models' calls
-        for each chunk's meters due a forecast (run each before :meth:`finish`)."""
+        for each chunk's meters due a forecast (run each before its chunk is finished)."""
         meters, held, result = pending.meters, pending.held, pending.result
         messages, load_state, now_ms = pending.messages, pending.load_state, pending.now_ms
         for start in range(0, len(meters), CHUNK_METERS):
             candidates: list[str] = []  # meters due a forecast, in batch order
-            for meter_id, readings in meters[start : start + CHUNK_METERS]:
+            end = min(start + CHUNK_METERS, len(meters))
+            for meter_id, readings in meters[start:end]:
                 mark = _Mark(result)
                 try:
                     due = self._apply_meter(
@@ -525,19 +563,42 @@ class BatchProcessor:
                 if due:
                     candidates.append(meter_id)
             if candidates:
-                chunk = self._prepare_forecasts(held, result, candidates)
+                chunk = self._prepare_forecasts(held, result, candidates, end)
                 if chunk is not None:
                     pending.chunks.append(chunk)
                     yield chunk.inference
+        pending.applied = True
+
+    def finish_next(self, pending: PendingBatch) -> None:
+        """Make the records of the next chunk whose models were called (its forecasts, kept in
+        their ledgers, and the record bytes of its meters and of those before it), once every
+        meter of the batch is applied (so that each chunk's intervals are calibrated with the
+        prior of the whole batch, as in one pass): the worker finishes a chunk while the next
+        chunks' models run. Its inference must have run."""
+        if not pending.applied:
+            raise RuntimeError("finish_next() before every meter of the batch was applied")
+        chunk = pending.chunks[pending.issued]
+        replay(chunk.inference.deferred)  # on this thread, in chunk order
+        self._issue_forecasts(chunk, pending.held, pending.result, pending.now_ms)
+        pending.issued += 1
+        self._write_records(pending, chunk.meters_end)
 
     def finish(self, pending: PendingBatch) -> BatchResult:
-        """The batch's forecast records (from its inference, which must have run) and its
-        meters' new record bytes."""
+        """The batch's records: those of every chunk not finished yet (:meth:`finish_next`;
+        their inference must have run) and the other meters' new record bytes."""
+        while pending.issued < len(pending.chunks):
+            self.finish_next(pending)
+        self._write_records(pending, len(pending.meters))
+        return pending.result
+
+    def _write_records(self, pending: PendingBatch, end: int) -> None:
+        """The new record bytes of the batch's applied meters up to ``end`` (in batch order, the
+        order in which they were applied)."""
         result, held, messages = pending.result, pending.held, pending.messages
-        for chunk in pending.chunks:
-            replay(chunk.inference.deferred)  # on this thread, in chunk order
-            self._issue_forecasts(chunk, held, result, pending.now_ms)
-        for meter_id, meter in held.items():
+        for meter_id, _ in pending.meters[pending.written : end]:
+            meter = held.get(meter_id)
+            if meter is None:  # its readings were dead-lettered
+                continue
             last = messages[meter.last_index]
             partition = last.partition
             record = meter.record
@@ -554,7 +615,7 @@ class BatchProcessor:
                 # only the covered offset moved (duplicates, late readings): no write for it
                 record.partition, record.offset = covered
                 self._remember(meter_id, stored, record)
-        return result
+        pending.written = max(pending.written, end)
 
     # --- meters' home partitions ------------------------------------------------------------
     def home_partition(self, key: bytes | None) -> int:
@@ -737,7 +798,7 @@ class BatchProcessor:
 
     # --- forecasting ---------------------------------------------------------------------------
     def _prepare_forecasts(
-        self, held: dict[str, _Held], result: BatchResult, candidates: list[str]
+        self, held: dict[str, _Held], result: BatchResult, candidates: list[str], meters_end: int
     ) -> _ForecastChunk | None:
         """Stack the candidates' stored windows as one ``(B, L)`` array, for their chunk's
         :class:`Inference` to impute and call each model on once; None when none has enough
@@ -764,7 +825,8 @@ class BatchProcessor:
             config.resolution_seconds,
             zones,
         )
-        return _ForecastChunk(candidates, fraction, inference)
+        inference.prepare()
+        return _ForecastChunk(candidates, fraction, inference, meters_end)
 
     def _issue_forecasts(
         self, chunk: _ForecastChunk, held: dict[str, _Held], result: BatchResult, now_ms: int

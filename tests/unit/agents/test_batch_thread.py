@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from streamer.agents.readings_agent import ReadingsLoop, _all_done
+from streamer.agents.readings_agent import ReadingsLoop, _all_done, _finish_in_order
 
 
 def test_the_processor_runs_off_the_event_loop_which_stays_free() -> None:
@@ -94,5 +94,94 @@ def test_a_failed_model_call_fails_the_batch_once_all_ended() -> None:
             with pytest.raises(RuntimeError, match="model failed"):
                 await _all_done(calls)
             assert ended == [0, 1, 2]
+
+    asyncio.run(main())
+
+
+class _Finishes:
+    """Stands in for the processor: notes each chunk it is asked to finish."""
+
+    def __init__(self, ended: list[int]) -> None:
+        self.ended = ended
+        self.finished: list[tuple[int, list[int]]] = []
+        self.first = asyncio.Event()
+
+    def finish_next(self, pending: object) -> None:
+        self.finished.append((len(self.finished), list(self.ended)))
+        self.first.set()
+
+
+def test_each_chunk_is_finished_once_its_call_returned_in_chunk_order() -> None:
+    ended: list[int] = []
+    gates = [threading.Event() for _ in range(3)]
+
+    def call(i: int) -> None:
+        gates[i].wait(5)
+        ended.append(i)
+
+    async def main() -> _Finishes:
+        processor = _Finishes(ended)
+        loop = asyncio.get_running_loop()
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            calls = [loop.run_in_executor(pool, call, i) for i in range(3)]
+            task = asyncio.create_task(_finish_in_order(processor, None, calls))  # type: ignore[arg-type]
+            gates[0].set()
+            await asyncio.wait_for(processor.first.wait(), 5)
+            # the first chunk is finished while the later calls still run
+            assert processor.finished == [(0, [0])]
+            gates[2].set()
+            await asyncio.sleep(0.05)
+            assert len(processor.finished) == 1  # the third waits for the second
+            gates[1].set()
+            await task
+        return processor
+
+    processor = asyncio.run(main())
+    assert [index for index, _ in processor.finished] == [0, 1, 2]
+    assert processor.finished[1][1] == [0, 2, 1]
+
+
+def test_a_failed_call_stops_the_finishing_and_fails_once_all_ended() -> None:
+    ended: list[int] = []
+
+    def call(i: int) -> None:
+        time.sleep(0.02 * (3 - i))
+        ended.append(i)
+        if i == 1:
+            raise RuntimeError("model failed")
+
+    async def main() -> _Finishes:
+        processor = _Finishes(ended)
+        loop = asyncio.get_running_loop()
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            calls = [loop.run_in_executor(pool, call, i) for i in range(3)]
+            with pytest.raises(RuntimeError, match="model failed"):
+                await _finish_in_order(processor, None, calls)  # type: ignore[arg-type]
+            assert sorted(ended) == [0, 1, 2]  # every call ended before the error went on
+        return processor
+
+    processor = asyncio.run(main())
+    assert [index for index, _ in processor.finished] == [0]  # nothing after the failed one
+
+
+def test_a_cancelled_finishing_waits_for_every_call() -> None:
+    ended: list[int] = []
+
+    def call(i: int) -> None:
+        time.sleep(0.05)
+        ended.append(i)
+
+    async def main() -> None:
+        processor = _Finishes(ended)
+        loop = asyncio.get_running_loop()
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            calls = [loop.run_in_executor(pool, call, i) for i in range(3)]
+            task = asyncio.create_task(_finish_in_order(processor, None, calls))  # type: ignore[arg-type]
+            await asyncio.sleep(0.01)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert ended == [0, 1, 2]
+            assert processor.finished == []
 
     asyncio.run(main())

@@ -424,6 +424,54 @@ def test_chunks_of_meters_give_what_one_pass_gives(monkeypatch: pytest.MonkeyPat
     assert outputs(1) == whole
 
 
+def test_chunks_finished_in_turn_while_later_calls_run_are_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The worker's way with many chunks: every chunk's models on a thread pool, each chunk
+    finished (``finish_next``) as soon as its call is done, then ``finish``: the same
+    forecasts, state writes (in the same order) and outcomes as ``process``."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from streamer.pipeline import batch_processor
+
+    monkeypatch.setattr(batch_processor, "CHUNK_METERS", 4)
+    meters = [f"m{i}" for i in range(23)]
+    history = [msg(m, s, daily(s) * (1 + i / 10)) for s in range(100) for i, m in enumerate(meters)]
+    # the next slot, but m5 and m17 send nothing new (their chunks' other meters still forecast)
+    live = [msg(m, 100, daily(100), offset=10**6 + i) for i, m in enumerate(meters)]
+    live = [m for m in live if m.key not in (b"m5", b"m17")]
+
+    def prepared() -> tuple[BatchProcessor, Store]:
+        p, store = processor(settings()), Store()
+        run(p, store, history)
+        return p, store
+
+    p1, store1 = prepared()
+    expected = run(p1, store1, live)
+    p2, store2 = prepared()
+    pending = p2.begin(live, store2.load, NOW)
+    chunks = p2.apply_chunks(pending)
+    first = next(chunks)
+    first.run()
+    with pytest.raises(RuntimeError, match="before every meter of the batch was applied"):
+        p2.finish_next(pending)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        calls = [pool.submit(inference.run) for inference in chunks]
+        p2.finish_next(pending)  # the first chunk, while the others run
+        for call in calls:
+            call.result()
+            p2.finish_next(pending)
+    got = p2.finish(pending)
+    assert len(pending.chunks) == 6 and len(got.forecasts) == 21
+    assert [f.to_bytes() for f in got.forecasts] == [f.to_bytes() for f in expected.forecasts]
+    assert [(m, w.value, w.message_index) for m, w in got.state_writes.items()] == [
+        (m, w.value, w.message_index) for m, w in expected.state_writes.items()
+    ]
+    assert got.outcomes == expected.outcomes
+    # in the order the meters were applied, whichever chunk was finished when
+    assert list(got.state_writes) == [m for m in meters if m not in ("m5", "m17")]
+
+
 def test_begin_apply_chunks_finish_is_process() -> None:
     """The worker's way (each chunk's models run on another thread) against ``process``."""
     from concurrent.futures import ThreadPoolExecutor
