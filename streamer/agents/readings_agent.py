@@ -116,10 +116,13 @@ class ReadingsLoop:
             else:
                 pending = processor.begin(messages, self._load, now_ms())
                 loop = asyncio.get_running_loop()
-                calls = [
-                    loop.run_in_executor(self._inference_threads, inference.run)
-                    for inference in processor.apply_chunks(pending)
-                ]
+                calls: list[asyncio.Future[None]] = []
+                for inference in processor.apply_chunks(pending):
+                    if inference is not None:
+                        calls.append(loop.run_in_executor(self._inference_threads, inference.run))
+                    # between chunks, the previous batch's delivery takes its next step (its
+                    # acknowledgement, the commit) rather than wait for the whole batch
+                    await asyncio.sleep(0)
                 await _finish_in_order(processor, pending, calls)
                 result = processor.finish(pending)
         drifts = score_batch(runtime.core, result)

@@ -485,7 +485,8 @@ class BatchProcessor:
         :meth:`apply_chunks` and its models, :meth:`finish`."""
         pending = self.begin(messages, load_state, now_ms)
         for inference in self.apply_chunks(pending):
-            inference.run()
+            if inference is not None:
+                inference.run()
         return self.finish(pending)
 
     def begin(
@@ -530,9 +531,10 @@ class BatchProcessor:
             self._shadow_model = shadow
         return PendingBatch(messages, load_state, now_ms, result, list(by_meter.items()), {})
 
-    def apply_chunks(self, pending: PendingBatch) -> Iterator[Inference]:
-        """Apply the batch's meters, :data:`CHUNK_METERS` at a time; yields the models' calls
-        for each chunk's meters due a forecast (run each before its chunk is finished)."""
+    def apply_chunks(self, pending: PendingBatch) -> Iterator[Inference | None]:
+        """Apply the batch's meters, :data:`CHUNK_METERS` at a time; yields after each chunk the
+        models' calls for its meters due a forecast (run each before its chunk is finished), or
+        None when it has none (so that the caller may let other work run between chunks)."""
         meters, held, result = pending.meters, pending.held, pending.result
         messages, load_state, now_ms = pending.messages, pending.load_state, pending.now_ms
         for start in range(0, len(meters), CHUNK_METERS):
@@ -562,11 +564,14 @@ class BatchProcessor:
                     continue
                 if due:
                     candidates.append(meter_id)
-            if candidates:
-                chunk = self._prepare_forecasts(held, result, candidates, end)
-                if chunk is not None:
-                    pending.chunks.append(chunk)
-                    yield chunk.inference
+            chunk = (
+                None if not candidates else self._prepare_forecasts(held, result, candidates, end)
+            )
+            if chunk is None:
+                yield None
+            else:
+                pending.chunks.append(chunk)
+                yield chunk.inference
         pending.applied = True
 
     def finish_next(self, pending: PendingBatch) -> None:

@@ -452,11 +452,12 @@ def test_chunks_finished_in_turn_while_later_calls_run_are_process(
     pending = p2.begin(live, store2.load, NOW)
     chunks = p2.apply_chunks(pending)
     first = next(chunks)
+    assert first is not None
     first.run()
     with pytest.raises(RuntimeError, match="before every meter of the batch was applied"):
         p2.finish_next(pending)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        calls = [pool.submit(inference.run) for inference in chunks]
+        calls = [pool.submit(inference.run) for inference in chunks if inference is not None]
         p2.finish_next(pending)  # the first chunk, while the others run
         for call in calls:
             call.result()
@@ -482,7 +483,8 @@ def test_begin_apply_chunks_finish_is_process() -> None:
     p2, store2 = processor(settings()), Store()
     pending = p2.begin(batch, store2.load, NOW)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        for call in [pool.submit(inference.run) for inference in p2.apply_chunks(pending)]:
+        inferences = [inference for inference in p2.apply_chunks(pending) if inference]
+        for call in [pool.submit(inference.run) for inference in inferences]:
             call.result()
     got = p2.finish(pending)
     assert [f.to_bytes() for f in got.forecasts] == [f.to_bytes() for f in expected.forecasts]
