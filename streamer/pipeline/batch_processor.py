@@ -60,6 +60,12 @@ _DLQ_OUTCOMES = {
     Outcome.TOO_LATE: DlqReason.TOO_LATE,
     Outcome.REGISTER_OUT_OF_ORDER: DlqReason.REGISTER_OUT_OF_ORDER,
 }
+# the outcomes as module constants, and their values (the counters' keys), for the per-reading
+# loop: an enum member read from its class, or its ``value``, costs 100-160 ns a time
+_APPLIED = Outcome.APPLIED
+_CORRECTED = Outcome.CORRECTED
+_DUPLICATE_VALUE = Outcome.DUPLICATE.value
+_OUTCOME_VALUES = {outcome: outcome.value for outcome in Outcome}
 
 
 class LiveModels(Protocol):
@@ -723,17 +729,15 @@ class BatchProcessor:
                 and -(-reading.ts_ms // res_ms) <= head_before
                 and not self._unread_at(message.partition, message.offset)
             ):
-                counts[Outcome.DUPLICATE.value] = counts.get(Outcome.DUPLICATE.value, 0) + 1
+                counts[_DUPLICATE_VALUE] = counts.get(_DUPLICATE_VALUE, 0) + 1
                 continue
             arrival_ms = message.timestamp_ms if message.timestamp_ms is not None else now_ms
             if reading.kwh is not None:
                 outcome = state.update(reading.ts_ms, reading.kwh, arrival_ms)
                 slot = -(-reading.ts_ms // res_ms)
-                if self.collect_actuals and (
-                    outcome is Outcome.APPLIED or outcome is Outcome.CORRECTED
-                ):
+                if self.collect_actuals and (outcome is _APPLIED or outcome is _CORRECTED):
                     result.actuals.append((meter_id, slot, reading.kwh))
-                if outcome is Outcome.APPLIED:
+                if outcome is _APPLIED:
                     matches, drift = score_actual(
                         record,
                         meter_id,
@@ -753,9 +757,7 @@ class BatchProcessor:
                 outcome, event = state.update_register(
                     reading.ts_ms, reading.register_kwh, arrival_ms
                 )
-                if self.collect_actuals and (
-                    outcome is Outcome.APPLIED or outcome is Outcome.CORRECTED
-                ):
+                if self.collect_actuals and (outcome is _APPLIED or outcome is _CORRECTED):
                     _register_actual(result, meter_id, state, -(-reading.ts_ms // res_ms))
                 if event is not None:
                     status = (
@@ -770,7 +772,8 @@ class BatchProcessor:
             if reason is not None:
                 late.append((message, reason, _late_detail(outcome, reading, state)))
             else:
-                counts[outcome.value] = counts.get(outcome.value, 0) + 1
+                value = _OUTCOME_VALUES[outcome]
+                counts[value] = counts.get(value, 0) + 1
         held[meter_id] = _Held(record, stored, readings[-1][0], readings[-1][1].time_zone)
 
         run_after = state.flatline_run_slots(cap=config.flatline_slots)
