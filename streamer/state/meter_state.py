@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import struct
 
 import numpy as np
 import numpy.typing as npt
@@ -32,6 +33,9 @@ _CORRECTED = int(SlotFlag.CORRECTED)
 _SPREAD = int(SlotFlag.REGISTER_SPREAD)
 _NAN32 = np.float32(np.nan)
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+#: a float32, to round a Python float as numpy's float32 does (nearest, ties to even) in a
+#: third of the time a numpy scalar takes
+_F32 = struct.Struct("<f")
 #: How close a register reading must be to the register's value at its slot (worked out from
 #: the stored energies) to be that value: half a watt-hour, plus float32 rounding of the sum.
 _REGISTER_MATCH_KWH = 0.0005
@@ -49,7 +53,8 @@ def _as_float32(kwh: float) -> float:
             f"kwh={kwh!r} is not a finite float32; validate readings before they reach the state "
             "(the contract layer rejects NaN, infinite and out-of-range values)"
         )
-    return float(np.float32(kwh)) + 0.0
+    rounded: float = _F32.unpack(_F32.pack(kwh))[0]
+    return rounded + 0.0
 
 
 class MeterState:
@@ -218,12 +223,22 @@ class MeterState:
         value = _as_float32(kwh)
         slot = -(-int(ts_ms) // self._config.resolution_ms)
         head = self._head
-        lookback = self._values.shape[0]
+        values = self._values
+        lookback = values.shape[0]
         if head is None or slot > head:
-            self._advance_to(slot)
-            self._values[lookback - 1] = value
+            if slot == head + 1 if head is not None else False:
+                # the usual reading, the next slot: shift by one (the new head slot is
+                # written just below, so it needs no MISSING first)
+                self._head = slot
+                values[:-1] = values[1:]
+                flags = self._flags
+                flags[:-1] = flags[1:]
+            else:
+                self._advance_to(slot)
+            values[lookback - 1] = value
             self._flags[lookback - 1] = _OBSERVED
-            self._touch(arrival_ms)
+            if arrival_ms > self._last_arrival_ms:
+                self._last_arrival_ms = int(arrival_ms)
             return _OUTCOME_APPLIED
         lag = head - slot
         index = lookback - 1 - lag

@@ -251,3 +251,57 @@ def test_capped_flatline_run_is_the_run_capped(steps: list[tuple[int, float]], c
     for k, value in steps:
         state.update(end(k), value, 0)
         assert state.flatline_run_slots(cap=cap) == min(state.flatline_run_slots(), cap)
+
+
+@given(
+    st.one_of(
+        st.floats(
+            min_value=-float(np.finfo(np.float32).max),
+            max_value=float(np.finfo(np.float32).max),
+            allow_nan=False,
+        ),
+        # float32 subnormals, halfway cases and values at the ends of the range
+        st.sampled_from(
+            [
+                0.0,
+                -0.0,
+                1e-45,
+                -1e-45,
+                1.5e-45,
+                1.401298464324817e-45,
+                0.1,
+                1.0 + 2.0**-24,
+                1.0 + 3 * 2.0**-24,
+                float(np.finfo(np.float32).max),
+            ]
+        ),
+    )
+)
+def test_values_are_rounded_to_float32_as_numpy_rounds_them(kwh: float) -> None:
+    from streamer.state.meter_state import _as_float32
+
+    expected = float(np.float32(kwh)) + 0.0
+    got = _as_float32(kwh)
+    assert math.copysign(1.0, got) == math.copysign(1.0, expected)
+    assert got == expected
+
+
+def test_the_next_slot_and_a_jump_shift_the_window() -> None:
+    """The usual reading (the slot after the head: a shift by one) and a jump of two slots
+    (the general path, the skipped slot MISSING)."""
+    one, jump = MeterState.new(config()), MeterState.new(config())
+    for state in (one, jump):
+        for i in range(6):
+            state.update(T0_MS + i * 1_800_000, 0.5 + i, T0_MS)
+    assert one.update(T0_MS + 6 * 1_800_000, 9.0, T0_MS + 1) is Outcome.APPLIED
+    assert jump.update(T0_MS + 7 * 1_800_000, 9.0, T0_MS + 1) is Outcome.APPLIED
+    observed, missing = int(SlotFlag.OBSERVED), int(SlotFlag.MISSING)
+    values, flags = one.stored_window()
+    assert values.tolist()[1:] == [0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 9.0]
+    assert math.isnan(values[0])
+    assert flags.tolist() == [missing] + [observed] * 7
+    values, flags = jump.stored_window()
+    assert values.tolist()[:6] == [0.5, 1.5, 2.5, 3.5, 4.5, 5.5]
+    assert math.isnan(values[6]) and values[7] == 9.0
+    assert flags.tolist() == [observed] * 6 + [missing, observed]
+    assert one.last_arrival_ms == jump.last_arrival_ms == T0_MS + 1
