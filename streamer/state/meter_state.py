@@ -399,9 +399,13 @@ class MeterState:
             if self._flags.item(last) != _MISSING:
                 self._values[last] = _as_float32(self._values.item(last) + delta_kwh)
             return
+        if slots == 1:  # the usual step: the slot after the previous reading's
+            self._values[last] = _as_float32(delta_kwh)
+            self._flags[last] = _OBSERVED
+            return
         first = max(last - slots + 1, 0)
         self._values[first : last + 1] = _as_float32(delta_kwh / slots)
-        self._flags[first : last + 1] = _OBSERVED if slots == 1 else _SPREAD
+        self._flags[first : last + 1] = _SPREAD
 
     def _advance_to(self, slot: int) -> None:
         """Make ``slot`` the head; slots skipped over become MISSING. Requires slot > head."""
@@ -416,10 +420,15 @@ class MeterState:
             self._flags.fill(_MISSING)
             return
         keep = lookback - shift
-        self._values[:keep] = self._values[shift:]
-        self._values[keep:] = _NAN32
-        self._flags[:keep] = self._flags[shift:]
-        self._flags[keep:] = _MISSING
+        values, flags = self._values, self._flags
+        values[:keep] = values[shift:]
+        flags[:keep] = flags[shift:]
+        if shift == 1:  # the usual step: one slot (an item is set in a sixth of a slice's time)
+            values[keep] = _NAN32
+            flags[keep] = _MISSING
+        else:
+            values[keep:] = _NAN32
+            flags[keep:] = _MISSING
 
     def _touch(self, arrival_ms: int) -> None:
         if arrival_ms > self._last_arrival_ms:
