@@ -24,6 +24,8 @@ from streamer.kafka_admin import ensure_topics
 CONSUMED = "streamer_readings_consumed_total"
 #: Cadence so long that no meter is ever due: the worker updates state and forecasts nothing.
 NO_FORECASTS_EVERY_SLOTS = 10**9
+#: once all is processed, the committed lag is read this often
+LAG_POLL_SECONDS = 0.01
 #: Passes of the raw consumer over the backlog until at least this much time was measured.
 CEILING_MIN_SECONDS = 3.0
 
@@ -159,7 +161,10 @@ async def _watch_ingest(
             raise TimeoutError(f"ingest did not finish:\n{worker.log_tail()}")
         if not worker.alive:
             raise RuntimeError(f"ingest worker exited:\n{worker.log_tail()}")
-        await asyncio.sleep(ctx.poll_seconds)
+        # the metrics are scraped every poll interval; once all is processed, the committed
+        # lag is read every LAG_POLL_SECONDS from then on (a full interval's sleep first would
+        # add half of it, on average, to a phase of well under a second)
+        await asyncio.sleep(ctx.poll_seconds if done is None else LAG_POLL_SECONDS)
         if done is None:
             metrics = worker.try_metrics()
             if metrics is None:
@@ -173,8 +178,6 @@ async def _watch_ingest(
                     spy = PySpy(spy_exe, worker.pid, profile_out)
             if consumed >= total:
                 done, done_at = now, (prev_at + now.at) / 2
-                if spy is not None:
-                    spy.stop()
             prev_at = now.at
         else:
             lag = await ctx.watcher.committed_lag(group, topic)
@@ -183,6 +186,8 @@ async def _watch_ingest(
                 lag0_at = (prev_at + at) / 2
                 break
             prev_at = at
+    if spy is not None:  # (stopped once the lag is read: stopping it takes a while)
+        spy.stop()
     assert first is not None and done is not None
     seconds = done_at - first_at
     lag_seconds = lag0_at - first_at
