@@ -115,15 +115,7 @@ class ReadingsLoop:
                 )
             else:
                 pending = processor.begin(messages, self._load, now_ms())
-                loop = asyncio.get_running_loop()
-                calls: list[asyncio.Future[None]] = []
-                for inference in processor.apply_chunks(pending):
-                    if inference is not None:
-                        calls.append(loop.run_in_executor(self._inference_threads, inference.run))
-                    # between chunks, the previous batch's delivery takes its next step (its
-                    # acknowledgement, the commit) rather than wait for the whole batch
-                    await asyncio.sleep(0)
-                await _finish_in_order(processor, pending, calls)
+                await _run_chunks(processor, pending, self._inference_threads)
                 result = processor.finish(pending)
         drifts = score_batch(runtime.core, result)
         outputs, state_writes = batch_records(
@@ -291,13 +283,22 @@ def _account(
         given_up()
 
 
-async def _finish_in_order(
-    processor: BatchProcessor, pending: PendingBatch, calls: Sequence[asyncio.Future[Any]]
+async def _run_chunks(
+    processor: BatchProcessor, pending: PendingBatch, threads: ThreadPoolExecutor
 ) -> None:
-    """Finish each chunk of ``pending`` as soon as its call (``calls``, in chunk order)
-    returned. A thread cannot be interrupted: a cancelled or failed batch waits for all its
-    calls to end before the loop goes on; the first error is raised."""
+    """Apply ``pending``'s chunks, each one's models called on ``threads`` as soon as it is
+    applied, yielding to the event loop between chunks (so that the previous batch's delivery
+    takes its next step, its acknowledgement or the commit, during this batch rather than
+    after it); then finish each chunk as soon as its call returned, in chunk order, while the
+    later chunks' calls run. A thread cannot be interrupted: a cancelled or failed batch waits
+    for the calls it started to end before the loop goes on; the first error is raised."""
+    loop = asyncio.get_running_loop()
+    calls: list[asyncio.Future[None]] = []
     try:
+        for inference in processor.apply_chunks(pending):
+            if inference is not None:
+                calls.append(loop.run_in_executor(threads, inference.run))
+            await asyncio.sleep(0)
         for call in calls:
             await asyncio.shield(call)  # raises the call's error
             processor.finish_next(pending)

@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from streamer.agents.readings_agent import ReadingsLoop, _all_done, _finish_in_order
+from streamer.agents.readings_agent import ReadingsLoop, _all_done, _run_chunks
 
 
 def test_the_processor_runs_off_the_event_loop_which_stays_free() -> None:
@@ -98,13 +99,29 @@ def test_a_failed_model_call_fails_the_batch_once_all_ended() -> None:
     asyncio.run(main())
 
 
-class _Finishes:
-    """Stands in for the processor: notes each chunk it is asked to finish."""
+class _Call:
+    def __init__(self, call: Callable[[int], None], i: int) -> None:
+        self.call, self.i = call, i
 
-    def __init__(self, ended: list[int]) -> None:
-        self.ended = ended
+    def run(self) -> None:
+        self.call(self.i)
+
+
+class _Processor:
+    """Stands in for the processor: chunks whose calls are ``call(i)`` (None: a chunk without
+    forecasts), and a note of each chunk it is asked to finish."""
+
+    def __init__(self, call: Callable[[int], None], chunks: list[int | None]) -> None:
+        self.call, self.chunks = call, chunks
+        self.ended: list[int] = []
+        self.applied: list[int | None] = []
         self.finished: list[tuple[int, list[int]]] = []
         self.first = asyncio.Event()
+
+    def apply_chunks(self, pending: object) -> Iterator[_Call | None]:
+        for i in self.chunks:
+            self.applied.append(i)
+            yield None if i is None else _Call(self.call, i)
 
     def finish_next(self, pending: object) -> None:
         self.finished.append((len(self.finished), list(self.ended)))
@@ -112,22 +129,22 @@ class _Finishes:
 
 
 def test_each_chunk_is_finished_once_its_call_returned_in_chunk_order() -> None:
-    ended: list[int] = []
     gates = [threading.Event() for _ in range(3)]
+    ended: list[int] = []
 
     def call(i: int) -> None:
         gates[i].wait(5)
         ended.append(i)
 
-    async def main() -> _Finishes:
-        processor = _Finishes(ended)
-        loop = asyncio.get_running_loop()
+    async def main() -> _Processor:
+        processor = _Processor(call, [0, None, 1, 2])
+        processor.ended = ended
         with ThreadPoolExecutor(max_workers=3) as pool:
-            calls = [loop.run_in_executor(pool, call, i) for i in range(3)]
-            task = asyncio.create_task(_finish_in_order(processor, None, calls))  # type: ignore[arg-type]
+            task = asyncio.create_task(_run_chunks(processor, None, pool))  # type: ignore[arg-type]
             gates[0].set()
             await asyncio.wait_for(processor.first.wait(), 5)
-            # the first chunk is finished while the later calls still run
+            # every chunk applied; the first finished while the later calls still run
+            assert processor.applied == [0, None, 1, 2]
             assert processor.finished == [(0, [0])]
             gates[2].set()
             await asyncio.sleep(0.05)
@@ -141,6 +158,26 @@ def test_each_chunk_is_finished_once_its_call_returned_in_chunk_order() -> None:
     assert processor.finished[1][1] == [0, 2, 1]
 
 
+def test_the_event_loop_runs_between_chunks() -> None:
+    ticks: list[int | None] = []
+
+    async def main() -> None:
+        processor = _Processor(lambda i: None, [None, None, None])
+
+        async def ticker() -> None:
+            while True:
+                ticks.append(processor.applied[-1] if processor.applied else -1)
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(ticker())
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            await _run_chunks(processor, None, pool)  # type: ignore[arg-type]
+        task.cancel()
+
+    asyncio.run(main())
+    assert len(ticks) >= 3  # another task ran while the chunks were applied
+
+
 def test_a_failed_call_stops_the_finishing_and_fails_once_all_ended() -> None:
     ended: list[int] = []
 
@@ -150,13 +187,11 @@ def test_a_failed_call_stops_the_finishing_and_fails_once_all_ended() -> None:
         if i == 1:
             raise RuntimeError("model failed")
 
-    async def main() -> _Finishes:
-        processor = _Finishes(ended)
-        loop = asyncio.get_running_loop()
+    async def main() -> _Processor:
+        processor = _Processor(call, [0, 1, 2])
         with ThreadPoolExecutor(max_workers=3) as pool:
-            calls = [loop.run_in_executor(pool, call, i) for i in range(3)]
             with pytest.raises(RuntimeError, match="model failed"):
-                await _finish_in_order(processor, None, calls)  # type: ignore[arg-type]
+                await _run_chunks(processor, None, pool)  # type: ignore[arg-type]
             assert sorted(ended) == [0, 1, 2]  # every call ended before the error went on
         return processor
 
@@ -164,7 +199,7 @@ def test_a_failed_call_stops_the_finishing_and_fails_once_all_ended() -> None:
     assert [index for index, _ in processor.finished] == [0]  # nothing after the failed one
 
 
-def test_a_cancelled_finishing_waits_for_every_call() -> None:
+def test_a_cancelled_batch_waits_for_every_call_it_started() -> None:
     ended: list[int] = []
 
     def call(i: int) -> None:
@@ -172,16 +207,36 @@ def test_a_cancelled_finishing_waits_for_every_call() -> None:
         ended.append(i)
 
     async def main() -> None:
-        processor = _Finishes(ended)
-        loop = asyncio.get_running_loop()
+        processor = _Processor(call, [0, 1, 2])
         with ThreadPoolExecutor(max_workers=1) as pool:
-            calls = [loop.run_in_executor(pool, call, i) for i in range(3)]
-            task = asyncio.create_task(_finish_in_order(processor, None, calls))  # type: ignore[arg-type]
+            task = asyncio.create_task(_run_chunks(processor, None, pool))  # type: ignore[arg-type]
             await asyncio.sleep(0.01)
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
             assert ended == [0, 1, 2]
             assert processor.finished == []
+
+    asyncio.run(main())
+
+
+def test_a_chunk_that_fails_to_apply_waits_for_the_calls_already_started() -> None:
+    ended: list[int] = []
+
+    def call(i: int) -> None:
+        time.sleep(0.05)
+        ended.append(i)
+
+    class Failing(_Processor):
+        def apply_chunks(self, pending: object) -> Iterator[_Call | None]:
+            yield _Call(self.call, 0)
+            raise ValueError("preparing the second chunk failed")
+
+    async def main() -> None:
+        processor = Failing(call, [])
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            with pytest.raises(ValueError, match="second chunk"):
+                await _run_chunks(processor, None, pool)  # type: ignore[arg-type]
+            assert ended == [0]  # the first chunk's call ended before the error went on
 
     asyncio.run(main())
