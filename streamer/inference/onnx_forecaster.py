@@ -145,6 +145,7 @@ class OnnxSteps:
     def compute(self) -> None:
         if self._forecaster is not None and self._raw is None:
             self._raw = self._forecaster.model.run(self._values)
+            self._values = self._values[:0]  # the inputs are not needed any more
 
     def result(self) -> ForecastBatch:
         if self._batch is not None:

@@ -286,6 +286,9 @@ class Inference:
             self.shadow_batch = shadow_steps.result()
             seconds[f"{shadow.name}:shadow"] += time.perf_counter() - started
         self.batch = batch
+        # the chunk's inputs are not needed any more: its records need only the outputs
+        self.history = None
+        self._live_steps = self._shadow_steps = None
 
 
 @dataclass(slots=True)
