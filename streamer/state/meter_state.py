@@ -223,22 +223,12 @@ class MeterState:
         value = _as_float32(kwh)
         slot = -(-int(ts_ms) // self._config.resolution_ms)
         head = self._head
-        values = self._values
-        lookback = values.shape[0]
+        lookback = self._values.shape[0]
         if head is None or slot > head:
-            if slot == head + 1 if head is not None else False:
-                # the usual reading, the next slot: shift by one (the new head slot is
-                # written just below, so it needs no MISSING first)
-                self._head = slot
-                values[:-1] = values[1:]
-                flags = self._flags
-                flags[:-1] = flags[1:]
-            else:
-                self._advance_to(slot)
-            values[lookback - 1] = value
+            self._advance_to(slot)
+            self._values[lookback - 1] = value
             self._flags[lookback - 1] = _OBSERVED
-            if arrival_ms > self._last_arrival_ms:
-                self._last_arrival_ms = int(arrival_ms)
+            self._touch(arrival_ms)
             return _OUTCOME_APPLIED
         lag = head - slot
         index = lookback - 1 - lag
