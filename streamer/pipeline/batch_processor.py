@@ -45,7 +45,7 @@ from streamer.pipeline.window_batch import StoredWindows, impute_stored, stack_s
 from streamer.state.config import WindowConfig
 from streamer.state.errors import StateDecodeError
 from streamer.state.meter_state import MeterState
-from streamer.state.outcome import Outcome
+from streamer.state.outcome import APPLIED, CORRECTED, DUPLICATE, OUTCOME_VALUES, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +60,6 @@ _DLQ_OUTCOMES = {
     Outcome.TOO_LATE: DlqReason.TOO_LATE,
     Outcome.REGISTER_OUT_OF_ORDER: DlqReason.REGISTER_OUT_OF_ORDER,
 }
-# the outcomes as module constants, and their values (the counters' keys), for the per-reading
-# loop: an enum member read from its class, or its ``value``, costs 100-160 ns a time
-_APPLIED = Outcome.APPLIED
-_CORRECTED = Outcome.CORRECTED
-_DUPLICATE_VALUE = Outcome.DUPLICATE.value
-_OUTCOME_VALUES = {outcome: outcome.value for outcome in Outcome}
 
 
 class LiveModels(Protocol):
@@ -732,15 +726,16 @@ class BatchProcessor:
                 and -(-reading.ts_ms // res_ms) <= head_before
                 and not self._unread_at(message.partition, message.offset)
             ):
-                counts[_DUPLICATE_VALUE] = counts.get(_DUPLICATE_VALUE, 0) + 1
+                value = OUTCOME_VALUES[DUPLICATE]
+                counts[value] = counts.get(value, 0) + 1
                 continue
             arrival_ms = message.timestamp_ms if message.timestamp_ms is not None else now_ms
             if reading.kwh is not None:
                 outcome = state.update(reading.ts_ms, reading.kwh, arrival_ms)
                 slot = -(-reading.ts_ms // res_ms)
-                if self.collect_actuals and (outcome is _APPLIED or outcome is _CORRECTED):
+                if self.collect_actuals and (outcome is APPLIED or outcome is CORRECTED):
                     result.actuals.append((meter_id, slot, reading.kwh))
-                if outcome is _APPLIED:
+                if outcome is APPLIED:
                     matches, drift = score_actual(
                         record,
                         meter_id,
@@ -760,7 +755,7 @@ class BatchProcessor:
                 outcome, event = state.update_register(
                     reading.ts_ms, reading.register_kwh, arrival_ms
                 )
-                if self.collect_actuals and (outcome is _APPLIED or outcome is _CORRECTED):
+                if self.collect_actuals and (outcome is APPLIED or outcome is CORRECTED):
                     _register_actual(result, meter_id, state, -(-reading.ts_ms // res_ms))
                 if event is not None:
                     status = (
@@ -775,7 +770,7 @@ class BatchProcessor:
             if reason is not None:
                 late.append((message, reason, _late_detail(outcome, reading, state)))
             else:
-                value = _OUTCOME_VALUES[outcome]
+                value = OUTCOME_VALUES[outcome]
                 counts[value] = counts.get(value, 0) + 1
         held[meter_id] = _Held(record, stored, readings[-1][0], readings[-1][1].time_zone)
 

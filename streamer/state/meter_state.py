@@ -21,6 +21,10 @@ from streamer.state.config import WindowConfig
 from streamer.state.errors import EmptyStateError, InvalidReadingError, StateError
 from streamer.state.flags import SlotFlag, real_mask
 from streamer.state.imputation import impute
+from streamer.state.outcome import APPLIED as _OUTCOME_APPLIED
+from streamer.state.outcome import CORRECTED as _OUTCOME_CORRECTED
+from streamer.state.outcome import DUPLICATE as _OUTCOME_DUPLICATE
+from streamer.state.outcome import TOO_LATE as _OUTCOME_TOO_LATE
 from streamer.state.outcome import Outcome
 from streamer.state.register import RegisterEvent, register_step
 from streamer.state.window_view import WindowView
@@ -39,11 +43,6 @@ _F32 = struct.Struct("<f")
 #: How close a register reading must be to the register's value at its slot (worked out from
 #: the stored energies) to be that value: half a watt-hour, plus float32 rounding of the sum.
 _REGISTER_MATCH_KWH = 0.0005
-# the outcomes of update (a member read from its enum class costs about 100 ns a time)
-_OUTCOME_APPLIED = Outcome.APPLIED
-_OUTCOME_CORRECTED = Outcome.CORRECTED
-_OUTCOME_DUPLICATE = Outcome.DUPLICATE
-_OUTCOME_TOO_LATE = Outcome.TOO_LATE
 
 
 def _as_float32(kwh: float) -> float:

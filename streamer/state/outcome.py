@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Final
 
 
 class Outcome(StrEnum):
@@ -25,3 +26,12 @@ ACCEPTED_OUTCOMES: frozenset[Outcome] = frozenset({Outcome.APPLIED, Outcome.CORR
 
 #: Outcomes the caller dead-letters; their value is the reason code.
 REJECTED_OUTCOMES: frozenset[Outcome] = frozenset({Outcome.TOO_LATE, Outcome.REGISTER_OUT_OF_ORDER})
+
+# The members as module names, and their values, for the per-reading paths: a member read from
+# its enum class costs about 100 ns, and its ``value`` 160 ns.
+APPLIED: Final = Outcome.APPLIED
+CORRECTED: Final = Outcome.CORRECTED
+DUPLICATE: Final = Outcome.DUPLICATE
+TOO_LATE: Final = Outcome.TOO_LATE
+#: each outcome's value (the key it is counted under)
+OUTCOME_VALUES: Final[dict[Outcome, str]] = {outcome: outcome.value for outcome in Outcome}
