@@ -67,6 +67,21 @@ class ForecastSteps(Protocol):
     def result(self) -> ForecastBatch: ...
 
 
+class ForecastDone:
+    """Steps with nothing to compute: the batch is known already (no row to forecast)."""
+
+    __slots__ = ("_batch",)
+
+    def __init__(self, batch: ForecastBatch) -> None:
+        self._batch = batch
+
+    def compute(self) -> None:
+        pass
+
+    def result(self) -> ForecastBatch:
+        return self._batch
+
+
 class _WholeCall:
     """A forecaster without steps of its own: :meth:`compute` is the whole ``forecast()``."""
 

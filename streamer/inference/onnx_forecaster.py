@@ -11,6 +11,7 @@ from streamer.forecast.batch import ForecastBatch
 from streamer.forecast.errors import ForecasterSpecError, ForecastInputError
 from streamer.forecast.inputs import check_inputs
 from streamer.forecast.local_time import UTC_ZONE, TimeZones
+from streamer.forecast.protocol import ForecastDone
 from streamer.inference.features import build_inputs, unscale
 from streamer.inference.onnx_model import OnnxModel
 
@@ -73,7 +74,7 @@ class OnnxForecaster:
         end_ms: npt.NDArray[np.int64],
         resolution_seconds: int,
         time_zone: TimeZones = UTC_ZONE,
-    ) -> OnnxSteps:
+    ) -> OnnxSteps | ForecastDone:
         """:meth:`forecast` in steps (:class:`~streamer.forecast.protocol.ForecastSteps`):
         the inputs are checked and their features built now, on the calling thread (and
         offered to the ``input_observer``); :meth:`OnnxSteps.compute` is the session alone."""
@@ -89,7 +90,7 @@ class OnnxForecaster:
         )
         rows = history.shape[0]
         if rows == 0:
-            return OnnxSteps.done(
+            return ForecastDone(
                 ForecastBatch.all_invalid(0, self.horizon_slots, self.quantile_levels)
             )
         inputs = build_inputs(
@@ -101,7 +102,7 @@ class OnnxForecaster:
         elif valid.any():
             values, scale = inputs.values[valid], inputs.scale[valid]
         else:
-            return OnnxSteps.done(
+            return ForecastDone(
                 ForecastBatch.all_invalid(rows, self.horizon_slots, self.quantile_levels)
             )
         if self.input_observer is not None:
@@ -118,13 +119,12 @@ class OnnxSteps:
 
     def __init__(
         self,
-        forecaster: OnnxForecaster | None,
+        forecaster: OnnxForecaster,
         values: npt.NDArray[np.float32],
         scale: npt.NDArray[np.float64],
         valid: npt.NDArray[np.bool_],
         *,
         every_row: bool,
-        batch: ForecastBatch | None = None,
     ) -> None:
         self._forecaster = forecaster
         self._values = values
@@ -132,18 +132,10 @@ class OnnxSteps:
         self._valid = valid
         self._every_row = every_row
         self._raw: npt.NDArray[np.float32] | None = None
-        self._batch = batch
-
-    @classmethod
-    def done(cls, batch: ForecastBatch) -> OnnxSteps:
-        """Steps with nothing to compute: ``batch`` is the result."""
-        empty = np.empty(0)
-        return cls(
-            None, empty.astype(np.float32), empty, empty.astype(bool), every_row=True, batch=batch
-        )
+        self._batch: ForecastBatch | None = None
 
     def compute(self) -> None:
-        if self._forecaster is not None and self._raw is None:
+        if self._raw is None:
             self._raw = self._forecaster.model.run(self._values)
             self._values = self._values[:0]  # the inputs are not needed any more
 
@@ -151,7 +143,7 @@ class OnnxSteps:
         if self._batch is not None:
             return self._batch
         forecaster, raw = self._forecaster, self._raw
-        if forecaster is None or raw is None:
+        if raw is None:
             raise RuntimeError("result() before compute()")
         horizon, levels = forecaster.horizon_slots, forecaster.quantile_levels
         scaled = unscale(raw[:, :horizon, :], self._scale)
