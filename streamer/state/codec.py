@@ -55,6 +55,7 @@ Version 1 (float32 values and one uint8 flag per slot, 1724 bytes at L = 336) is
 
 from __future__ import annotations
 
+import functools
 import struct
 import zlib
 from bisect import bisect_right
@@ -264,6 +265,17 @@ def settle_slots(
                 )
     codes_array, exceptions_array = _settle_array(values[:settled])
     return SettledSlots(head_slot, codes_array.tobytes(), exceptions_array.tobytes())
+
+
+@functools.cache
+def _missing_codes(settled: int) -> bytes:
+    return _CODE.pack(NAN_CODE) * settled
+
+
+def missing_settled(head_slot: int, settled: int) -> SettledSlots:
+    """What :func:`settle_slots` gives for ``settled`` slots all MISSING (NaN), at
+    ``head_slot``: a window's first reading (no numpy calls)."""
+    return _new_settled(SettledSlots, (head_slot, _missing_codes(settled), b""))
 
 
 # ---------------------------------------------------------------------------------- bytes

@@ -14,6 +14,7 @@ from streamer.state.codec import (
     decode_state,
     encode_window,
     flag_words,
+    missing_settled,
     settle,
     settle_slots,
 )
@@ -224,7 +225,10 @@ class MeterState:
         head = self._head
         lookback = self._values.shape[0]
         if head is None or slot > head:
-            self._advance_to(slot)
+            if head is None:
+                self._start_at(slot)
+            else:
+                self._advance_to(slot)
             self._values[lookback - 1] = value
             self._flags[lookback - 1] = _OBSERVED
             self._touch(arrival_ms)
@@ -363,7 +367,9 @@ class MeterState:
     def _set_baseline(self, reading: float, slot: int, arrival_ms: int) -> None:
         self._register_kwh = reading
         self._register_slot = slot
-        if self._head is None or slot > self._head:
+        if self._head is None:
+            self._start_at(slot)
+        elif slot > self._head:
             self._advance_to(slot)
         self._touch(arrival_ms)
 
@@ -418,6 +424,17 @@ class MeterState:
         else:
             values[keep:] = _NAN32
             flags[keep:] = _MISSING
+
+    def _start_at(self, slot: int) -> None:
+        """Make ``slot`` the head of a state that has none (its first reading), before a
+        reading writes that slot alone (or none). An empty state's settled slots are all
+        MISSING: they encode as :func:`settle_slots` would find them, without its numpy calls."""
+        self._head = slot
+        values = self._values
+        lookback = values.shape[0]
+        recent = self._config.allowed_lateness_slots
+        if self._settled is None and lookback > recent and np.isnan(values).all():
+            self._settled = missing_settled(slot, lookback - recent)
 
     def _touch(self, arrival_ms: int) -> None:
         if arrival_ms > self._last_arrival_ms:
@@ -481,6 +498,8 @@ class MeterState:
         With ``cap``, the result is ``min(run, cap)``, found from the last ``cap`` slots only when
         the newest slot is observed (the common case: a few microseconds, not a window scan).
         """
+        if self._head is None:  # no reading accepted yet: nothing observed
+            return 0
         flags = self._flags
         if cap is not None and cap > 0 and flags.shape[0] >= cap:
             last = flags.item(-1)

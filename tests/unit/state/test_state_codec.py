@@ -469,3 +469,42 @@ def test_a_register_spread_over_settled_slots_is_encoded_afresh() -> None:
     np.testing.assert_array_equal(bits_of(spread), bits_of([each] * 10))
     state.update_register(T0_MS + 10 * R_MS, 101.5, 0)  # the same slot again: added to slot 10
     assert state.to_bytes() == afresh(state).to_bytes()
+
+
+def test_a_first_reading_encodes_as_from_scratch_and_its_settled_codes_are_kept() -> None:
+    # an empty state's first reading (an interval reading, a register baseline) knows its
+    # settled slots are all MISSING without encoding them; a backfill in order writes settled
+    # slots and encodes them as ever
+    config = WindowConfig(1800, 24, 4)
+    first = MeterState.new(config)
+    first.update(T0_MS + 30 * R_MS, 0.5, 0)
+    assert first._settled is not None  # known from the empty window, not encoded
+    assert first.to_bytes() == afresh(first).to_bytes()
+    codes = first._settled.codes
+    assert codes == struct.pack("<H", NAN_CODE) * 20
+    first.update(T0_MS + 31 * R_MS, 0.25, 0)
+    first.update(T0_MS + 29 * R_MS, 0.125, 0)  # late, recent
+    assert first.to_bytes() == afresh(first).to_bytes()
+
+    register = MeterState.new(config)
+    register.update_register(T0_MS + 30 * R_MS, 100.0, 0)
+    assert register.to_bytes() == afresh(register).to_bytes()
+    register.update_register(T0_MS + 33 * R_MS, 101.5, 0)  # spread over recent slots
+    assert register.to_bytes() == afresh(register).to_bytes()
+
+    backfill = MeterState.new(config)
+    slots = np.arange(1, 31)
+    backfill._extend_in_order(slots, np.linspace(0.1, 3.0, 30), 0)
+    assert backfill.to_bytes() == afresh(backfill).to_bytes()
+    assert decode_state(backfill.to_bytes(), config).values_kwh[0] == settle(
+        float(np.float32(np.linspace(0.1, 3.0, 30)[6]))
+    )
+
+    # a state whose window is not empty without a head (built from fields) is encoded afresh
+    fields = StateFields(
+        None, 0, None, None, np.full(24, 0.75, np.float32), np.full(24, 1, np.uint8)
+    )
+    odd = MeterState(config, fields)
+    odd.update(T0_MS + 30 * R_MS, 0.5, 0)
+    assert odd._settled is None
+    assert odd.to_bytes() == afresh(odd).to_bytes()
