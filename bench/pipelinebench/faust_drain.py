@@ -35,6 +35,7 @@ WITHIN_SECONDS = 0.25
 
 def faust_app_kwargs(settings: Any) -> dict[str, Any]:
     """The keyword arguments ``streamer.app.create_app`` gives ``faust.App`` (kept in step)."""
+    from streamer.app import COMMIT_EVERY_BATCHES
     from streamer.kafka_security import faust_credentials
 
     return {
@@ -53,7 +54,7 @@ def faust_app_kwargs(settings: Any) -> dict[str, Any]:
         "producer_compression_type": settings.compression_type,
         "producer_max_batch_size": settings.producer_batch_bytes,
         "stream_buffer_maxsize": max(settings.stream_buffer_events, settings.batch_max_events * 2),
-        "broker_commit_every": max(1000, settings.batch_max_events),
+        "broker_commit_every": COMMIT_EVERY_BATCHES * max(1000, settings.batch_max_events),
         "broker_commit_interval": 1.0,
         "broker_session_timeout": settings.consumer_session_timeout_seconds,
         "broker_heartbeat_interval": max(1.0, settings.consumer_session_timeout_seconds / 10),

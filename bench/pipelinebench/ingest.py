@@ -97,6 +97,10 @@ async def ingest_phase(
             )
         )
 
+    # the lag reads at the end must not pay the watcher's first look at the topic's end
+    # offsets (its metadata, about 100 ms): the bare faust app's run reads them, and without
+    # that run, this
+    await ctx.watcher.end_offsets(topic)
     worker = WorkerProcess(
         settings, ctx.run_dir / "worker-ingest.log", ctx.root, extra_env=ctx.worker_env
     )

@@ -29,7 +29,13 @@ from streamer.delivery.at_least_once import deliver
 from streamer.delivery.batch_records import OutputTopics, batch_records
 from streamer.delivery.bulk_sender import BulkSender, OutRecord
 from streamer.delivery.exactly_once import deliver_exactly_once, next_offsets
-from streamer.faust_glue.bulk_readings import Chunk, ReadingsFeed, acknowledge_chunks
+from streamer.delivery.offset_commits import CoalescedCommits
+from streamer.faust_glue.bulk_readings import (
+    Chunk,
+    ReadingsFeed,
+    acknowledge_chunks,
+    commit_acknowledged,
+)
 from streamer.faust_glue.table_access import state_loader, table_sink
 from streamer.groups.contributions import contributions_of, group_partition
 from streamer.pipeline.batch_processor import BatchProcessor, BatchResult, PendingBatch
@@ -62,6 +68,9 @@ class ProcessedBatch:
 class ReadingsLoop:
     """Takes batches from the feed, processes them and delivers them, one delivery at a time,
     overlapping a batch's delivery with the next batch's processing."""
+
+    #: the at-least-once offset commits, made at the first delivery
+    _commits: CoalescedCommits | None = None
 
     def __init__(self, runtime: WorkerRuntime, feed: ReadingsFeed) -> None:
         self.runtime = runtime
@@ -182,10 +191,14 @@ class ReadingsLoop:
             await deliver(self._sender(), batch.outputs, batch.state_writes, published=published)
         consumer = runtime.app.consumer
         acknowledge_chunks(consumer, batch.chunks, partitions)
-        if sender is None:
-            # commit now rather than at faust's next interval: a crash then replays at most
-            # the batches in flight
-            await consumer.commit()
+        if sender is None and self.feed.queued_events == 0 and self.feed.in_flight <= 1:
+            # caught up (nothing queued or processed behind this batch): commit now rather
+            # than at faust's next interval or its commit_every, in the background (the next
+            # delivery does not wait for it). Through a backlog, faust's interval and
+            # commit_every bound what a crash replays (streamer.app).
+            if self._commits is None:
+                self._commits = CoalescedCommits(lambda: commit_acknowledged(consumer))
+            self._commits.request()
         metrics.batch_size.observe(len(batch.messages))
         metrics.batch_duration.observe(time.perf_counter() - batch.started)
 
@@ -227,6 +240,8 @@ class ReadingsLoop:
         finally:
             delivering.cancel()
             await asyncio.gather(delivering, return_exceptions=True)
+            if self._commits is not None:
+                await self._commits.close()
             while not waiting.empty():  # processed, never to be delivered: the worker stops
                 waiting.get_nowait()
                 feed.delivered()

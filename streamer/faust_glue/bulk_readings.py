@@ -278,6 +278,15 @@ def ack_offsets(consumer: Any, tp: Any, offsets: Sequence[int]) -> int:
     return len(fresh)
 
 
+async def commit_acknowledged(consumer: Any) -> bool:
+    """Commit what is acknowledged now. faust's ``Consumer.commit`` returns without committing
+    when another commit is running (its offsets were taken before the newest acks): wait for
+    any such commit to end first, then commit. Whether a commit was made."""
+    while await consumer.maybe_wait_for_commit_to_finish():
+        pass
+    return bool(await consumer.commit())
+
+
 def acknowledge_chunks(consumer: Any, chunks: Sequence[Chunk], partitions: set[int] | None) -> None:
     """Acknowledge delivered chunks' offsets to faust (only those of ``partitions`` when given:
     under exactly_once a fenced partition's new owner reads its readings again)."""

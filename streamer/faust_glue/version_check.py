@@ -38,6 +38,10 @@ PATCHED: dict[tuple[str, str], str] = {
     ): "684c167041ff0044",
     ("faust.tables.recovery", "Recovery._slurp_changelogs"): "2e29833a409e0003",
     ("faust.app.base", "App._on_partitions_revoked"): "549ee65b7b3a3155",
+    # relied upon by bulk_readings.commit_acknowledged (one commit at a time; a caller waiting
+    # for another's commit returns without committing)
+    ("faust.transport.consumer", "Consumer.commit"): "e19de4c0199d8897",
+    ("faust.transport.consumer", "Consumer.maybe_wait_for_commit_to_finish"): "0eb6edba7d218a84",
     ("faust.stores.memory", "Store.apply_changelog_batch"): "dc48f47e4f91e604",
     ("faust.stores.memory", "Store.on_recovery_completed"): "e83ad45037d0db92",
 }

@@ -42,7 +42,7 @@ def test_bare_faust_app_has_the_worker_faust_settings(bench: Bench, tmp_path: Pa
     assert set(kwargs) >= {"stream_buffer_maxsize", "broker_commit_every", "producer_linger_ms"}
     assert [str(u) for u in bare_app.conf.broker] == [str(u) for u in worker_app.conf.broker]
     assert bare_app.conf.stream_buffer_maxsize == max(settings.stream_buffer_events, 6000)
-    assert bare_app.conf.broker_commit_every == 3000
+    assert bare_app.conf.broker_commit_every == 4 * 3000
 
 
 def test_drain_status_is_written_at_the_first_event_and_when_done(

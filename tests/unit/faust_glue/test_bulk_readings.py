@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from faust.transport.consumer import Consumer
 from faust.types import TP
 
-from streamer.faust_glue.bulk_readings import ReadingsFeed, ack_offsets, in_messages
+from streamer.faust_glue.bulk_readings import (
+    ReadingsFeed,
+    ack_offsets,
+    commit_acknowledged,
+    in_messages,
+)
 from streamer.pipeline.messages import InMessage
 
 TOPIC = "meter-readings"
@@ -213,3 +220,45 @@ def test_recovery_leaves_partitions_not_in_recovery_to_faust() -> None:
     assert table.data.data == {}
     other = TP("streamer-control", 0)
     assert recover_in_bulk(consumer, other, records) is records
+
+
+class CommittingConsumer:
+    """faust's own ``Consumer.commit`` (one commit at a time; a second caller waits for the
+    first and returns without committing) over a ``force_commit`` that commits the offsets
+    acknowledged when it starts, once its gate opens."""
+
+    commit: Any = Consumer.commit
+    maybe_wait_for_commit_to_finish: Any = Consumer.maybe_wait_for_commit_to_finish
+
+    def __init__(self) -> None:
+        self.app = SimpleNamespace(client_only=False)
+        self.loop = asyncio.get_running_loop()
+        self._commit_fut: asyncio.Future[None] | None = None
+        self.acked = 0
+        self.committed: list[int] = []
+        self.gate = asyncio.Event()
+
+    async def force_commit(self, topics: object = None, start_new_transaction: bool = True) -> bool:
+        taken = self.acked
+        await self.gate.wait()
+        self.committed.append(taken)
+        return True
+
+
+def test_commit_acknowledged_commits_what_faust_s_own_commit_would_skip() -> None:
+    async def scenario() -> None:
+        consumer = CommittingConsumer()
+        consumer.acked = 1
+        running = asyncio.ensure_future(consumer.commit())  # faust's interval commit, say
+        await asyncio.sleep(0)
+        consumer.acked = 2  # the last batch acknowledged meanwhile
+        plain = asyncio.ensure_future(consumer.commit())
+        ours = asyncio.ensure_future(commit_acknowledged(consumer))
+        await asyncio.sleep(0)
+        consumer.gate.set()
+        assert await running is True
+        assert await plain is False  # faust's: waited, committed nothing
+        assert await ours is True
+        assert consumer.committed == [1, 2]  # offset 2 committed, not left to the interval
+
+    asyncio.run(scenario())
