@@ -269,7 +269,12 @@ def ack_offsets(consumer: Any, tp: Any, offsets: Sequence[int]) -> int:
     with ack_lock:
         committed = consumer._committed_offset[tp]
         index = consumer._acked_index[tp]
-        fresh = [o for o in offsets if (committed is None or o >= committed) and o not in index]
+        if (committed is None or min(offsets, default=0) >= committed) and index.isdisjoint(
+            offsets
+        ):
+            fresh = list(offsets)  # the usual case: none committed or acknowledged before
+        else:
+            fresh = [o for o in offsets if (committed is None or o >= committed) and o not in index]
         if fresh:
             index.update(fresh)
             consumer._acked[tp].extend(fresh)

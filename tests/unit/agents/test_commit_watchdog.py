@@ -7,6 +7,9 @@ import contextlib
 from collections import defaultdict
 from typing import Any, NamedTuple
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from streamer.agents.commit_watchdog import HoleTracker
 from streamer.faust_glue.consumer_fixes import commit_holes, put_back
 
@@ -163,6 +166,35 @@ def test_new_offset_keeps_faust_s_hole_rule() -> None:
     assert new_offset(consumer, R1) is None
     consumer.ack(R1, *range(717, 927))
     assert new_offset(consumer, R1) == 960
+
+
+@given(st.lists(st.integers(0, 60), min_size=1, max_size=40, unique=True), st.integers(0, 10**6))
+def test_first_run_length_is_faust_s_first_run_of_consecutive_numbers(
+    offsets: list[int], base: int
+) -> None:
+    from faust.utils.functional import consecutive_numbers
+
+    from streamer.faust_glue.consumer_fixes import first_run_length
+
+    acked = sorted(base + o for o in offsets)
+    assert first_run_length(acked) == len(next(consecutive_numbers(acked)))
+
+
+def test_new_offset_takes_the_first_run_only() -> None:
+    from intervaltree import IntervalTree
+
+    from streamer.faust_glue.consumer_fixes import new_offset
+
+    consumer: Any = FakeConsumer({R1})
+    consumer._gap = defaultdict(IntervalTree)
+    consumer._committed_offset[R1] = 10
+    consumer.ack(R1, *range(10, 5000), *range(5001, 5003))
+    assert new_offset(consumer, R1) == 5000
+    assert consumer._acked[R1] == [5001, 5002]
+    consumer._committed_offset[R1] = 5000  # (faust notes the commit)
+    consumer.ack(R1, 5000)
+    assert new_offset(consumer, R1) == 5003
+    assert consumer._acked[R1] == []
 
 
 class FlowConsumer(FakeConsumer):
