@@ -6,6 +6,8 @@
 - :mod:`.bulk_readings`: faust's fetch loop with the readings topic delivered to the batch
   processor in bulk, beside faust's per-message path, with faust's offsets, commits and
   rebalances kept; and changelog records applied to tables in bulk during recovery;
+- :mod:`.bulk_records`: the readings topic's records made as the pipeline's messages inside
+  aiokafka's fetcher (no ``ConsumerRecord`` of each);
 - :mod:`.exactly_once_hooks`: read-committed consumption and recovery past transaction markers;
 - :mod:`.table_access`: the stores behind faust tables, read and written without faust's
   per-key machinery;

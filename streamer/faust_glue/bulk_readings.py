@@ -42,6 +42,7 @@ from faust.types import TP
 from faust.types.tuples import ack_lock
 from mode.utils.futures import notify
 
+from streamer.faust_glue.bulk_records import make_messages
 from streamer.faust_glue.consumer_options import set_fetch_max_wait
 from streamer.pipeline.messages import InMessage
 
@@ -249,9 +250,12 @@ def feed_of(consumer: Any) -> ReadingsFeed | None:
 
 
 def in_messages(records: Iterable[Any]) -> list[InMessage]:
-    """aiokafka consumer records as the pipeline's messages."""
+    """aiokafka consumer records as the pipeline's messages (records the fetcher made as
+    messages already, :mod:`.bulk_records`, as they are)."""
     return [
-        InMessage(
+        r
+        if type(r) is InMessage
+        else InMessage(
             r.key,
             r.value,
             r.topic,
@@ -317,6 +321,7 @@ async def bulk_drain(consumer: Any, fetcher: Any, feed: ReadingsFeed) -> None:
     log.info("%s is handed to the batch processor in bulk (faust's fetch loop)", topic)
     if feed.fetch_max_wait_ms is not None:
         set_fetch_max_wait(consumer, feed.fetch_max_wait_ms)
+    make_messages(consumer, topic)
     try:
         while not (consumer_should_stop() or fetcher_should_stop()):
             set_flag(CONSUMER_FETCHING)

@@ -1,11 +1,12 @@
 """The faust-streaming these patches were written for, and a check that it is still that one.
 
-:mod:`streamer.faust_glue` replaces or mirrors a few of faust's internal functions. They were
-written against faust-streaming |FAUST_VERSION| (``pyproject.toml`` pins it), and read against
+:mod:`streamer.faust_glue` replaces or mirrors a few of faust's internal functions (and one of
+aiokafka's). They were written against faust-streaming |FAUST_VERSION| (``pyproject.toml`` pins
+it) and aiokafka 0.14, and read against
 the source of the functions listed in :data:`PATCHED`: a worker refuses to start on another
 version, and ``tests/unit/faust_glue/test_version_check.py`` fails with a sentence naming every
 listed function whose source changed (hashes of their source text, read with :mod:`ast` from
-faust's files, so that the check does not depend on whether the patches are applied).
+the libraries' files, so that the check does not depend on whether the patches are applied).
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ PATCHED: dict[tuple[str, str], str] = {
     ("faust.transport.consumer", "Consumer.maybe_wait_for_commit_to_finish"): "0eb6edba7d218a84",
     ("faust.stores.memory", "Store.apply_changelog_batch"): "dc48f47e4f91e604",
     ("faust.stores.memory", "Store.on_recovery_completed"): "e83ad45037d0db92",
+    # aiokafka (pinned by faust's range and pyproject): the record each fetched message becomes
+    # (bulk_records makes the readings topic's as messages); the one place it is made
+    ("aiokafka.consumer.fetcher", "PartitionRecords._consumer_record"): "d8ace8ffb7f64cae",
+    ("aiokafka.consumer.fetcher", "PartitionRecords._unpack_records"): "40c81a2a6aac5ac0",
 }
 
 
