@@ -477,7 +477,9 @@ async def _per_message(
 
 async def wait_for_feed(consumer: Any) -> None:
     """At a revoke or a stop, before faust commits what its streams acknowledged: drop the
-    queued readings and wait for the batches taken to be delivered."""
+    queued readings and wait for the batches taken to be delivered; a commit still running
+    then (the worker's own, started in the background before the last acknowledgements) is
+    followed by one of everything acknowledged, which faust's own commit would skip."""
     feed = feed_of(consumer)
     if feed is None:
         return
@@ -488,5 +490,7 @@ async def wait_for_feed(consumer: Any) -> None:
             feed.in_flight,
             REVOKE_WAIT_SECONDS,
         )
+    if getattr(consumer, "_commit_fut", None) is not None:
+        await commit_acknowledged(consumer)
     if dropped:
         log.info("rebalance: %d queued readings dropped (read again after it)", dropped)

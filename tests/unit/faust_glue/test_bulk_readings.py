@@ -15,8 +15,10 @@ from faust.types import TP
 from streamer.faust_glue.bulk_readings import (
     ReadingsFeed,
     ack_offsets,
+    attach_feed,
     commit_acknowledged,
     in_messages,
+    wait_for_feed,
 )
 from streamer.pipeline.messages import InMessage
 
@@ -260,5 +262,34 @@ def test_commit_acknowledged_commits_what_faust_s_own_commit_would_skip() -> Non
         assert await plain is False  # faust's: waited, committed nothing
         assert await ours is True
         assert consumer.committed == [1, 2]  # offset 2 committed, not left to the interval
+
+    asyncio.run(scenario())
+
+
+def test_a_revoke_commits_what_a_commit_running_in_the_background_missed() -> None:
+    async def scenario() -> None:
+        consumer = CommittingConsumer()
+        attach_feed(consumer.app, feed())
+        consumer.acked = 1
+        running = asyncio.ensure_future(consumer.commit())  # the worker's, in the background
+        await asyncio.sleep(0)
+        consumer.acked = 2  # the last batch, acknowledged before the revoke
+        revoke = asyncio.ensure_future(wait_for_feed(consumer))
+        await asyncio.sleep(0)
+        consumer.gate.set()
+        await running
+        await revoke
+        assert consumer.committed == [1, 2]
+
+    asyncio.run(scenario())
+
+
+def test_a_revoke_with_no_commit_running_leaves_committing_to_faust() -> None:
+    async def scenario() -> None:
+        consumer = CommittingConsumer()
+        attach_feed(consumer.app, feed())
+        consumer.acked = 1
+        await wait_for_feed(consumer)
+        assert consumer.committed == []
 
     asyncio.run(scenario())
