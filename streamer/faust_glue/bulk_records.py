@@ -20,6 +20,7 @@ from typing import Any
 
 from aiokafka.consumer.fetcher import PartitionRecords
 
+from streamer.faust_glue.consumer_options import set_on_consumer
 from streamer.pipeline.messages import InMessage
 
 _MARK = "_streamer_messages_for"
@@ -64,9 +65,4 @@ def install() -> None:
 def make_messages(consumer: Any, topic: str) -> None:
     """Have faust's started consumer's fetcher make ``topic``'s records as messages."""
     install()
-    client = consumer._thread._ensure_consumer()
-    marker = MessagesFor({topic})
-    client._key_deserializer = marker
-    fetcher = client._fetcher
-    if fetcher is not None:
-        fetcher._key_deserializer = marker
+    set_on_consumer(consumer, "_key_deserializer", MessagesFor({topic}))

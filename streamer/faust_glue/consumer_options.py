@@ -20,8 +20,14 @@ def set_fetch_max_wait(consumer: Any, fetch_max_wait_ms: int) -> None:
     factory, as :func:`~streamer.faust_glue.exactly_once_hooks.read_committed` does, would make
     faust build its consumer with the app.)
     """
+    set_on_consumer(consumer, "_fetch_max_wait_ms", fetch_max_wait_ms)
+
+
+def set_on_consumer(consumer: Any, attribute: str, value: object) -> None:
+    """Set ``attribute`` of faust's started aiokafka consumer, and of its fetcher (which copied
+    the consumer's own at the start), to ``value``."""
     client = consumer._thread._ensure_consumer()
-    client._fetch_max_wait_ms = fetch_max_wait_ms
+    setattr(client, attribute, value)
     fetcher = client._fetcher
     if fetcher is not None:
-        fetcher._fetch_max_wait_ms = fetch_max_wait_ms
+        setattr(fetcher, attribute, value)

@@ -3,13 +3,15 @@ aiokafka's record would give, on a marked consumer's topic only."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from aiokafka.consumer.fetcher import PartitionRecords
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.record.memory_records import MemoryRecords
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from streamer.faust_glue.bulk_readings import in_messages
-from streamer.faust_glue.bulk_records import MessagesFor, install
+from streamer.faust_glue.bulk_records import MessagesFor, install, make_messages
 from streamer.pipeline.messages import InMessage
 
 
@@ -49,3 +51,13 @@ def test_other_topics_of_a_marked_consumer_keep_aiokafka_s_records() -> None:
     other = fetched(MessagesFor({"meter-readings"}), topic="streamer-meter-state-changelog")
     assert [type(r) for r in other] == [ConsumerRecord, ConsumerRecord]
     assert [(r.key, r.offset) for r in other] == [(b"m-1", 0), (None, 1)]  # keys as they are
+
+
+def test_make_messages_marks_the_running_consumer_and_its_fetcher() -> None:
+    fetcher = SimpleNamespace(_key_deserializer=None)
+    client = SimpleNamespace(_key_deserializer=None, _fetcher=fetcher)
+    consumer = SimpleNamespace(_thread=SimpleNamespace(_ensure_consumer=lambda: client))
+    make_messages(consumer, "meter-readings")
+    assert isinstance(fetcher._key_deserializer, MessagesFor)  # the next fetch's records
+    assert client._key_deserializer is fetcher._key_deserializer  # and a fetcher made again
+    assert fetcher._key_deserializer.topics == {"meter-readings"}
