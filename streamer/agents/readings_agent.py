@@ -198,6 +198,7 @@ class ReadingsLoop:
             # commit_every bound what a crash replays (streamer.app).
             if self._commits is None:
                 self._commits = CoalescedCommits(lambda: commit_acknowledged(consumer))
+                self.feed.settle_commits = self._commits.settle
             self._commits.request()
         metrics.batch_size.observe(len(batch.messages))
         metrics.batch_duration.observe(time.perf_counter() - batch.started)

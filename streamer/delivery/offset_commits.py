@@ -48,6 +48,15 @@ class CoalescedCommits:
         if self._again:
             self._start()
 
+    async def settle(self) -> None:
+        """A rebalance starts: let the commit running end, and make none after it (faust
+        commits what is acknowledged itself at the revoke; a commit made while the group
+        rebalances held up the new assignment's seek for good, in a crash test)."""
+        self._again = False
+        task = self._task
+        if task is not None and not task.done():
+            await asyncio.wait([task])
+
     async def close(self) -> None:
         """Stop: a commit running is cancelled and none follows."""
         self._again = False

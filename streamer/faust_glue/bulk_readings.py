@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,6 +105,9 @@ class ReadingsFeed:
         self._held = 0
         self.dropped_chunks = 0
         self.dropped_events = 0
+        #: awaited at a revoke once the batches taken are delivered, before faust commits: the
+        #: batch loop's own background commits end there (the readings agent sets it)
+        self.settle_commits: Callable[[], Awaitable[None]] | None = None
 
     @property
     def queued_events(self) -> int:
@@ -477,9 +480,10 @@ async def _per_message(
 
 async def wait_for_feed(consumer: Any) -> None:
     """At a revoke or a stop, before faust commits what its streams acknowledged: drop the
-    queued readings and wait for the batches taken to be delivered; a commit still running
-    then (the worker's own, started in the background before the last acknowledgements) is
-    followed by one of everything acknowledged, which faust's own commit would skip."""
+    queued readings and wait for the batches taken to be delivered, then for the worker's own
+    background commits to end (none may start while the group rebalances); a commit still
+    running then (faust's own) is followed by one of everything acknowledged, which faust's
+    commit at the revoke would skip."""
     feed = feed_of(consumer)
     if feed is None:
         return
@@ -490,6 +494,8 @@ async def wait_for_feed(consumer: Any) -> None:
             feed.in_flight,
             REVOKE_WAIT_SECONDS,
         )
+    if feed.settle_commits is not None:
+        await feed.settle_commits()
     if getattr(consumer, "_commit_fut", None) is not None:
         await commit_acknowledged(consumer)
     if dropped:

@@ -110,3 +110,25 @@ def test_close_cancels_the_commit_running_and_none_follows() -> None:
         assert broker.committed == []
 
     asyncio.run(scenario())
+
+
+def test_settle_lets_the_commit_running_end_and_makes_none_after_it() -> None:
+    async def scenario() -> None:
+        broker = Broker()
+        commits = CoalescedCommits(broker.commit)
+        broker.acked = 1
+        commits.request()
+        await settle()
+        broker.acked = 2
+        commits.request()  # would follow the first
+        settling = asyncio.ensure_future(commits.settle())
+        await settle()
+        assert not settling.done()  # waits for the commit running
+        broker.gates[0].set()
+        await settling
+        await settle()
+        assert broker.committed == [1]
+        assert commits.started == 1  # a rebalance: faust commits what is acknowledged itself
+        await commits.settle()  # nothing running: at once
+
+    asyncio.run(scenario())

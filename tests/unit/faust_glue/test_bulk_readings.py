@@ -293,3 +293,20 @@ def test_a_revoke_with_no_commit_running_leaves_committing_to_faust() -> None:
         assert consumer.committed == []
 
     asyncio.run(scenario())
+
+
+def test_a_revoke_waits_for_the_worker_s_background_commits_to_settle() -> None:
+    async def scenario() -> None:
+        consumer = CommittingConsumer()
+        readings = feed()
+        attach_feed(consumer.app, readings)
+        settled: list[bool] = []
+
+        async def settle_commits() -> None:
+            settled.append(True)
+
+        readings.settle_commits = settle_commits
+        await wait_for_feed(consumer)
+        assert settled == [True]
+
+    asyncio.run(scenario())
