@@ -19,6 +19,7 @@ from streamer.agents.metrics_task import register_metrics_timers
 from streamer.agents.readings_agent import register_readings_agent
 from streamer.agents.runtime import WorkerCore, WorkerRuntime, WorkerTopics
 from streamer.agents.silence_timer import register_silence_timer
+from streamer.delivery.offset_commits import COMMIT_EVERY_BATCHES
 from streamer.faust_glue.bulk_readings import ReadingsFeed, attach_feed
 from streamer.faust_glue.compression import set_zstd_level
 from streamer.faust_glue.consumer_fixes import fix_faust_consumer
@@ -43,10 +44,6 @@ from streamer.tables import (
     STATE_TABLE,
 )
 from streamer.web.views import register_views
-
-#: Through a backlog, faust commits the readings offsets after this many batches acknowledged
-#: (besides its interval): a commit every batch costs the worker about 5% of its ingest.
-COMMIT_EVERY_BATCHES = 4
 
 
 def _raw_topic(app: Any, name: str, settings: Settings) -> Any:

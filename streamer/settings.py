@@ -129,6 +129,14 @@ class Settings(BaseSettings):
         "its forecast_id. exactly_once: each batch's outputs, state and offsets commit in one "
         "Kafka transaction per readings partition (read outputs with read_committed).",
     )
+    coalesce_state_writes: bool = Field(
+        True,
+        description="at_least_once: through a backlog, a meter's record is written to its "
+        "changelog once per offset commit (every 4 batches, and whenever the worker has caught "
+        "up) with its newest state, rather than once per batch that changed it; a batch's "
+        "offsets are acknowledged only once its state is written. exactly_once writes every "
+        "batch's state in its transaction.",
+    )
     batch_in_thread: bool = Field(
         False,
         description="Run the batch processor on a thread of its own, so that ONNX Runtime and "

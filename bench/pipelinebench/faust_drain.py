@@ -35,7 +35,7 @@ WITHIN_SECONDS = 0.25
 
 def faust_app_kwargs(settings: Any) -> dict[str, Any]:
     """The keyword arguments ``streamer.app.create_app`` gives ``faust.App`` (kept in step)."""
-    from streamer.app import COMMIT_EVERY_BATCHES
+    from streamer.delivery.offset_commits import COMMIT_EVERY_BATCHES
     from streamer.kafka_security import faust_credentials
 
     return {

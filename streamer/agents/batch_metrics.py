@@ -73,10 +73,10 @@ def _record_latency(
 ) -> None:
     histogram = metrics.end_to_end_latency
     for forecast in result.forecasts:
-        write = result.state_writes.get(forecast.meter_id)
-        if write is None:
+        source = result.sources.get(forecast.meter_id)
+        if source is None:
             continue
-        timestamp_ms = messages[write.message_index].timestamp_ms
+        timestamp_ms = messages[source.message_index].timestamp_ms
         if timestamp_ms is not None:
             histogram.observe(max(0, at_ms - timestamp_ms) / 1000.0)
 

@@ -29,8 +29,9 @@ from streamer.delivery.at_least_once import deliver
 from streamer.delivery.batch_records import OutputTopics, batch_records
 from streamer.delivery.bulk_sender import BulkSender, OutRecord
 from streamer.delivery.exactly_once import deliver_exactly_once, next_offsets
-from streamer.delivery.offset_commits import CoalescedCommits
+from streamer.delivery.offset_commits import COMMIT_EVERY_BATCHES, CoalescedCommits
 from streamer.faust_glue.bulk_readings import (
+    REVOKE_WAIT_SECONDS,
     Chunk,
     ReadingsFeed,
     acknowledge_chunks,
@@ -63,6 +64,10 @@ class ProcessedBatch:
     outputs: list[OutRecord]
     state_writes: list[OutRecord]
     started: float
+    #: the chunks whose offsets are acknowledged once the batch is delivered: its own and those
+    #: of the batches before it whose state writes it carries (coalesced), or none (its state
+    #: writes are held back for a later batch)
+    acknowledged: list[Chunk]
 
 
 class ReadingsLoop:
@@ -71,6 +76,8 @@ class ReadingsLoop:
 
     #: the at-least-once offset commits, made at the first delivery
     _commits: CoalescedCommits | None = None
+    #: the delivery queue, while :meth:`run` runs
+    _waiting: asyncio.Queue[ProcessedBatch] | None = None
 
     def __init__(self, runtime: WorkerRuntime, feed: ReadingsFeed) -> None:
         self.runtime = runtime
@@ -99,6 +106,18 @@ class ReadingsLoop:
             max_workers=settings.inference_threads, thread_name_prefix="streamer-inference"
         )
         self.batches = 0
+        # coalesced state writes (at_least_once): a meter's record is written once per offset
+        # commit, by the batch that ends the run (every COMMIT_EVERY_BATCHES, when nothing is
+        # queued behind it, at a revoke); the chunks of the batches before it are acknowledged
+        # only once it is delivered
+        runtime.processor.coalesce_state_writes = (
+            settings.coalesce_state_writes and runtime.transactional_sender is None
+        )
+        self._since_flush = 0
+        self._unacknowledged: list[Chunk] = []
+        # a batch of held-back state writes is made and queued under it (in the order made)
+        self._flush_lock = asyncio.Lock()
+        feed.settle_commits = self._settle
 
     async def process(self, chunks: list[Chunk]) -> ProcessedBatch:
         """Process one batch; its records are made, not yet sent.
@@ -126,31 +145,94 @@ class ReadingsLoop:
                 pending = processor.begin(messages, self._load, now_ms())
                 await _run_chunks(processor, pending, self._inference_threads)
                 result = processor.finish(pending)
+            acknowledged = self._flushed(result, chunks)
         drifts = score_batch(runtime.core, result)
         outputs, state_writes = batch_records(
             self._topics, self._state, self._latest, result, drifts
         )
         if runtime.core.membership:  # groups configured: members' forecasts and readings
             outputs.extend(self._group_records(result))
-        return ProcessedBatch(chunks, messages, result, outputs, state_writes, started)
+        return ProcessedBatch(
+            chunks, messages, result, outputs, state_writes, started, acknowledged
+        )
+
+    def _flushed(self, result: BatchResult, chunks: list[Chunk]) -> list[Chunk]:
+        """The chunks to acknowledge once ``result`` is delivered: with coalesced state writes,
+        ``result`` carries every record changed since the last flush when this batch ends a run
+        (COMMIT_EVERY_BATCHES batches, or nothing queued behind it), else none (and its chunks
+        wait for the batch that does)."""
+        processor = self.runtime.processor
+        if not processor.coalesce_state_writes:
+            return chunks
+        self._since_flush += 1
+        if self._since_flush < COMMIT_EVERY_BATCHES and self.feed.queued_events:
+            self._unacknowledged.extend(chunks)
+            return []
+        processor.flush_state(result)
+        self._since_flush = 0
+        acknowledged = [*self._unacknowledged, *chunks]
+        self._unacknowledged = []
+        return acknowledged
+
+    async def _flush_batch(self) -> ProcessedBatch | None:
+        """A batch of no reading that carries the state writes held back (and acknowledges
+        their batches' offsets), or None when nothing is held back."""
+        processor = self.runtime.processor
+        if not processor.unflushed_meters and not self._unacknowledged:
+            return None
+        async with self.runtime.core.batch_lock:
+            result = BatchResult()
+            processor.flush_state(result)
+            self._since_flush = 0
+            acknowledged, self._unacknowledged = self._unacknowledged, []
+        outputs, state_writes = batch_records(self._topics, self._state, self._latest, result, [])
+        return ProcessedBatch(
+            [], [], result, outputs, state_writes, time.perf_counter(), acknowledged
+        )
+
+    async def _queue_flush(self, put: Callable[[ProcessedBatch], Awaitable[object]]) -> bool:
+        """Queue a batch of the state writes held back for delivery (:meth:`_flush_batch`), if
+        any; whether one was."""
+        async with self._flush_lock:
+            batch = await self._flush_batch()
+            if batch is None:
+                return False
+            self.feed.add_in_flight()
+            await put(batch)
+            return True
+
+    async def _settle(self) -> None:
+        """At a revoke, once the batches taken are delivered: write the state held back and
+        acknowledge its offsets (before faust commits them and the partitions change hands),
+        then let the background commits end."""
+        waiting = self._waiting
+        queued = waiting is not None and await self._queue_flush(waiting.put)
+        if queued and not await self.feed.wait_delivered(REVOKE_WAIT_SECONDS):
+            log.warning(
+                "the state writes held back were not delivered after %.0f s of waiting at "
+                "a rebalance",
+                REVOKE_WAIT_SECONDS,
+            )
+        if self._commits is not None:
+            await self._commits.settle()
 
     def _group_records(self, result: BatchResult) -> list[OutRecord]:
         """The batch's contributions to its meters' groups, one record per group and readings
         partition (an exactly_once transaction is per readings partition)."""
         settings = self.runtime.settings
-        writes = result.state_writes
+        sources = result.sources
         by_partition: dict[int, tuple[list[ForecastRecord], list[tuple[str, int, float]]]] = {}
         for forecast in result.forecasts:
-            write = writes.get(forecast.meter_id)
-            if write is not None:
-                by_partition.setdefault(write.partition, ([], []))[0].append(forecast)
+            source = sources.get(forecast.meter_id)
+            if source is not None:
+                by_partition.setdefault(source.partition, ([], []))[0].append(forecast)
         for actual in result.actuals:
-            write = writes.get(actual[0])
-            if write is not None:
-                by_partition.setdefault(write.partition, ([], []))[1].append(actual)
+            source = sources.get(actual[0])
+            if source is not None:
+                by_partition.setdefault(source.partition, ([], []))[1].append(actual)
         records: list[OutRecord] = []
         res_ms = settings.resolution_seconds * 1000
-        for source, (forecasts, actuals) in by_partition.items():
+        for partition, (forecasts, actuals) in by_partition.items():
             touched = contributions_of(forecasts, actuals, self.runtime.core.membership, res_ms)
             for group_id, contribution in touched.items():
                 records.append(
@@ -159,7 +241,7 @@ class ReadingsLoop:
                         group_partition(group_id, settings.topic_partitions),
                         group_id.encode(),
                         contribution.to_bytes(),
-                        source,
+                        partition,
                     )
                 )
         return records
@@ -182,6 +264,15 @@ class ReadingsLoop:
         )
         partitions: set[int] | None = None
         sender = runtime.transactional_sender
+        if not batch.chunks:  # the state writes held back, alone (at_least_once)
+            await deliver(
+                self._sender(),
+                batch.outputs,
+                batch.state_writes,
+                published=lambda: metrics.state_writes.inc(len(batch.result.state_writes)),
+            )
+            self._acknowledge(batch)
+            return
         if sender is not None:
             offsets = next_offsets((c.partition, c.last_offset) for c in batch.chunks)
             partitions = await deliver_exactly_once(
@@ -189,19 +280,27 @@ class ReadingsLoop:
             )
         else:
             await deliver(self._sender(), batch.outputs, batch.state_writes, published=published)
-        consumer = runtime.app.consumer
-        acknowledge_chunks(consumer, batch.chunks, partitions)
-        if sender is None and self.feed.queued_events == 0 and self.feed.in_flight <= 1:
-            # caught up (nothing queued or processed behind this batch): commit now rather
-            # than at faust's next interval or its commit_every, in the background (the next
-            # delivery does not wait for it). Through a backlog, faust's interval and
-            # commit_every bound what a crash replays (streamer.app).
-            if self._commits is None:
-                self._commits = CoalescedCommits(lambda: commit_acknowledged(consumer))
-                self.feed.settle_commits = self._commits.settle
-            self._commits.request()
+        if sender is not None:
+            acknowledge_chunks(runtime.app.consumer, batch.acknowledged, partitions)
+        else:
+            self._acknowledge(batch)
         metrics.batch_size.observe(len(batch.messages))
         metrics.batch_duration.observe(time.perf_counter() - batch.started)
+
+    def _acknowledge(self, batch: ProcessedBatch) -> None:
+        """at_least_once: acknowledge the offsets ``batch`` covers (none when its state writes
+        are held back); when caught up (nothing queued or processed behind it), commit now
+        rather than at faust's next interval or its commit_every, in the background (the next
+        delivery does not wait for it). Through a backlog, faust's interval and commit_every
+        bound what a crash replays (streamer.app)."""
+        if not batch.acknowledged:
+            return
+        consumer = self.runtime.app.consumer
+        acknowledge_chunks(consumer, batch.acknowledged, None)
+        if self.feed.queued_events == 0 and self.feed.in_flight <= 1:
+            if self._commits is None:
+                self._commits = CoalescedCommits(lambda: commit_acknowledged(consumer))
+            self._commits.request()
 
     def _sender(self) -> BulkSender:
         if self._bulk_sender is None:
@@ -220,9 +319,18 @@ class ReadingsLoop:
         """
         feed = self.feed
         waiting: asyncio.Queue[ProcessedBatch] = asyncio.Queue(maxsize=WAITING_BATCHES)
+        self._waiting = waiting
         delivering = asyncio.ensure_future(self._deliver_in_order(waiting))
         try:
             while True:
+                if not feed.queued_events:
+                    # about to wait for readings: write the state held back first (its
+                    # batch ended no run: readings queued behind it were dropped since)
+                    await self._queue_flush(
+                        lambda batch: _unless_failed(
+                            delivering, waiting.put(batch), given_up=feed.delivered
+                        )
+                    )
                 chunks = await _unless_failed(
                     delivering, feed.take(), lost=lambda _: feed.delivered()
                 )
@@ -239,6 +347,7 @@ class ReadingsLoop:
                 # callbacks, all run before a timer of HANDOFF_SECONDS fires
                 await asyncio.sleep(HANDOFF_SECONDS)
         finally:
+            self._waiting = None
             delivering.cancel()
             await asyncio.gather(delivering, return_exceptions=True)
             if self._commits is not None:

@@ -18,7 +18,7 @@ from streamer.contract.drift_record import DriftReport
 from streamer.contract.forecast_record import encode_forecasts
 from streamer.delivery.bulk_sender import OutRecord
 from streamer.delivery.latest_forecast import pointer
-from streamer.pipeline.batch_processor import BatchResult, StateWrite
+from streamer.pipeline.batch_processor import BatchResult, MeterSource
 
 #: ``OutRecord`` from its six fields as one tuple, without the named tuple's ``__new__`` call
 #: (records are made per forecast and per meter written)
@@ -53,7 +53,7 @@ def batch_records(
 ) -> tuple[list[OutRecord], list[OutRecord]]:
     """The batch's outputs (with the latest-forecast changelog) and its state changelog
     records; both tables are updated in memory on the way."""
-    writes = result.state_writes
+    sources = result.sources
     outputs: list[OutRecord] = []
     forecasts_topic = topics.forecasts
     latest_data = latest.data
@@ -66,7 +66,7 @@ def batch_records(
         # a forecast follows a state change, so the meter has a write (and its partition): the
         # forecast goes to that partition, stamped with its issue time, which the changelog
         # points at (streamer.delivery.latest_forecast); the table keeps the JSON in memory
-        partition = writes[forecast.meter_id].partition
+        partition = sources[forecast.meter_id].partition
         issued_ms = forecast.issued_ms
         outputs.append(
             _record(OutRecord, (forecasts_topic, partition, key, body, partition, issued_ms))
@@ -94,7 +94,7 @@ def batch_records(
             None,
             s.meter_id.encode(),
             s.to_bytes(),
-            _source(writes.get(s.meter_id)),
+            _source(sources.get(s.meter_id)),
         )
         for s in result.status_events
     )
@@ -104,7 +104,7 @@ def batch_records(
             None,
             d.key,
             d.to_bytes(),
-            _source(None if d.meter_id is None else writes.get(d.meter_id)),
+            _source(None if d.meter_id is None else sources.get(d.meter_id)),
         )
         for d in drifts
     )
@@ -112,7 +112,7 @@ def batch_records(
     state_data = state.data
     state_partition = state.key_partition
     state_changelog = state.changelog
-    for meter_id, write in writes.items():
+    for meter_id, write in result.state_writes.items():
         key = meter_id.encode()
         state_data[key] = write.value
         state_partition[key] = write.partition
@@ -125,5 +125,5 @@ def batch_records(
     return outputs, state_writes
 
 
-def _source(write: StateWrite | None) -> int | None:
-    return None if write is None else write.partition
+def _source(source: MeterSource | None) -> int | None:
+    return None if source is None else source.partition

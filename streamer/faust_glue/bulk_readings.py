@@ -106,7 +106,8 @@ class ReadingsFeed:
         self.dropped_chunks = 0
         self.dropped_events = 0
         #: awaited at a revoke once the batches taken are delivered, before faust commits: the
-        #: batch loop's own background commits end there (the readings agent sets it)
+        #: batch loop writes the state it holds back (coalesced) and acknowledges its offsets,
+        #: and its own background commits end there (the readings agent sets it)
         self.settle_commits: Callable[[], Awaitable[None]] | None = None
 
     @property
@@ -192,6 +193,12 @@ class ReadingsFeed:
             if out:
                 return out
             await self._arrived.wait()
+
+    def add_in_flight(self) -> None:
+        """A batch made without taking any reading (the coalesced state writes held back) is
+        on its way: it counts as a batch taken until :meth:`delivered`."""
+        self._in_flight += 1
+        self._idle.clear()
 
     def delivered(self) -> None:
         """A batch taken is delivered (or given up: the worker is stopping)."""

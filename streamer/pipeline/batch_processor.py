@@ -98,6 +98,15 @@ class StateWrite:
 
 
 @dataclass(frozen=True, slots=True)
+class MeterSource:
+    """The readings partition of a meter applied in the batch (its state, forecasts and events
+    go to that partition) and the index of its last message in the batch."""
+
+    partition: int
+    message_index: int
+
+
+@dataclass(frozen=True, slots=True)
 class Reroute:
     """A valid reading consumed on a partition other than its meter's home: the same key and
     bytes are to be sent to ``partition`` of the readings topic, where they are applied."""
@@ -109,6 +118,9 @@ class Reroute:
 @dataclass(slots=True)
 class BatchResult:
     state_writes: dict[str, StateWrite] = field(default_factory=dict)
+    #: every meter applied in the batch (with coalesced state writes, a meter applied has no
+    #: state write until its record is flushed: :meth:`BatchProcessor.flush_state`)
+    sources: dict[str, MeterSource] = field(default_factory=dict)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     # readings that arrived on another partition than their meter's home: sent on to it
     rerouted: list[Reroute] = field(default_factory=list)
@@ -158,6 +170,22 @@ class _Mark:
         del result.matches[matches:]
         del result.shadow_matches[shadow_matches:]
         del result.concept_drifts[concept_drifts:]
+
+
+class _Dirty:
+    """A meter's record changed since its bytes were last made (coalesced state writes)."""
+
+    __slots__ = ("covered", "partition", "record", "stored")
+
+    def __init__(
+        self, record: MeterRecord, stored: bytes | None, partition: int, covered: tuple[int, int]
+    ) -> None:
+        self.record = record
+        #: the stored value when the record was first changed, and the offset it covers
+        self.stored = stored
+        self.covered = covered
+        #: the readings partition of the meter's newest message
+        self.partition = partition
 
 
 @dataclass(slots=True)
@@ -447,8 +475,14 @@ class BatchProcessor:
         *,
         cache_meters: int = 0,
         home_partitions: int | None = None,
+        coalesce_state_writes: bool = False,
     ) -> None:
         self.config = config
+        #: whether a meter's record bytes are made only when flushed (:meth:`flush_state`), not
+        #: at every batch that changed it; the caller flushes before it acknowledges offsets
+        self.coalesce_state_writes = coalesce_state_writes
+        # with coalescing: the records changed since their bytes were last made, by meter
+        self._dirty: dict[str, _Dirty] = {}
         # readings partitions: a meter's home is murmur2(key) % this, as Java's and aiokafka's
         # default partitioners place it; None: every reading is applied where it arrived
         self._home_partitions = home_partitions
@@ -556,6 +590,12 @@ class BatchProcessor:
                     mark.restore(result)
                     held.pop(meter_id, None)
                     self._cache.pop(meter_id, None)  # it may be half-applied
+                    if self._dirty.pop(meter_id, None) is not None:
+                        log.warning(
+                            "meter %r goes back to its last state write: the readings it took "
+                            "since (not written yet, coalesced) are not in its window",
+                            meter_id,
+                        )
                     for index, _ in readings:
                         self._dead_letter(
                             result,
@@ -603,27 +643,78 @@ class BatchProcessor:
         """The new record bytes of the batch's applied meters up to ``end`` (in batch order, the
         order in which they were applied)."""
         result, held, messages = pending.result, pending.held, pending.messages
+        sources, coalesce, dirty = result.sources, self.coalesce_state_writes, self._dirty
         for meter_id, _ in pending.meters[pending.written : end]:
             meter = held.get(meter_id)
             if meter is None:  # its readings were dead-lettered
                 continue
             last = messages[meter.last_index]
             partition = last.partition
+            sources[meter_id] = MeterSource(partition, meter.last_index)
             record = meter.record
             covered = (record.partition, record.offset)
             if partition != record.partition or last.offset > record.offset:
                 record.partition = partition
                 record.offset = last.offset
-            new_bytes = record.to_bytes(partition, record.offset)
-            stored = meter.stored
-            if stored is None or not same_record(new_bytes, stored):
-                result.state_writes[meter_id] = StateWrite(new_bytes, meter.last_index, partition)
-                self._remember(meter_id, new_bytes, record)
-            else:
-                # only the covered offset moved (duplicates, late readings): no write for it
-                record.partition, record.offset = covered
-                self._remember(meter_id, stored, record)
+            if coalesce:
+                # the bytes later, but the settled slots rounded now, as making them would
+                record.state.settle()
+                entry = dirty.get(meter_id)
+                if entry is None:
+                    dirty[meter_id] = _Dirty(record, meter.stored, partition, covered)
+                else:
+                    entry.partition = partition
+                continue
+            self._write_record(result, meter_id, record, meter.stored, covered, meter.last_index)
         pending.written = max(pending.written, end)
+
+    def _write_record(
+        self,
+        result: BatchResult,
+        meter_id: str,
+        record: MeterRecord,
+        stored: bytes | None,
+        covered: tuple[int, int],
+        message_index: int,
+    ) -> None:
+        """A meter's new record bytes as a state write, unless only its covered offset moved."""
+        partition = record.partition
+        new_bytes = record.to_bytes(partition, record.offset)
+        if stored is None or not same_record(new_bytes, stored):
+            result.state_writes[meter_id] = StateWrite(new_bytes, message_index, partition)
+            self._remember(meter_id, new_bytes, record)
+        else:
+            # only the covered offset moved (duplicates, late readings): no write for it
+            record.partition, record.offset = covered
+            self._remember(meter_id, stored, record)
+
+    # --- coalesced state writes ----------------------------------------------------------------
+    def flush_state(self, result: BatchResult) -> int:
+        """With :attr:`coalesce_state_writes`: the state writes of every record changed since
+        its bytes were last made, added to ``result`` (a meter of ``result``'s batch has the
+        index of its last message; another, -1); how many meters were flushed."""
+        dirty = self._dirty
+        if not dirty:
+            return 0
+        sources = result.sources
+        for meter_id, entry in dirty.items():
+            source = sources.get(meter_id)
+            self._write_record(
+                result,
+                meter_id,
+                entry.record,
+                entry.stored,
+                entry.covered,
+                -1 if source is None else source.message_index,
+            )
+        flushed = len(dirty)
+        self._dirty = {}
+        return flushed
+
+    @property
+    def unflushed_meters(self) -> int:
+        """Meters whose record changed since its bytes were last made (coalesced)."""
+        return len(self._dirty)
 
     # --- meters' home partitions ------------------------------------------------------------
     def home_partition(self, key: bytes | None) -> int:
@@ -690,9 +781,15 @@ class BatchProcessor:
         """Apply one meter's readings; whether the meter is due a forecast (its head advanced
         to a new cadence tick; its history is checked with the batch's other candidates)."""
         config = self.config
-        stored = load_state(meter_id)
         record: MeterRecord
-        cached = None if stored is None else self._recall(meter_id, stored)
+        cached: MeterRecord | None
+        unflushed = self._dirty.get(meter_id) if self._dirty else None
+        if unflushed is not None:  # changed since its last write: newer than what is stored
+            stored = unflushed.stored
+            cached = unflushed.record
+        else:
+            stored = load_state(meter_id)
+            cached = None if stored is None else self._recall(meter_id, stored)
         if cached is not None:
             record = cached
         elif stored is None:

@@ -143,8 +143,7 @@ class MeterState:
         """
         config = self._config
         recent = config.allowed_lateness_slots
-        settled = settle_slots(self._values, self._head, recent, self._settled)
-        self._settled = settled
+        settled = self.settle()
         words = self._flag_words
         return encode_window(
             self._head,
@@ -157,6 +156,16 @@ class MeterState:
             recent,
             settled,
         )
+
+    def settle(self) -> SettledSlots:
+        """Round the settled slots in memory as :meth:`to_bytes` stores them (what it does
+        besides making the bytes), so that a state whose bytes are made later (coalesced state
+        writes) reads the same values meanwhile; their codes, kept for the bytes."""
+        settled = settle_slots(
+            self._values, self._head, self._config.allowed_lateness_slots, self._settled
+        )
+        self._settled = settled
+        return settled
 
     @classmethod
     def from_bytes(cls, data: bytes, config: WindowConfig) -> MeterState:

@@ -18,6 +18,7 @@ class Feed:
         self._left = list(range(batches))
         self.in_flight = 0
         self.taken = 0
+        self.queued_events = 0
 
     async def take(self) -> list[Any]:
         if not self._left:
@@ -28,6 +29,9 @@ class Feed:
 
     def delivered(self) -> None:
         self.in_flight -= 1
+
+    def add_in_flight(self) -> None:
+        self.in_flight += 1
 
 
 class Loop(ReadingsLoop):
@@ -40,6 +44,9 @@ class Loop(ReadingsLoop):
         self.delivered: list[int] = []
         self.gates: dict[int, asyncio.Event] = {}
         self.fail_at = fail_at
+
+    async def _queue_flush(self, put: Any) -> bool:
+        return False  # no state writes held back (the processor is not involved here)
 
     def gate(self, batch: int) -> asyncio.Event:
         return self.gates.setdefault(batch, asyncio.Event())
@@ -126,5 +133,113 @@ def test_a_delivery_failing_while_the_loop_waits_for_room_gives_up_every_batch_t
             await asyncio.wait_for(task, 5)
         assert loop.delivered == []
         assert feed.taken == 3 and feed.in_flight == 0
+
+    asyncio.run(scenario())
+
+
+class Processor:
+    """What the loop asks of the processor about coalesced state writes."""
+
+    coalesce_state_writes = True
+    unflushed_meters = 0
+
+    def __init__(self) -> None:
+        self.flushes = 0
+
+    def flush_state(self, result: Any) -> int:
+        self.flushes += 1
+        return 0
+
+
+class Runtime:
+    def __init__(self) -> None:
+        self.processor = Processor()
+
+
+class CoalescingLoop(Loop):
+    """process() holds back its batch's state writes as the worker's does (every
+    COMMIT_EVERY_BATCHES batches or when nothing is queued); a batch of the held-back writes
+    alone records the chunks it acknowledges."""
+
+    def __init__(self, feed: Feed) -> None:
+        super().__init__(feed)
+        self.runtime = Runtime()  # type: ignore[assignment]
+        self._since_flush = 0
+        self._unacknowledged = []
+        self._flush_lock = asyncio.Lock()
+        self.acknowledged: list[tuple[str, list[Any]]] = []
+
+    async def process(self, chunks: list[Any]) -> Any:
+        self.processed.append(chunks[0])
+        feed: Any = self.feed
+        feed.queued_events = 1 if feed._left else 0
+        self.acknowledged.append(("batch", self._flushed(None, chunks)))  # type: ignore[arg-type]
+        return chunks[0]
+
+    async def _flush_batch(self) -> Any:
+        if not self._unacknowledged:
+            return None
+        held, self._unacknowledged = self._unacknowledged, []
+        self.acknowledged.append(("flush", held))
+        return "flush"
+
+    async def _queue_flush(self, put: Any) -> bool:
+        return await ReadingsLoop._queue_flush(self, put)
+
+
+def test_state_writes_are_held_back_through_a_backlog_and_written_when_it_ends() -> None:
+    from streamer.delivery.offset_commits import COMMIT_EVERY_BATCHES
+
+    assert COMMIT_EVERY_BATCHES == 4
+
+    async def scenario() -> None:
+        feed = Feed(6)
+        loop = CoalescingLoop(feed)
+        for batch in [*range(6), "flush"]:
+            loop.gate(batch).set()
+        task = asyncio.create_task(loop.run())
+        await settle()
+        # batches 0-2 held back; batch 3 ends the run of 4 and carries them; batches 4 and 5:
+        # the last one has nothing queued behind it and carries both
+        assert loop.acknowledged == [
+            ("batch", []),
+            ("batch", []),
+            ("batch", []),
+            ("batch", [0, 1, 2, 3]),
+            ("batch", []),
+            ("batch", [4, 5]),
+        ]
+        assert loop.runtime.processor.flushes == 2  # type: ignore[attr-defined]
+        assert loop.delivered == [0, 1, 2, 3, 4, 5] and feed.in_flight == 0
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
+
+
+def test_state_writes_held_back_when_the_readings_behind_them_went_are_written_alone() -> None:
+    async def scenario() -> None:
+        feed = Feed(2)
+        loop = CoalescingLoop(feed)
+        for batch in (0, 1, "flush"):
+            loop.gate(batch).set()  # type: ignore[arg-type]
+
+        async def process(chunks: list[Any]) -> Any:  # readings queued behind each batch...
+            loop.processed.append(chunks[0])
+            feed.queued_events = 1
+            loop.acknowledged.append(("batch", loop._flushed(None, chunks)))  # type: ignore[arg-type]
+            feed.queued_events = 0  # ...then dropped (a revoke): the loop is about to wait
+            return chunks[0]
+
+        loop.process = process  # type: ignore[method-assign]
+        task = asyncio.create_task(loop.run())
+        await settle()
+        # before it waits for readings again, the loop writes what it held back, alone
+        assert loop.acknowledged == [("batch", []), ("flush", [0]), ("batch", []), ("flush", [1])]
+        assert loop.delivered == [0, "flush", 1, "flush"] and feed.in_flight == 0
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
 
     asyncio.run(scenario())

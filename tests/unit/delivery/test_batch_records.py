@@ -36,7 +36,7 @@ def test_a_forecast_is_written_once_and_the_changelog_points_at_it() -> None:
 
     from streamer.contract.forecast_record import ForecastRecord
     from streamer.delivery.latest_forecast import SIZE, read_pointer
-    from streamer.pipeline.batch_processor import StateWrite
+    from streamer.pipeline.batch_processor import MeterSource
 
     issued_ms, origin_ms, res_ms = 1_795_392_061_000, 1_795_392_000_000, 1_800_000
     horizon = origin_ms + res_ms * np.arange(1, 4, dtype=np.int64)
@@ -56,7 +56,7 @@ def test_a_forecast_is_written_once_and_the_changelog_points_at_it() -> None:
     )
     result = BatchResult()
     result.forecasts.append(forecast)
-    result.state_writes["m-1"] = StateWrite(b"state", 0, 2)
+    result.sources["m-1"] = MeterSource(2, 0)  # the meter's readings partition
     latest = sink("latest")
     outputs, _ = batch_records(TOPICS, sink("state"), latest, result, [])
     published, changelog = outputs

@@ -149,18 +149,23 @@ def test_state_round_trips_through_the_store() -> None:
     assert state.head_end_ms == T0 + 29 * RES_MS
 
 
-def test_a_failing_meter_goes_to_dlq_without_stopping_the_batch(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    p, store = processor(settings()), Store()
+def explode_at(monkeypatch: pytest.MonkeyPatch, kwh_value: float) -> None:
+    """MeterState.update raises for a reading of ``kwh_value`` (a bug in the middle of a meter)."""
     original = MeterState.update
 
     def explode(self: MeterState, ts_ms: int, kwh: float, arrival_ms: int):  # type: ignore[no-untyped-def]
-        if kwh == 0.999:
+        if kwh == kwh_value:
             raise RuntimeError("boom")
         return original(self, ts_ms, kwh, arrival_ms)
 
     monkeypatch.setattr(MeterState, "update", explode)
+
+
+def test_a_failing_meter_goes_to_dlq_without_stopping_the_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    p, store = processor(settings()), Store()
+    explode_at(monkeypatch, 0.999)
     result = run(p, store, [msg("a", 1, 0.5), msg("a", 2, 0.999), msg("b", 1, 0.5)])
     assert result.dlq_reasons == {"processing_error": 2}
     assert result.outcomes == {"dead_lettered": 2, "applied": 1}
