@@ -104,7 +104,9 @@ def test_sigterm_with_keep_best_exports_the_best_epoch(small_history: Path, tmp_
         small_history, out, signal.SIGTERM, "--keep-best-on-stop"
     )
     assert code == 143, stderr[-3000:]
-    assert seconds < 10
+    # the stop itself is as quick as Ctrl-C's; the export of the best epoch (torch.onnx) after it
+    # took 11.2 s once in CI on this 2-core machine while it ran at half its usual speed
+    assert seconds < 25
     assert "SIGTERM received" in stderr and "exporting the best epoch so far" in stderr
     assert "exported the best epoch so far" in stdout
     assert (out / "model.onnx").exists()
