@@ -168,7 +168,12 @@ class ReadingsLoop:
         if self._since_flush < COMMIT_EVERY_BATCHES and self.feed.queued_events:
             self._unacknowledged.extend(chunks)
             return []
-        processor.flush_state(result)
+        return self._flush_into(result, chunks)
+
+    def _flush_into(self, result: BatchResult, chunks: list[Chunk]) -> list[Chunk]:
+        """Add the held-back state writes to ``result``; the chunks its delivery acknowledges:
+        those held back, then ``chunks``. (Under the core's batch lock.)"""
+        self.runtime.processor.flush_state(result)
         self._since_flush = 0
         acknowledged = [*self._unacknowledged, *chunks]
         self._unacknowledged = []
@@ -182,9 +187,7 @@ class ReadingsLoop:
             return None
         async with self.runtime.core.batch_lock:
             result = BatchResult()
-            processor.flush_state(result)
-            self._since_flush = 0
-            acknowledged, self._unacknowledged = self._unacknowledged, []
+            acknowledged = self._flush_into(result, [])
         outputs, state_writes = batch_records(self._topics, self._state, self._latest, result, [])
         return ProcessedBatch(
             [], [], result, outputs, state_writes, time.perf_counter(), acknowledged

@@ -175,17 +175,13 @@ class _Mark:
 class _Dirty:
     """A meter's record changed since its bytes were last made (coalesced state writes)."""
 
-    __slots__ = ("covered", "partition", "record", "stored")
+    __slots__ = ("covered", "record", "stored")
 
-    def __init__(
-        self, record: MeterRecord, stored: bytes | None, partition: int, covered: tuple[int, int]
-    ) -> None:
-        self.record = record
+    def __init__(self, record: MeterRecord, stored: bytes | None, covered: tuple[int, int]) -> None:
+        self.record = record  # (its partition and offset: those of the meter's newest message)
         #: the stored value when the record was first changed, and the offset it covers
         self.stored = stored
         self.covered = covered
-        #: the readings partition of the meter's newest message
-        self.partition = partition
 
 
 @dataclass(slots=True)
@@ -659,11 +655,8 @@ class BatchProcessor:
             if coalesce:
                 # the bytes later, but the settled slots rounded now, as making them would
                 record.state.settle()
-                entry = dirty.get(meter_id)
-                if entry is None:
-                    dirty[meter_id] = _Dirty(record, meter.stored, partition, covered)
-                else:
-                    entry.partition = partition
+                if meter_id not in dirty:
+                    dirty[meter_id] = _Dirty(record, meter.stored, covered)
                 continue
             self._write_record(result, meter_id, record, meter.stored, covered, meter.last_index)
         pending.written = max(pending.written, end)
