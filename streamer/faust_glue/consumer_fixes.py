@@ -32,6 +32,13 @@ test: the survivor had processed every reading of a moved partition, its group l
    wrapped ``Consumer._wait_next_records``), seeks only then, and resumes the flow.
 3. faust's own seek after a rebalance (``Consumer.perform_seek``) had the same race, and was
    the source of such holes in crash runs: it is made the same way (:func:`seek_parked`).
+   That seek moves only the partitions with a committed offset: a readings partition never
+   committed stays where the fetcher was, and records fetched there before the rebalance
+   were dropped by faust's fetch loop (no longer among its active partitions then). Seen in
+   the exactly_once crash test: a partition kept through a rebalance was read from offset
+   135, its first 135 readings never, and its first commit (faust's hole rule needs a
+   committed offset) went past them. Such partitions are sought to their beginning too
+   (the app's ``consumer_auto_offset_reset`` is ``earliest``: :func:`seek_never_committed`).
 4. ``Consumer._drain_messages`` hands the readings over in bulk when the consumer has a feed
    (:mod:`streamer.faust_glue.bulk_readings`), and ``Consumer.wait_empty`` (a revoke, a stop)
    first waits for the batches taken from that feed to be delivered.
@@ -44,6 +51,8 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from aiokafka.errors import IllegalStateError
+from aiokafka.structs import TopicPartition
 from faust.transport.consumer import Consumer
 
 from streamer.faust_glue.bulk_readings import bulk_drain, feed_of, wait_for_feed
@@ -196,6 +205,7 @@ async def seek_parked(
     try:
         if not consumer.flow_active or not getattr(consumer, _DRAINING, False):
             await seek(consumer)
+            restarted = await seek_never_committed(consumer)
         else:
             async with ParkedFlow(consumer.app, park_timeout_seconds) as parked:
                 if not parked:
@@ -203,7 +213,8 @@ async def seek_parked(
                         "faust's fetch loop did not park in %.0f s; seeking", park_timeout_seconds
                     )
                 await seek(consumer)
-        drop_queued_readings(consumer, rewound(consumer))
+                restarted = await seek_never_committed(consumer)
+        drop_queued_readings(consumer, rewound(consumer) | restarted)
     finally:
         if feed is not None:
             feed.release()
@@ -246,10 +257,36 @@ class ParkedFlow:
             consumer.resume_flow()
 
 
+async def seek_never_committed(consumer: Any) -> set[int]:
+    """After faust's seek to the committed offsets: the assigned readings partitions it left
+    where they were (never committed: no read offset) sought to their beginning, as
+    ``auto_offset_reset=earliest`` reads a partition first assigned (the fetcher may have
+    moved past records faust dropped around a rebalance); those partitions."""
+    feed = feed_of(consumer)
+    if feed is None:
+        return set()
+    read = consumer._read_offset
+    never = [tp for tp in consumer.assignment() if tp.topic == feed.topic and read.get(tp) is None]
+    if not never:
+        return set()
+    try:
+        await consumer._thread.seek_to_beginning(
+            *(TopicPartition(tp.topic, tp.partition) for tp in never)
+        )
+    except IllegalStateError as exc:  # the assignment changed: the next rebalance seeks again
+        log.info("not seeking never-committed readings partitions: %s", exc)
+        return set()
+    log.info(
+        "readings partitions %s were never committed: read from their beginning",
+        sorted(tp.partition for tp in never),
+    )
+    return {tp.partition for tp in never}
+
+
 def rewound(consumer: Any) -> set[int]:
     """The readings partitions faust's seek to the committed offsets just moved: those with a
     committed offset (it sets their read offset to it). A partition never committed is not
-    moved, so what is queued of it stays valid (dropped, it would never be read again)."""
+    moved by it (:func:`seek_never_committed` moves it)."""
     feed = feed_of(consumer)
     if feed is None:
         return set()

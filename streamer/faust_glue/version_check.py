@@ -28,6 +28,12 @@ PATCHED: dict[tuple[str, str], str] = {
     ("faust.transport.consumer", "Consumer._drain_messages"): "8308d11bc7a290dc",
     ("faust.transport.consumer", "Consumer.perform_seek"): "b2fa31dd2a8784d3",
     ("faust.transport.consumer", "Consumer.wait_empty"): "f29971a4a89cf07e",
+    # called by consumer_fixes.seek_never_committed (a never-committed partition's beginning)
+    (
+        "faust.transport.drivers.aiokafka",
+        "AIOKafkaConsumerThread.seek_to_beginning",
+    ): "217531394a6dcdbc",
+    ("aiokafka.consumer.consumer", "AIOKafkaConsumer.seek_to_beginning"): "a62f30f01b58d747",
     # mirrored by bulk_readings (its loop folds getmany in; ack_offsets is ack's bookkeeping)
     ("faust.transport.consumer", "Consumer.getmany"): "fb4700d31489b3b4",
     ("faust.transport.consumer", "Consumer.ack"): "6341c682b9ca914d",

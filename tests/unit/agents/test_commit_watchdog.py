@@ -376,3 +376,49 @@ def test_a_cancelled_wait_for_the_fetch_loop_resumes_the_flow() -> None:
         return consumer.calls, consumer.flow_active
 
     assert asyncio.run(scenario()) == (["stop", "resume"], True)
+
+
+def test_faust_s_seek_moves_never_committed_readings_partitions_to_their_beginning() -> None:
+    """faust seeks only the partitions with a committed offset; one never committed stays where
+    the fetcher was, past records its fetch loop dropped around the rebalance (seen: a kept
+    partition read from offset 135 on, its first 135 readings lost). It is read again from its
+    beginning, and what was queued of it before the seek is dropped."""
+    from aiokafka.structs import TopicPartition
+
+    from streamer.faust_glue.bulk_readings import ReadingsFeed, attach_feed
+    from streamer.faust_glue.consumer_fixes import seek_parked
+    from streamer.pipeline.messages import InMessage
+
+    class Thread:
+        def __init__(self) -> None:
+            self.to_beginning: list[tuple[Any, ...]] = []
+
+        async def seek_to_beginning(self, *partitions: Any) -> bool:
+            assert all(isinstance(p, TopicPartition) for p in partitions)
+            self.to_beginning.append(partitions)
+            return True
+
+    R3 = TP("readings", 3)
+
+    async def scenario() -> tuple[list[tuple[Any, ...]], int, list[int]]:
+        consumer: Any = FlowConsumer({R0, R1, R3, C0})
+        consumer.app = FakeApp(consumer)
+        consumer._thread = Thread()
+        feed = ReadingsFeed("readings", max_events=100, capacity_events=100)
+        attach_feed(consumer.app, feed)
+        for partition, first in ((0, 135), (1, 40), (3, 7)):
+            feed.put_nowait(
+                partition,
+                [InMessage(b"m", b"{}", "readings", partition, first + i, 0) for i in range(5)],
+            )
+
+        async def seek(c: Any) -> None:  # faust's: committed offsets for readings 1 and 3 only
+            c._read_offset.update({R0: None, R1: 40, R3: 7, C0: None})
+
+        await seek_parked(consumer, seek, park_timeout_seconds=0.05)
+        left = [chunk.partition for chunk in feed.take_nowait()]
+        return consumer._thread.to_beginning, feed.dropped_events, left
+
+    to_beginning, dropped, left = asyncio.run(scenario())
+    assert to_beginning == [(TopicPartition("readings", 0),)]
+    assert dropped == 15 and left == []  # every partition sought: their queued readings go
