@@ -25,25 +25,32 @@ from streamer.typed_decorators import typed
 log = logging.getLogger(__name__)
 
 
-def held_meters(table: Any) -> list[HeldMeter]:
+def held_meters(table: Any, unflushed: dict[str, bytes] | None = None) -> list[HeldMeter]:
+    """The meters in the state table, with the newer bytes of those whose records changed
+    since their last write (coalesced state writes: ``unflushed``), so that a meter whose new
+    readings are not written yet is not taken for silent or expired."""
     meters: list[HeldMeter] = []
+    newer = {meter_id.encode(): value for meter_id, value in (unflushed or {}).items()}
     for key, value in list(table.data.items()):
         if value is None:
             continue
-        data = bytes(value)
+        data = newer.pop(bytes(key), None) or bytes(value)
         try:
             partition = MeterRecord.partition_of(data)
         except StateDecodeError:
             continue
         meters.append(HeldMeter(bytes(key).decode(errors="replace"), partition, data))
+    for key, data in newer.items():  # new meters, not written yet
+        meters.append(HeldMeter(key.decode(errors="replace"), MeterRecord.partition_of(data), data))
     return meters
 
 
 def check_meter_health(runtime: WorkerRuntime) -> HealthScan:
     settings = runtime.settings
     table = runtime.state_table
+    processor = runtime.processor
     scan = scan_meter_health(
-        held_meters(table),
+        held_meters(table, processor.unflushed_values() if processor.unflushed_meters else None),
         record=PipelineConfig.from_settings(settings).record,
         at_ms=now_ms(),
         silent_after_ms=settings.silent_slots * settings.resolution_seconds * 1000,

@@ -709,6 +709,14 @@ class BatchProcessor:
         """Meters whose record changed since its bytes were last made (coalesced)."""
         return len(self._dirty)
 
+    def unflushed_values(self) -> dict[str, bytes]:
+        """The bytes each record changed since its last write would be written with now (the
+        table holds older ones until the flush): for a scan of the meters held."""
+        return {
+            meter_id: entry.record.to_bytes(entry.record.partition, entry.record.offset)
+            for meter_id, entry in self._dirty.items()
+        }
+
     # --- meters' home partitions ------------------------------------------------------------
     def home_partition(self, key: bytes | None) -> int:
         """The partition a meter's readings, state and forecasts live on

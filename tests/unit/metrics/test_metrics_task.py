@@ -97,7 +97,7 @@ def test_meter_gauges_from_the_state_table() -> None:
         topics=SimpleNamespace(
             status=SimpleNamespace(send_soon=lambda key, value: sent.append((key, value)))
         ),
-        processor=SimpleNamespace(prune_cache=lambda load: 0),
+        processor=SimpleNamespace(prune_cache=lambda load: 0, unflushed_meters=0),
     )
     counts = check_meter_health(rt).counts  # the silence timer's one scan sets the gauges
     assert (counts.held, counts.active, counts.silent, counts.flatlined) == (3, 2, 1, 3)
@@ -105,6 +105,44 @@ def test_meter_gauges_from_the_state_table() -> None:
     assert rt.registry.get_sample_value("streamer_silent_meters") == 1
     assert rt.registry.get_sample_value("streamer_active_meters") == 2
     assert rt.registry.get_sample_value("streamer_flatlined_meters") == 3
+
+
+def test_a_meter_whose_new_readings_are_not_written_yet_is_neither_silent_nor_expired() -> None:
+    """Coalesced state writes: the table holds a meter's bytes of its last write; the scan
+    takes the newer bytes of its changed record instead (held back until the next flush)."""
+    settings = load_settings(readings_topic="readings", silent_slots=2, retention_seconds=3600)
+    config = PipelineConfig.from_settings(settings)
+    now = now_ms()
+    res_ms = settings.resolution_seconds * 1000
+    old = MeterRecord.new(config.record)
+    old.state.update(res_ms, 0.5, now - 3 * 3_600_000)  # silent for 3 h in the table
+    newer = MeterRecord.new(config.record)
+    newer.state.update(res_ms, 0.5, now)
+    data = {b"a": old.to_bytes(partition=1), b"b": old.to_bytes(partition=1)}
+    tombstones: list[bytes] = []
+
+    def scan(unflushed: dict[str, bytes]) -> Any:
+        rt = runtime(
+            settings=settings,
+            state_table=SimpleNamespace(
+                data=dict(data), send_changelog=lambda p, key, v, **kw: tombstones.append(key)
+            ),
+            silent_reported=set(),
+            core=SimpleNamespace(silent_reported=set()),
+            topics=SimpleNamespace(status=SimpleNamespace(send_soon=lambda key, value: None)),
+            processor=SimpleNamespace(
+                prune_cache=lambda load: 0,
+                unflushed_meters=len(unflushed),
+                unflushed_values=lambda: unflushed,
+            ),
+        )
+        return check_meter_health(rt)
+
+    assert sorted(m.meter_id for m in scan({}).expired) == ["a", "b"]
+    tombstones.clear()
+    held_back = scan({"a": newer.to_bytes(partition=1), "n": newer.to_bytes(partition=2)})
+    assert [m.meter_id for m in held_back.expired] == ["b"] and tombstones == [b"b"]
+    assert (held_back.counts.held, held_back.counts.active) == (3, 2)  # a and the new n
 
 
 def onnx_like(name: str, requested: tuple[str, ...], in_use: tuple[str, ...]) -> Any:
