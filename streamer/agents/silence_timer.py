@@ -12,6 +12,7 @@ flatlined): one timer, one rule (:mod:`streamer.pipeline.meter_health`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from streamer.agents.runtime import WorkerRuntime
@@ -25,12 +26,12 @@ from streamer.typed_decorators import typed
 log = logging.getLogger(__name__)
 
 
-def held_meters(table: Any, unflushed: dict[str, bytes] | None = None) -> list[HeldMeter]:
+def held_meters(table: Any, unflushed: Mapping[str, bytes]) -> list[HeldMeter]:
     """The meters in the state table, with the newer bytes of those whose records changed
     since their last write (coalesced state writes: ``unflushed``), so that a meter whose new
     readings are not written yet is not taken for silent or expired."""
     meters: list[HeldMeter] = []
-    newer = {meter_id.encode(): value for meter_id, value in (unflushed or {}).items()}
+    newer = {meter_id.encode(): value for meter_id, value in unflushed.items()}
     for key, value in list(table.data.items()):
         if value is None:
             continue
@@ -48,9 +49,8 @@ def held_meters(table: Any, unflushed: dict[str, bytes] | None = None) -> list[H
 def check_meter_health(runtime: WorkerRuntime) -> HealthScan:
     settings = runtime.settings
     table = runtime.state_table
-    processor = runtime.processor
     scan = scan_meter_health(
-        held_meters(table, processor.unflushed_values() if processor.unflushed_meters else None),
+        held_meters(table, runtime.processor.unflushed_values()),
         record=PipelineConfig.from_settings(settings).record,
         at_ms=now_ms(),
         silent_after_ms=settings.silent_slots * settings.resolution_seconds * 1000,

@@ -97,7 +97,7 @@ def test_meter_gauges_from_the_state_table() -> None:
         topics=SimpleNamespace(
             status=SimpleNamespace(send_soon=lambda key, value: sent.append((key, value)))
         ),
-        processor=SimpleNamespace(prune_cache=lambda load: 0, unflushed_meters=0),
+        processor=SimpleNamespace(prune_cache=lambda load: 0, unflushed_values=dict),
     )
     counts = check_meter_health(rt).counts  # the silence timer's one scan sets the gauges
     assert (counts.held, counts.active, counts.silent, counts.flatlined) == (3, 2, 1, 3)
@@ -131,9 +131,7 @@ def test_a_meter_whose_new_readings_are_not_written_yet_is_neither_silent_nor_ex
             core=SimpleNamespace(silent_reported=set()),
             topics=SimpleNamespace(status=SimpleNamespace(send_soon=lambda key, value: None)),
             processor=SimpleNamespace(
-                prune_cache=lambda load: 0,
-                unflushed_meters=len(unflushed),
-                unflushed_values=lambda: unflushed,
+                prune_cache=lambda load: 0, unflushed_values=lambda: unflushed
             ),
         )
         return check_meter_health(rt)
