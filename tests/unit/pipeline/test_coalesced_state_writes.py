@@ -4,16 +4,20 @@ flush writes is what writing every batch would have left in the store."""
 from __future__ import annotations
 
 import logging
+import random
 
 import pytest
 
 from streamer.pipeline.batch_processor import BatchProcessor, BatchResult
+from streamer.pipeline.config import PipelineConfig
 from streamer.pipeline.messages import InMessage
+from streamer.pipeline.meter_record import MeterRecord
 from tests.unit.pipeline.test_batch_processor import (
     NOW,
     Store,
     daily,
     explode_at,
+    home,
     msg,
     processor,
     settings,
@@ -112,3 +116,101 @@ def test_without_coalescing_every_batch_writes() -> None:
     store = Store()
     result = p.process([msg("a", 0, 0.3)], store.load, NOW)
     assert set(result.state_writes) == {"a"} and p.unflushed_meters == 0
+
+
+# --- a crash between flushes --------------------------------------------------------------------
+CRASH_METERS = ("m1", "m2", "m3", "m4", "m5", "m6")
+CRASH_SLOTS = 200
+FLUSH_EVERY = 3
+
+
+def faulty_stream() -> list[InMessage]:
+    """Every meter's readings slot by slot, with gaps, duplicates, late readings filling a gap and
+    late corrections; each partition's offsets count up from 0, as Kafka's do."""
+    rng = random.Random(5)
+    offsets: dict[int, int] = {}
+    out: list[InMessage] = []
+    skipped: dict[str, list[int]] = {m: [] for m in CRASH_METERS}
+    for slot in range(CRASH_SLOTS):
+        for number, meter in enumerate(CRASH_METERS):
+            value = kwh(slot) * (1 + number / 10)
+            sends: list[tuple[int, float]] = []
+            draw = rng.random()
+            if draw < 0.04:
+                skipped[meter].append(slot)  # a gap, filled late below (or never)
+            else:
+                sends.append((slot, value))
+                if draw > 0.97:
+                    sends.append((slot, value))  # the meter reports twice
+            if skipped[meter] and rng.random() < 0.3:
+                late = skipped[meter].pop(0)
+                if slot - late < 40:
+                    sends.append((late, kwh(late) * (1 + number / 10)))
+            if slot > 5 and rng.random() < 0.02:
+                sends.append((slot - rng.randint(1, 4), 0.4 + number / 100))  # a correction
+            for at_slot, reading in sends:
+                partition = home(meter.encode())
+                offset = offsets.get(partition, 0)
+                offsets[partition] = offset + 1
+                out.append(msg(meter, at_slot, reading, offset=offset))
+    return out
+
+
+def cut(messages: list[InMessage], rng: random.Random) -> list[list[InMessage]]:
+    """``messages`` in batches of uneven size, in order."""
+    batches: list[list[InMessage]] = []
+    start = 0
+    while start < len(messages):
+        size = rng.choice((3, 10, 20, 40))
+        batches.append(messages[start : start + size])
+        start += size
+    return batches
+
+
+def windows(store: Store) -> dict[str, bytes]:
+    """Each meter's window as bytes (the ledger beside it depends on where batches were cut)."""
+    record = PipelineConfig.from_settings(settings()).record
+    return {m: MeterRecord.from_bytes(v, record).state.to_bytes() for m, v in store.items()}
+
+
+@pytest.mark.parametrize("trial", range(3))
+def test_a_coalescing_worker_killed_between_flushes_rebuilds_the_same_windows(trial: int) -> None:
+    """Killed after a flush, with offsets committed up to an earlier flush and part of the next
+    flush's writes in the changelog, then restarted from the changelog and the committed offsets
+    (the messages from there replayed): the windows are those of a worker never killed."""
+    messages = faulty_stream()
+    steady, steady_store = processor(settings()), Store()
+    for batch in cut(messages, random.Random(99)):
+        apply(steady.process(batch, steady_store.load, NOW), steady_store)
+    expected = windows(steady_store)
+    assert len(expected) == len(CRASH_METERS)
+
+    rng = random.Random(trial)
+    crashy, store = processor(settings()), Store()
+    crashy.coalesce_state_writes = True
+    flushes: list[tuple[int, Store, dict[str, bytes]]] = []  # (messages done, changelog, writes)
+    done = 0
+    kill_at = rng.randrange(len(messages) // 4, len(messages) * 3 // 4)
+    for number, batch in enumerate(cut(messages[:kill_at], rng), start=1):
+        result = crashy.process(batch, store.load, NOW)
+        done += len(batch)
+        if number % FLUSH_EVERY == 0:
+            crashy.flush_state(result)
+            writes = {m: w.value for m, w in result.state_writes.items()}
+            store.update(writes)
+            flushes.append((done, Store(store), writes))
+    assert len(flushes) >= 3
+    landed = rng.randrange(1, len(flushes) - 1)  # the last flush whose writes all landed
+    committed = flushes[rng.randrange(0, landed + 1)][0]  # offsets committed with a flush before
+    changelog = Store(flushes[landed][1])
+    following = flushes[landed + 1][2]  # ... and part of the next flush's writes landed too
+    for meter_id in sorted(following)[: len(following) // 2]:
+        changelog[meter_id] = following[meter_id]
+
+    restarted = processor(settings())
+    restarted.coalesce_state_writes = True
+    for batch in cut(messages[committed:], rng):
+        result = restarted.process(batch, changelog.load, NOW)
+        restarted.flush_state(result)
+        apply(result, changelog)
+    assert windows(changelog) == expected
