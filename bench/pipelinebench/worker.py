@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -174,7 +175,10 @@ class WorkerProcess:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=timeout_seconds)
-            except subprocess.TimeoutExpired:
+            except subprocess.TimeoutExpired:  # hung: its threads' stacks to its log first
+                self.proc.send_signal(signal.SIGQUIT)  # (streamer.thread_dump)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.proc.wait(timeout=2.0)
                 self.proc.kill()
                 self.proc.wait()
         self._log.close()

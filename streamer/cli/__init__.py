@@ -20,6 +20,7 @@ from faust.cli import option
 from streamer.cli.errors import fail
 from streamer.errors import StreamerError
 from streamer.settings import Settings, SettingsError, load_settings
+from streamer.thread_dump import install_thread_dump
 
 
 def register_commands(app: Any, settings: Settings) -> None:
@@ -45,6 +46,7 @@ def register_commands(app: Any, settings: Settings) -> None:
 
 def main() -> None:
     """Console entry point."""
+    install_thread_dump()  # `kill -QUIT <pid>`: every thread's stack to stderr
     try:
         settings = load_settings()
     except SettingsError as exc:

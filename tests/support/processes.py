@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -71,15 +72,29 @@ class StreamerProcess:
             self.proc.wait(timeout=30)
 
     def stop(self, timeout_seconds: float = 30.0) -> int:
+        """SIGTERM; a process still there after ``timeout_seconds`` is hung: its stacks go to
+        its log first (:meth:`dump_stacks`), then SIGKILL."""
         if self.alive:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=timeout_seconds)
             except subprocess.TimeoutExpired:
+                self.dump_stacks()
                 self.proc.kill()
                 self.proc.wait()
         self._log.close()
         return self.proc.returncode
+
+    def dump_stacks(self, settle_seconds: float = 2.0) -> None:
+        """Have the process write every thread's stack to its log (SIGQUIT: streamer.thread_dump,
+        even with its event loop blocked), then its asyncio tasks' (SIGUSR1: faust's, when the
+        loop still runs; it may end a process that is not a worker); ``settle_seconds`` each."""
+        for signum in (signal.SIGQUIT, signal.SIGUSR1):
+            if not self.alive:
+                return
+            self.proc.send_signal(signum)
+            with contextlib.suppress(subprocess.TimeoutExpired):  # a dump does not stop it
+                self.proc.wait(timeout=settle_seconds)
 
 
 class WorkerProcess(StreamerProcess):
