@@ -187,11 +187,17 @@ class ReadingsFeed:
         return bool(queue)
 
     async def take(self) -> list[Chunk]:
-        """What has arrived, up to ``max_events`` readings; waits while nothing is queued."""
+        """What has arrived, up to ``max_events`` readings; waits while nothing can be taken
+        (nothing queued, or the feed held)."""
         while True:
             out = self.take_nowait()
             if out:
                 return out
+            # nothing could be taken: wait for the next arrival or release (each sets the
+            # event). Held with readings queued, the event was still set: waiting on it
+            # returned at once, and this loop spun with the event loop never running the seek
+            # that was to release the feed (a worker hung for good at a rebalance)
+            self._arrived.clear()
             await self._arrived.wait()
 
     def add_in_flight(self) -> None:

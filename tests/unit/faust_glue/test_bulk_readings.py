@@ -13,6 +13,7 @@ from faust.transport.consumer import Consumer
 from faust.types import TP
 
 from streamer.faust_glue.bulk_readings import (
+    Chunk,
     ReadingsFeed,
     ack_offsets,
     attach_feed,
@@ -67,6 +68,46 @@ def test_take_waits_only_when_nothing_is_queued() -> None:
         await asyncio.sleep(0.01)
         assert not waiter.done()
         f.put_nowait(0, msgs(0, range(5)))
+        chunks = await asyncio.wait_for(waiter, 1)
+        return [m.offset for c in chunks for m in c.messages]
+
+    assert asyncio.run(scenario()) == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("queued_before_hold", [True, False])
+def test_take_waits_while_the_feed_is_held_and_lets_the_event_loop_run(
+    queued_before_hold: bool,
+) -> None:
+    """A seek holds the feed while readings are queued (fetched around a rebalance): ``take``
+    must wait, not spin. It spun once (the event of arrivals stayed set while nothing could be
+    taken): the event loop ran nothing else, the seek that holds the feed never released it, and
+    the worker hung for good, its log ending at faust's "Seek stream partitions to committed
+    offsets" (a coalescing loop run of the worker-crash test)."""
+
+    async def scenario() -> list[int]:
+        f = feed()
+        if queued_before_hold:
+            f.put_nowait(0, msgs(0, range(5)))
+        f.hold()
+        calls = 0
+        take_nowait = f.take_nowait
+
+        def counted() -> list[Chunk]:
+            nonlocal calls
+            calls += 1
+            if calls > 50:
+                raise AssertionError("take() spins while the feed is held")
+            return take_nowait()
+
+        f.take_nowait = counted  # type: ignore[method-assign]
+        waiter = asyncio.ensure_future(f.take())
+        await asyncio.sleep(0.01)
+        if not queued_before_hold:
+            f.put_nowait(0, msgs(0, range(5)))  # arrives during the hold
+            await asyncio.sleep(0.01)
+        assert not waiter.done(), waiter.exception()
+        assert calls <= 2
+        f.release()
         chunks = await asyncio.wait_for(waiter, 1)
         return [m.offset for c in chunks for m in c.messages]
 
