@@ -95,9 +95,10 @@ RESERVED_PORTS = frozenset(
 QUICK: dict[str, Any] = {
     "ingest_meters": 1000,
     # 96k readings, about 2.5 s of the worker: with 24 slots (24k readings, under a second)
-    # the window was mostly the worker's first second (its first fetches, first records, first
-    # collections): four runs within an hour gave 5.1% to 11.2% of getmany (x3.5 to x8.9 the
-    # bare faust drain), and three with 96 slots 9.2% to 10.2% (x6.2 to x6.9)
+    # the window was mostly the worker's first second, and the worker's rate in four runs
+    # within an hour went from 21.6k to 39.1k/s (5.1% to 11.2% of getmany); in eight runs with
+    # 96 slots over two hours it went from 30.9k to 38.9k/s (7.6% to 10.2%: getmany's own
+    # rate moved from 305k to 463k/s)
     "ingest_slots": 96,
     # >= batch_max_events (2000): no batch holds two readings of a meter, each is forecast
     "forecast_meters": 2000,
