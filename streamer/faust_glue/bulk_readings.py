@@ -169,8 +169,6 @@ class ReadingsFeed:
                 budget -= n
         for partition in [p for p, queue in self._queues.items() if not queue]:
             del self._queues[partition]
-        if not self._queues:
-            self._arrived.clear()
         if self.has_space():
             self._space.set()
         if out:
@@ -194,9 +192,10 @@ class ReadingsFeed:
             if out:
                 return out
             # nothing could be taken: wait for the next arrival or release (each sets the
-            # event). Held with readings queued, the event was still set: waiting on it
-            # returned at once, and this loop spun with the event loop never running the seek
-            # that was to release the feed (a worker hung for good at a rebalance)
+            # event; only here is it cleared). Held with readings queued, the event was still
+            # set: waiting on it returned at once, and this loop spun with the event loop never
+            # running the seek that was to release the feed (a worker hung for good at a
+            # rebalance)
             self._arrived.clear()
             await self._arrived.wait()
 
@@ -243,8 +242,6 @@ class ReadingsFeed:
                 dropped += len(chunk.messages)
                 self._drop(chunk)
         self._queued -= dropped
-        if not self._queues:
-            self._arrived.clear()
         if self.has_space():
             self._space.set()
         return dropped
