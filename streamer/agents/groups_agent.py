@@ -10,7 +10,8 @@
   issues group forecasts (``group-forecasts``, and the newest in ``group-latest-forecast`` for
   ``GET /groups/{id}/forecast``) and realised totals (``forecast-drift``, scope ``group``).
 - A timer issues what waits on late or silent members once ``STREAMER_GROUP_LATENESS_SECONDS``
-  have passed.
+  have passed, for the groups whose partitions this worker owns, and never while a rebalance
+  runs (:mod:`streamer.faust_glue.ownership`).
 
 Table values are written as the batch code writes the meter tables (the store's dict, and the
 changelog record sent to the key's partition), so that the timer can write outside an event.
@@ -19,11 +20,13 @@ changelog record sent to the key's partition), so that the timer can write outsi
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from streamer.agents.runtime import WorkerRuntime
+from streamer.faust_glue.ownership import settled_partitions
 from streamer.faust_glue.table_access import table_sink
 from streamer.groups.calibration import GroupCalibrator
 from streamer.groups.contributions import Contribution, group_partition
@@ -152,10 +155,24 @@ class GroupDesk:
         sink.key_partition[key] = partition
         table.send_changelog(partition, key, value, value_serializer="raw")
 
-    async def check_lateness(self) -> None:
-        """Issue and realise what waits on late members, for every group this worker holds."""
+    async def check_lateness(self, owned: Callable[[], frozenset[int] | None]) -> None:
+        """Issue and realise what waits on late members, for every group this worker owns.
+
+        ``owned()`` (:func:`~streamer.faust_glue.ownership.settled_partitions`) is asked before
+        each group, as its step awaits its sends: while a rebalance runs the store still holds
+        groups given to another worker, or half-restored ones, and their steps would issue again
+        what their owner issues, from an older state written over the owner's changelog.
+        """
         for key in list(self.state.data):
+            partitions = owned()
+            if partitions is None:
+                return
             group_id = bytes(key).decode(errors="replace")
+            partition = self.state.key_partition.get(key)
+            if partition is None:
+                partition = group_partition(group_id, self.partitions)
+            if partition not in partitions:
+                continue
             state = self.load(group_id, self.view.kind_of(group_id))
             members = self.view.members_of(group_id)
             if members:
@@ -189,4 +206,5 @@ def register_group_agents(app: Any, runtime: WorkerRuntime) -> None:
 
     @typed(app.timer(LATENESS_CHECK_SECONDS, name="streamer.group_lateness"))
     async def group_lateness() -> None:
-        await desk.check_lateness()
+        topic = settings.group_contributions_topic
+        await desk.check_lateness(lambda: settled_partitions(app, topic))

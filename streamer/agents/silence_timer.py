@@ -6,7 +6,9 @@ without a reading for ``STREAMER_SILENT_SLOTS`` slots (wall-clock, by Kafka mess
 gets one ``silent`` status event; one silent for ``STREAMER_RETENTION_SECONDS`` is deleted from
 the table (a tombstone to its changelog partition) with an ``expired`` event, so that per-meter
 state does not grow without bound. The same scan sets the meter gauges (held, silent, active,
-flatlined): one timer, one rule (:mod:`streamer.pipeline.meter_health`).
+flatlined): one timer, one rule (:mod:`streamer.pipeline.meter_health`). It scans only the
+meters of the readings partitions this worker owns, and skips its turn while a rebalance runs
+(:mod:`streamer.faust_glue.ownership`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from streamer.agents.runtime import WorkerRuntime
+from streamer.faust_glue.ownership import settled_partitions
 from streamer.pipeline.config import PipelineConfig
 from streamer.pipeline.meter_health import HealthScan, HeldMeter, scan_meter_health
 from streamer.pipeline.meter_record import MeterRecord
@@ -26,10 +29,13 @@ from streamer.typed_decorators import typed
 log = logging.getLogger(__name__)
 
 
-def held_meters(table: Any, unflushed: Mapping[str, bytes]) -> list[HeldMeter]:
+def held_meters(
+    table: Any, unflushed: Mapping[str, bytes], owned: frozenset[int] | None = None
+) -> list[HeldMeter]:
     """The meters in the state table, with the newer bytes of those whose records changed
     since their last write (coalesced state writes: ``unflushed``), so that a meter whose new
-    readings are not written yet is not taken for silent or expired."""
+    readings are not written yet is not taken for silent or expired; only those of the
+    ``owned`` readings partitions, when given."""
     meters: list[HeldMeter] = []
     newer = {meter_id.encode(): value for meter_id, value in unflushed.items()}
     for key, value in list(table.data.items()):
@@ -43,14 +49,18 @@ def held_meters(table: Any, unflushed: Mapping[str, bytes]) -> list[HeldMeter]:
         meters.append(HeldMeter(bytes(key).decode(errors="replace"), partition, data))
     for key, data in newer.items():  # new meters, not written yet
         meters.append(HeldMeter(key.decode(errors="replace"), MeterRecord.partition_of(data), data))
+    if owned is not None:
+        meters = [meter for meter in meters if meter.partition in owned]
     return meters
 
 
-def check_meter_health(runtime: WorkerRuntime) -> HealthScan:
+def check_meter_health(runtime: WorkerRuntime, owned: frozenset[int] | None = None) -> HealthScan:
+    """One scan of the meters held (those of the ``owned`` readings partitions, when given):
+    status events, expiry, and the meter gauges."""
     settings = runtime.settings
     table = runtime.state_table
     scan = scan_meter_health(
-        held_meters(table, runtime.processor.unflushed_values()),
+        held_meters(table, runtime.processor.unflushed_values(), owned),
         record=PipelineConfig.from_settings(settings).record,
         at_ms=now_ms(),
         silent_after_ms=settings.silent_slots * settings.resolution_seconds * 1000,
@@ -81,4 +91,8 @@ def register_silence_timer(app: Any, runtime: WorkerRuntime) -> None:
     @typed(app.timer(runtime.settings.silence_check_interval_seconds, name="streamer.silence"))
     async def check_silence() -> None:
         async with runtime.core.batch_lock:  # expiry and the cache prune race a batch
-            check_meter_health(runtime)
+            # not while a rebalance runs: the table still holds meters given to another
+            # worker, whose expiry would write tombstones to the changelog it recovers from
+            owned = settled_partitions(app, runtime.settings.readings_topic)
+            if owned is not None:
+                check_meter_health(runtime, owned)

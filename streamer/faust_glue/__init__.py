@@ -11,5 +11,7 @@
 - :mod:`.exactly_once_hooks`: read-committed consumption and recovery past transaction markers;
 - :mod:`.table_access`: the stores behind faust tables, read and written without faust's
   per-key machinery;
+- :mod:`.ownership`: the partitions a worker owns once a rebalance and its recovery are over,
+  for timers that write table state;
 - :mod:`.compression`: the zstd level of aiokafka's record batches, which it does not expose.
 """

@@ -49,7 +49,10 @@ def test_group_forecasts_count_members_once_across_moves_silence_and_a_rebalance
     kafka: TestKafka, tmp_path: Path
 ) -> None:
     first = kafka.settings(
-        web_port=free_port(), consumer_session_timeout_seconds=6.0, group_lateness_seconds=2
+        web_port=free_port(),
+        consumer_session_timeout_seconds=6.0,
+        group_lateness_seconds=2,
+        silence_check_interval_seconds=2.0,
     )
     second = first.model_copy(update={"web_port": free_port()})
     asyncio.run(ensure_topics(first))
@@ -183,6 +186,10 @@ def test_group_forecasts_count_members_once_across_moves_silence_and_a_rebalance
             if k.startswith("streamer_group_forecasts_total")
         )
         assert issued >= len(by_issue)
+        # each worker's store also holds its standby copies of the other's partitions: only
+        # the owner scans a meter (and only its owner steps a group, as checked above)
+        held = [m.get("streamer_meters_in_state", 0.0) for m in metrics]
+        assert sum(held) == METERS and all(0 < h < METERS for h in held), held
     finally:
         for worker in workers:
             worker.stop()
