@@ -378,8 +378,9 @@ PIPELINE = Dashboard(
                 Panel(
                     "Worker memory (resident)",
                     "Resident memory of each worker. It grows with the meters held (about "
-                    "2.6 KB each plus the latest forecast); steady growth with a steady fleet "
-                    "is a leak.",
+                    "2.6 KB each plus the latest forecast), standby copies of other workers' "
+                    "meters included (STREAMER_TABLE_STANDBY_REPLICAS); steady growth with a "
+                    "steady fleet is a leak.",
                     (
                         Target(
                             f"sum by (instance) (process_resident_memory_bytes{{{INST}}})",

@@ -138,6 +138,7 @@ def create_app(settings: Settings, *, serving: bool = True) -> tuple[Any, Worker
         datadir=str(settings.worker_dir),
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=1,
+        table_standby_replicas=settings.table_standby_replicas,
         # faust's own transactions are not used: exactly_once is streamer's
         # (streamer.delivery.exactly_once)
         processing_guarantee="at_least_once",

@@ -112,6 +112,15 @@ class Settings(BaseSettings):
         "since static members do not leave the group; a worker restarted with the same id must "
         "keep its STREAMER_WEB_HOST and STREAMER_WEB_PORT (faust's assignor checks them).",
     )
+    table_standby_replicas: int = Field(
+        1,
+        ge=0,
+        description="Standby copies of each table partition, kept up to date by other workers "
+        "(faust's standbys): a worker that takes over a dead worker's partitions has their state "
+        "at hand. A copy costs the worker holding it the memory of the meters it mirrors (with "
+        "two workers and 1, each worker holds every meter); 0 saves that memory, and a takeover "
+        "restores the partitions from their changelogs instead.",
+    )
     changelog_segment_ms: int = Field(
         600_000,
         ge=60_000,
