@@ -510,6 +510,7 @@ def _worker_defaults(settings: Settings) -> dict[str, Any]:
         "batch_max_events": settings.batch_max_events,
         "forecast_every_slots": settings.forecast_every_slots,
         "processing_guarantee": settings.processing_guarantee,
+        "coalesce_state_writes": settings.coalesce_state_writes,
         "state_cache_meters": settings.state_cache_meters,
         "lookback_slots": settings.lookback_slots,
         "horizon_slots": settings.horizon_slots,
