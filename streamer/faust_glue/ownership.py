@@ -1,11 +1,17 @@
 """Which partitions of a topic this worker owns, for timers that write table state.
 
-faust runs timers straight through rebalances. From a revoke until the end of the table
-recovery that follows, the memory store still holds the keys of partitions now given to another
-worker (its ``on_recovery_completed`` drops them only then), and a partition just assigned may
-be half restored. A timer that wrote state in that window (the group lateness timer, the silence
-timer's expiry) could issue again what the new owner issues, from an older state, and send that
-older state to the changelog the new owner recovers from.
+A table's memory store holds more than the worker's own partitions:
+
+- the standby copies of other workers' partitions (``STREAMER_TABLE_STANDBY_REPLICAS``), which
+  faust keeps up to date from their changelogs in the same store, all the time;
+- from a revoke until the end of the table recovery that follows, the partitions now given to
+  another worker (the store's ``on_recovery_completed`` drops them only then); and a partition
+  just assigned may be half restored.
+
+faust runs timers straight through all of this. A timer that wrote state for such a key (the
+group lateness timer, the silence timer's expiry) would issue again what the owner issues, from
+its own copy, and send that copy to the changelog the owner recovers from; a gauge counted over
+the store would count the copies too.
 
 :func:`settled_partitions` is None while a rebalance or its recovery runs, and otherwise the
 partitions of the topic assigned to this worker. A timer checks it before each key it writes:
