@@ -168,11 +168,8 @@ class GroupDesk:
             if partitions is None:
                 return
             group_id = bytes(key).decode(errors="replace")
-            partition = self.state.key_partition.get(key)
-            if partition is None:
-                partition = group_partition(group_id, self.partitions)
-            if partition not in partitions:
-                continue
+            if group_partition(group_id, self.partitions) not in partitions:
+                continue  # the partition step() writes it to, and contributions arrive on
             state = self.load(group_id, self.view.kind_of(group_id))
             members = self.view.members_of(group_id)
             if members:
