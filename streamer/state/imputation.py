@@ -85,15 +85,25 @@ def impute_rows(
     values = out_values.reshape(-1)  # views: row r, slot s is flat index r * size + s
     flat_flags = out_flags.reshape(-1)
     known = real_mask(flat_flags) & np.isfinite(values)
-    unknown = np.flatnonzero(~known)
-    if unknown.size == 0:
+    gaps = ~known
+    if not gaps.any():
         return out_values, out_flags
     # only real values are sources, and only the slots they fill are written: reading a
     # source from the array being filled is reading the input
-    values[unknown] = np.nan
-    flat_flags[unknown] = _MISSING
+    values[gaps] = np.nan
+    flat_flags[gaps] = _MISSING
     known_idx = np.flatnonzero(known)
     if known_idx.size == 0:
+        return out_values, out_flags
+    # a slot before its row's first real one stays missing: no real value precedes it to
+    # interpolate from, and a day or a week earlier lies before it too (a young meter's
+    # window is mostly such slots: they are left out of the work per gap slot)
+    rows_known = known.reshape(out_values.shape)
+    first = rows_known.argmax(axis=1)  # 0 for a row of no real slot: all of it stays
+    first[~rows_known[:, 0] & (first == 0)] = size
+    gaps.reshape(out_values.shape)[np.arange(size)[None, :] < first[:, None]] = False
+    unknown = np.flatnonzero(gaps)
+    if unknown.size == 0:
         return out_values, out_flags
 
     row = unknown // size

@@ -248,6 +248,51 @@ def test_rows_imputed_together_on_week_long_windows(seed: int) -> None:
         np.testing.assert_array_equal(out_f[i], row_f)
 
 
+def _impute_slot_by_slot(
+    values: np.ndarray, flags: np.ndarray, per_day: int, max_gap: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """impute()'s rules written out one slot at a time: the reference for impute_rows."""
+    real = ((flags >= 1) & (flags <= 3)) & np.isfinite(values)
+    out_v = np.where(real, values, np.nan).astype(np.float64)
+    out_f = np.where(real, flags, M).astype(np.uint8)
+    n = values.shape[0]
+    for s in np.flatnonzero(~real).tolist():
+        left = next((i for i in range(s - 1, -1, -1) if real[i]), None)
+        right = next((i for i in range(s + 1, n) if real[i]), None)
+        if left is not None and right is not None and right - left - 1 <= max_gap:
+            weight = (s - left) / (right - left)
+            out_v[s] = float(values[left]) + (float(values[right]) - float(values[left])) * weight
+            out_f[s] = IN
+        elif s >= per_day and real[s - per_day]:
+            out_v[s], out_f[s] = values[s - per_day], D
+        elif s >= 7 * per_day and real[s - 7 * per_day]:
+            out_v[s], out_f[s] = values[s - 7 * per_day], W
+    return out_v, out_f
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_young_windows_match_the_rules_slot_by_slot(seed: int) -> None:
+    """Windows of meters younger than the lookback (their first slots never had a reading: the
+    worker skips them, since nothing can fill them), beside full and empty ones."""
+    rng = np.random.default_rng(seed)
+    rows, n = 48, 120
+    values = rng.gamma(2.0, 0.2, size=(rows, n)).astype(np.float32)
+    flags = rng.choice(
+        np.array([0, 1, 2, 3], dtype=np.uint8), size=(rows, n), p=[0.3, 0.5, 0.1, 0.1]
+    )
+    for r in range(rows):
+        flags[r, : int(rng.integers(0, n + 1))] = 0  # young: nothing before its first reading
+    flags[0] = 0  # no reading at all
+    flags[1] = 1  # every slot read
+    flags[2, :-1] = 0  # one reading, the newest
+    values[flags == 0] = np.nan
+    out_v, out_f = impute_rows(values, flags, 10, 3)
+    for i in range(rows):
+        ref_v, ref_f = _impute_slot_by_slot(values[i], flags[i], 10, 3)
+        np.testing.assert_allclose(out_v[i], ref_v, rtol=1e-12, equal_nan=True)
+        np.testing.assert_array_equal(out_f[i], ref_f)
+
+
 def test_rows_need_two_dimensions_of_one_shape() -> None:
     with pytest.raises(ValueError, match="2-D"):
         impute_rows(np.zeros(3), np.zeros(3, dtype=np.uint8), 1, 4)
