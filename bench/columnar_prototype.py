@@ -53,8 +53,12 @@ TRACKED = (1, 4, 12, 24, 48)
 OFFSETS = tuple(int(x) for x in np.cumsum((0, *TRACKED[:-1])))
 RING = sum(TRACKED)
 RES_MS = 1_800_000
-STEP, PRIOR_STEP, LOW, HIGH, MAX_LOG = 0.05, 0.005, 0.1, 0.9, 4.0
-PH_ALPHA, PH_DELTA, PH_THRESHOLD, PH_MIN = 1.0, 0.5, 25.0, 30
+# the worker's defaults (CalibrationConfig, its prior's step, PageHinkleyConfig)
+STEP, LOW, HIGH, MAX_LOG = 0.05, 0.1, 0.9, 4.0
+PRIOR_STEP = STEP * 0.1
+PH_ALPHA, PH_DELTA, PH_THRESHOLD, PH_MIN = 1.0 - 1e-4, 0.5, 25.0, 48
+#: a detector's statistics when fresh or just fired: n, mean, up, down, min(up), max(down)
+PH_FRESH = (0.0, 0.0, 0.0, 0.0, np.inf, -np.inf)
 DECAY = 0.5 ** (1 / 240.0)
 OBSERVED = 1
 _HEADER = struct.Struct("<2sBHq")
@@ -73,7 +77,7 @@ class ColumnarStore:
         self.cal_count = np.zeros((meters, len(TRACKED)), dtype=np.uint16)
         self.prior = np.zeros((len(TRACKED), 2), dtype=np.float64)
         self.acc = np.zeros((meters, 4), dtype=np.float64)  # n, weight, abs, smape
-        self.ph = np.zeros((meters, 6), dtype=np.float64)  # n, mean, up, down, min_up, max_down
+        self.ph = np.tile(np.array(PH_FRESH), (meters, 1))  # n, mean, up, down, min_up, max_down
 
     def apply(self, rows: np.ndarray, slot: np.ndarray, kwh: np.ndarray) -> None:
         """The fast path: each row's reading is for the slot after its head."""
@@ -194,7 +198,7 @@ class ColumnarStore:
                 fired = (ph[:, 0] >= PH_MIN) & (
                     (ph[:, 2] - ph[:, 4] > PH_THRESHOLD) | (ph[:, 5] - ph[:, 3] > PH_THRESHOLD)
                 )
-                ph[fired] = 0.0
+                ph[fired] = PH_FRESH
                 self.ph[rj] = ph
         return int(position.size)
 
