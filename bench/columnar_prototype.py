@@ -44,24 +44,37 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from streamer.accuracy.interval_calibration import (  # noqa: E402
+    MAX_LOG,
+    CalibrationConfig,
+    calibrate_quantiles,
+)
+from streamer.accuracy.ledger_config import DEFAULT_HORIZONS  # noqa: E402
+from streamer.drift.page_hinkley import PageHinkleyConfig  # noqa: E402
 from streamer.inference.features import FeatureSpec, build_inputs  # noqa: E402
 from streamer.state.imputation import impute_rows  # noqa: E402
 
 LOOKBACK = 336
 HORIZON = 48
-TRACKED = (1, 4, 12, 24, 48)
+TRACKED = DEFAULT_HORIZONS
 OFFSETS = tuple(int(x) for x in np.cumsum((0, *TRACKED[:-1])))
 RING = sum(TRACKED)
 RES_MS = 1_800_000
-# the worker's defaults (CalibrationConfig, its prior's step, PageHinkleyConfig)
-STEP, LOW, HIGH, MAX_LOG = 0.05, 0.1, 0.9, 4.0
-PRIOR_STEP = STEP * 0.1
-PH_ALPHA, PH_DELTA, PH_THRESHOLD, PH_MIN = 1.0 - 1e-4, 0.5, 25.0, 48
+# the worker's defaults: its interval calibration (and the fleet prior's step) and detector
+CALIBRATION = CalibrationConfig(horizons=TRACKED)
+STEP, LOW, HIGH = CALIBRATION.step, CALIBRATION.low, CALIBRATION.high
+PRIOR_STEP = CALIBRATION.for_prior().step
+_PH = PageHinkleyConfig()
+PH_ALPHA, PH_DELTA, PH_THRESHOLD, PH_MIN = _PH.alpha, _PH.delta, _PH.threshold, _PH.min_instances
+#: for each forecast step, the tracked horizon whose calibration it uses
+BUCKET = CALIBRATION.bucket_of_steps(HORIZON)
 #: a detector's statistics when fresh or just fired: n, mean, up, down, min(up), max(down)
 PH_FRESH = (0.0, 0.0, 0.0, 0.0, np.inf, -np.inf)
 DECAY = 0.5 ** (1 / 240.0)
 OBSERVED = 1
 _HEADER = struct.Struct("<2sBHq")
+#: two float16, to round a pair of floats as the calibration's storage does
+_HALF_PAIR = struct.Struct("<2e")
 
 
 class ColumnarStore:
@@ -118,7 +131,6 @@ class ColumnarStore:
         # the prior, match by match: the values each match was judged with, and its steps
         used = np.empty((position.size, 2))
         prior = self.prior.tolist()
-        half_pair = struct.Struct("<2e")
         for k, (j, p10, p50, p90, a) in enumerate(
             zip(
                 horizon.tolist(),
@@ -142,8 +154,8 @@ class ColumnarStore:
                 else -PRIOR_STEP * (1 - HIGH)
             )
             prior[j] = list(
-                half_pair.unpack(
-                    half_pair.pack(
+                _HALF_PAIR.unpack(
+                    _HALF_PAIR.pack(
                         min(max(low, -MAX_LOG), MAX_LOG), min(max(high, -MAX_LOG), MAX_LOG)
                     )
                 )
@@ -219,19 +231,10 @@ class ColumnarStore:
                 np.float16
             )
         self.ledger_head[rows] = origin
-        bucket = np.minimum(
-            np.searchsorted(np.asarray(TRACKED), np.arange(1, HORIZON + 1)), len(TRACKED) - 1
+        multipliers = np.exp(self.cal[rows][:, BUCKET, :] + self.prior[BUCKET][None])  # (B, H, 2)
+        return calibrate_quantiles(
+            quantiles, (LOW, 0.5, HIGH), 1, multipliers[:, :, 0], multipliers[:, :, 1]
         )
-        multipliers = np.exp(self.cal[rows][:, bucket, :] + self.prior[bucket][None])  # (B, H, 2)
-        median = quantiles[:, :, 1:2]
-        out = quantiles.copy()
-        out[:, :, 0] = np.maximum(
-            median[:, :, 0] - (median[:, :, 0] - quantiles[:, :, 0]) * multipliers[:, :, 0], 0.0
-        )
-        out[:, :, 2] = (
-            median[:, :, 0] + (quantiles[:, :, 2] - median[:, :, 0]) * multipliers[:, :, 1]
-        )
-        return out
 
     def record_bytes(self, rows: np.ndarray, partition: int, offsets: np.ndarray) -> list[bytes]:
         """Each row's record: the window as 2-byte codes and flag bits, the ledger, the
