@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from streamer.heap import FreezeAfterRecovery, SlowCollectionFreezer
+from streamer.heap import FreezeAfterRecovery, SlowCollectionFreezer, set_collection_thresholds
 from streamer.typed_decorators import typed
 
 CHECK_SECONDS = 1.0
@@ -24,5 +24,6 @@ def register_heap_freeze(app: Any) -> None:
 
     @typed(app.timer(CHECK_SECONDS, name="streamer.heap_freeze"))
     async def freeze_after_recovery() -> None:
-        on_slow_collection.install()  # once the worker runs (not when an app is only built)
+        if on_slow_collection.install():  # once the worker runs (not when an app is only built)
+            set_collection_thresholds()
         freezer.tick(app.tables.recovery.completed.is_set(), time.monotonic())

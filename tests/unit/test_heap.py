@@ -6,7 +6,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from streamer.heap import FreezeAfterRecovery, SlowCollectionFreezer, freeze_heap
+from streamer.heap import (
+    MIDDLE_COLLECTION_YOUNG,
+    YOUNG_COLLECTION_OBJECTS,
+    FreezeAfterRecovery,
+    SlowCollectionFreezer,
+    freeze_heap,
+    set_collection_thresholds,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -86,3 +93,23 @@ def test_a_freeze_as_recovery_completes_is_not_repeated_by_the_next_tick() -> No
     assert freezer.tick(False, 62.0) is False  # a rebalance
     freezer.recovery_completed(63.0)
     assert freezer.tick(True, 64.0) is False
+
+
+def test_the_worker_thresholds_leave_the_oldest_generation_as_it_was() -> None:
+    before = gc.get_threshold()
+    try:
+        assert set_collection_thresholds() == (
+            YOUNG_COLLECTION_OBJECTS,
+            MIDDLE_COLLECTION_YOUNG,
+            before[2],
+        )
+        assert gc.get_threshold()[0] == YOUNG_COLLECTION_OBJECTS
+    finally:
+        gc.set_threshold(*before)
+
+
+def test_install_says_whether_it_installed() -> None:
+    freezer = SlowCollectionFreezer()
+    assert freezer.install() is True
+    assert freezer.install() is False
+    assert gc.callbacks.count(freezer) == 1
