@@ -52,6 +52,20 @@ log = logging.getLogger(__name__)
 #: Meters applied before their chunk's models are called (on the worker's inference thread, while
 #: the next chunk is applied).
 CHUNK_METERS = 256
+#: A smaller batch is cut into this many chunks (of at least :data:`MIN_CHUNK_METERS`): the
+#: models' call of its last chunk runs after every meter is applied, while the event loop has
+#: little else to do, so that call is the batch's tail; the smaller it is, the sooner the
+#: batch's records go out (the latency of a worker that keeps up).
+CHUNKS_PER_BATCH = 4
+MIN_CHUNK_METERS = 32
+
+
+def chunk_meters(meters: int) -> int:
+    """Meters per chunk in a batch of ``meters``: :data:`CHUNK_METERS`, or fewer, so that a
+    batch has :data:`CHUNKS_PER_BATCH` chunks where it can (none under
+    :data:`MIN_CHUNK_METERS` meters, and at least one meter)."""
+    return max(1, min(CHUNK_METERS, max(MIN_CHUNK_METERS, -(-meters // CHUNKS_PER_BATCH))))
+
 
 #: Meters whose home partition is remembered (a dict of key bytes to int; cleared when full).
 _HOMES_KEPT = 1_000_000
@@ -565,14 +579,15 @@ class BatchProcessor:
         return PendingBatch(messages, load_state, now_ms, result, list(by_meter.items()), {})
 
     def apply_chunks(self, pending: PendingBatch) -> Iterator[Inference | None]:
-        """Apply the batch's meters, :data:`CHUNK_METERS` at a time; yields after each chunk the
+        """Apply the batch's meters, :func:`chunk_meters` at a time; yields after each chunk the
         models' calls for its meters due a forecast (run each before its chunk is finished), or
         None when it has none (so that the caller may let other work run between chunks)."""
         meters, held, result = pending.meters, pending.held, pending.result
         messages, load_state, now_ms = pending.messages, pending.load_state, pending.now_ms
-        for start in range(0, len(meters), CHUNK_METERS):
+        size = chunk_meters(len(meters))
+        for start in range(0, len(meters), size):
             candidates: list[str] = []  # meters due a forecast, in batch order
-            end = min(start + CHUNK_METERS, len(meters))
+            end = min(start + size, len(meters))
             for meter_id, readings in meters[start:end]:
                 mark = _Mark(result)
                 try:

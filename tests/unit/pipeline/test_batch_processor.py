@@ -494,3 +494,21 @@ def test_begin_apply_chunks_finish_is_process() -> None:
     got = p2.finish(pending)
     assert [f.to_bytes() for f in got.forecasts] == [f.to_bytes() for f in expected.forecasts]
     assert got.outcomes == expected.outcomes and len(got.forecasts) == 3
+
+
+def test_a_small_batch_is_cut_into_smaller_chunks() -> None:
+    """Full batches keep CHUNK_METERS a chunk; a smaller one gets CHUNKS_PER_BATCH chunks (so
+    that the models' call of its last chunk, the batch's tail, is short), never under
+    MIN_CHUNK_METERS meters."""
+    from streamer.pipeline.batch_processor import (
+        CHUNK_METERS,
+        CHUNKS_PER_BATCH,
+        MIN_CHUNK_METERS,
+        chunk_meters,
+    )
+
+    assert chunk_meters(2000) == CHUNK_METERS
+    assert chunk_meters(CHUNK_METERS * CHUNKS_PER_BATCH) == CHUNK_METERS
+    assert chunk_meters(550) == 138  # 4 chunks
+    assert chunk_meters(100) == MIN_CHUNK_METERS
+    assert chunk_meters(10) == MIN_CHUNK_METERS  # one chunk of all ten
