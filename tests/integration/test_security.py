@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import functools
+import gc
 import subprocess
 import sys
 import time
@@ -234,6 +235,10 @@ def test_wrong_password_stops_the_worker_with_one_sentence(secure_kafka: SecureK
     print(f"[security] wrong password: worker exited {proc.returncode} after {elapsed:.1f} s")
 
 
+# aiokafka leaves the socket of a connection the broker refused unclosed (in a reference cycle):
+# whichever collection finds it warns, during this test or a later one. This test collects it
+# itself, at its end, with that warning ignored (not ours to fix; the refusals are what it tests).
+@pytest.mark.filterwarnings("ignore:unclosed:ResourceWarning")
 def test_plaintext_and_untrusted_clients_are_refused(secure_kafka: SecureKafka) -> None:
     good = secure_kafka.settings()
     plaintext = secure_kafka.settings(
@@ -276,3 +281,4 @@ def test_plaintext_and_untrusted_clients_are_refused(secure_kafka: SecureKafka) 
         "[security] plaintext client: refused; TLS without SASL: refused; "
         f"untrusted CA: refused in {untrusted_s:.1f} s; the configured client: connects"
     )
+    gc.collect()  # the refused connections' sockets, here, under this test's warning filter
