@@ -16,7 +16,6 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +38,3 @@ def lower_thread_priority(nice: int) -> int | None:
         log.warning("could not lower the priority of thread %d: %s", thread_id, exc)
         return None
     return target
-
-
-def nice_thread_initializer(nice: int) -> Callable[[], None]:
-    """A ``ThreadPoolExecutor`` initializer that lowers each of its threads by ``nice``."""
-
-    def initialize() -> None:
-        lower_thread_priority(nice)
-
-    return initialize

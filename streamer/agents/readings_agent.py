@@ -41,7 +41,7 @@ from streamer.faust_glue.table_access import state_loader, table_sink
 from streamer.groups.contributions import contributions_of, group_partition
 from streamer.pipeline.batch_processor import BatchProcessor, BatchResult, PendingBatch
 from streamer.pipeline.messages import InMessage
-from streamer.thread_priority import nice_thread_initializer
+from streamer.thread_priority import lower_thread_priority
 from streamer.timeutil import now_ms
 from streamer.typed_decorators import typed
 
@@ -106,7 +106,8 @@ class ReadingsLoop:
         self._inference_threads = ThreadPoolExecutor(
             max_workers=settings.inference_threads,
             thread_name_prefix="streamer-inference",
-            initializer=nice_thread_initializer(settings.inference_thread_nice),
+            initializer=lower_thread_priority,
+            initargs=(settings.inference_thread_nice,),
         )
         self.batches = 0
         # coalesced state writes (at_least_once): a meter's record is written once per offset

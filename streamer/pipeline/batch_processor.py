@@ -63,8 +63,8 @@ MIN_CHUNK_METERS = 32
 def chunk_meters(meters: int) -> int:
     """Meters per chunk in a batch of ``meters``: :data:`CHUNK_METERS`, or fewer, so that a
     batch has :data:`CHUNKS_PER_BATCH` chunks where it can (none under
-    :data:`MIN_CHUNK_METERS` meters, and at least one meter)."""
-    return max(1, min(CHUNK_METERS, max(MIN_CHUNK_METERS, -(-meters // CHUNKS_PER_BATCH))))
+    :data:`MIN_CHUNK_METERS` meters)."""
+    return min(CHUNK_METERS, max(MIN_CHUNK_METERS, -(-meters // CHUNKS_PER_BATCH)))
 
 
 #: Meters whose home partition is remembered (a dict of key bytes to int; cleared when full).

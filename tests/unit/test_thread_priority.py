@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from streamer.thread_priority import MAX_NICE, lower_thread_priority, nice_thread_initializer
+from streamer.thread_priority import MAX_NICE, lower_thread_priority
 
 
 def _nice_of_thread() -> int:
@@ -19,7 +19,9 @@ def _nice_of_thread() -> int:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
 def test_the_pool_threads_are_lowered_and_the_caller_is_not() -> None:
     before = _nice_of_thread()
-    with ThreadPoolExecutor(max_workers=2, initializer=nice_thread_initializer(3)) as pool:
+    with ThreadPoolExecutor(
+        max_workers=2, initializer=lower_thread_priority, initargs=(3,)
+    ) as pool:
         nices = set(pool.map(lambda _: _nice_of_thread(), range(8)))
     assert nices == {min(MAX_NICE, before + 3)}
     assert _nice_of_thread() == before  # the calling thread (and the process) unchanged
