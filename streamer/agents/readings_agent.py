@@ -24,9 +24,10 @@ from typing import Any, TypeVar
 from streamer.agents.batch_metrics import record_batch
 from streamer.agents.drift_reporting import score_batch
 from streamer.agents.runtime import WorkerRuntime
+from streamer.contract.drift_record import DriftReport
 from streamer.contract.forecast_record import ForecastRecord
 from streamer.delivery.at_least_once import deliver
-from streamer.delivery.batch_records import OutputTopics, batch_records
+from streamer.delivery.batch_records import OutputTopics, batch_records, encode_new_forecasts
 from streamer.delivery.bulk_sender import BulkSender, OutRecord
 from streamer.delivery.exactly_once import deliver_exactly_once, next_offsets
 from streamer.delivery.offset_commits import COMMIT_EVERY_BATCHES, CoalescedCommits
@@ -129,11 +130,12 @@ class ReadingsLoop:
         The batch is parsed and applied on the event loop, a chunk of meters at a time; each
         chunk's models are called on an inference thread as soon as it is applied (ONNX Runtime
         and numpy release the GIL there, so the event loop applies the next chunk, sends the
-        previous batch, fetches and answers meanwhile); once every meter is applied, each
-        chunk's records are made on the event loop as soon as its call returned, while the later
-        chunks' calls run; with ``STREAMER_BATCH_IN_THREAD`` all of it runs on the
-        batch thread. All under the core's batch lock, which every other task that touches the
-        processor, the models or the drift monitors takes too.
+        previous batch, fetches and answers meanwhile). Once every meter is applied, the batch's
+        matches are folded into the fleet accuracy, and each chunk's records (and its forecasts'
+        JSON) are made on the event loop as soon as its call returned, while the later chunks'
+        calls run. With ``STREAMER_BATCH_IN_THREAD`` all of it runs on the batch thread. All
+        under the core's batch lock, which every other task that touches the processor, the
+        models or the drift monitors takes too.
         """
         started = time.perf_counter()
         runtime = self.runtime
@@ -141,16 +143,31 @@ class ReadingsLoop:
         messages = [m for chunk in chunks for m in chunk.messages]
         processor.collect_actuals = bool(runtime.core.membership)
         async with runtime.core.batch_lock:
+            drifts: list[DriftReport] | None = None  # (scored in the batch thread's case below)
             if self._thread is not None:
                 result = await self._run(
                     self._thread, processor.process, messages, self._load, now_ms()
                 )
             else:
                 pending = processor.begin(messages, self._load, now_ms())
-                await _run_chunks(processor, pending, self._inference_threads)
+                scored: list[DriftReport] = []
+                await _run_chunks(
+                    processor,
+                    pending,
+                    self._inference_threads,
+                    # the batch's matches are all made once its meters are applied: folded
+                    # into the fleet accuracy while the models run
+                    applied=lambda: scored.extend(score_batch(runtime.core, pending.result)),
+                    # each chunk's forecast JSON as soon as its forecasts are issued, while
+                    # the later chunks' models run (not once they all returned, when the
+                    # event loop is all that runs)
+                    finished=lambda: encode_new_forecasts(pending.result),
+                )
                 result = processor.finish(pending)
+                drifts = scored
             acknowledged = self._flushed(result, chunks)
-        drifts = score_batch(runtime.core, result)
+        if drifts is None:
+            drifts = score_batch(runtime.core, result)
         outputs, state_writes = batch_records(
             self._topics, self._state, self._latest, result, drifts
         )
@@ -416,14 +433,21 @@ def _account(
 
 
 async def _run_chunks(
-    processor: BatchProcessor, pending: PendingBatch, threads: ThreadPoolExecutor
+    processor: BatchProcessor,
+    pending: PendingBatch,
+    threads: ThreadPoolExecutor,
+    *,
+    applied: Callable[[], None] | None = None,
+    finished: Callable[[], None] | None = None,
 ) -> None:
     """Apply ``pending``'s chunks, each one's models called on ``threads`` as soon as it is
     applied, yielding to the event loop between chunks (so that the previous batch's delivery
     takes its next step, its acknowledgement or the commit, during this batch rather than
     after it); then finish each chunk as soon as its call returned, in chunk order, while the
-    later chunks' calls run. A thread cannot be interrupted: a cancelled or failed batch waits
-    for the calls it started to end before the loop goes on; the first error is raised."""
+    later chunks' calls run. ``applied`` is called once every chunk is applied, and
+    ``finished`` after each chunk is finished: work that is ready then runs while the later
+    calls do. A thread cannot be interrupted: a cancelled or failed batch waits for the calls
+    it started to end before the loop goes on; the first error is raised."""
     loop = asyncio.get_running_loop()
     calls: list[asyncio.Future[None]] = []
     try:
@@ -431,9 +455,13 @@ async def _run_chunks(
             if inference is not None:
                 calls.append(loop.run_in_executor(threads, inference.run))
             await asyncio.sleep(0)
+        if applied is not None:
+            applied()
         for call in calls:
             await asyncio.shield(call)  # raises the call's error
             processor.finish_next(pending)
+            if finished is not None:
+                finished()
     except BaseException:
         if calls:
             await asyncio.wait(calls)

@@ -59,8 +59,9 @@ def batch_records(
     latest_data = latest.data
     latest_partition = latest.key_partition
     latest_changelog = latest.changelog
-    # the batch's forecast JSON in one pass (the bytes of each record's to_bytes)
-    bodies = encode_forecasts(result.forecasts)
+    # the batch's forecast JSON (the bytes of each record's to_bytes): those not made ahead
+    encode_new_forecasts(result)
+    bodies = result.forecast_bodies
     for forecast, body in zip(result.forecasts, bodies, strict=True):
         key = forecast.meter_id.encode()
         # a forecast follows a state change, so the meter has a write (and its partition): the
@@ -123,6 +124,15 @@ def batch_records(
             )
         )
     return outputs, state_writes
+
+
+def encode_new_forecasts(result: BatchResult) -> None:
+    """Make the JSON of ``result``'s forecasts that have none yet, in one pass (a forecast
+    record is read-only once issued, so its bytes can be made as soon as its chunk is
+    finished, while the later chunks' models run)."""
+    made = len(result.forecast_bodies)
+    if made < len(result.forecasts):
+        result.forecast_bodies.extend(encode_forecasts(result.forecasts[made:]))
 
 
 def _source(source: MeterSource | None) -> int | None:

@@ -139,6 +139,9 @@ class BatchResult:
     # readings that arrived on another partition than their meter's home: sent on to it
     rerouted: list[Reroute] = field(default_factory=list)
     forecasts: list[ForecastRecord] = field(default_factory=list)
+    #: the JSON of ``forecasts[:len(forecast_bodies)]``, when made ahead (the agent encodes a
+    #: chunk's forecasts while the later chunks' models run: streamer.delivery.batch_records)
+    forecast_bodies: list[bytes] = field(default_factory=list)
     shadow_forecasts: list[ForecastRecord] = field(default_factory=list)
     # actuals matched with the forecasts issued for them (live, and the shadow model's)
     matches: list[Match] = field(default_factory=list)

@@ -240,3 +240,48 @@ def test_a_chunk_that_fails_to_apply_waits_for_the_calls_already_started() -> No
             assert ended == [0]  # the first chunk's call ended before the error went on
 
     asyncio.run(main())
+
+
+def test_the_batch_hooks_run_once_all_is_applied_and_after_each_chunk_is_finished() -> None:
+    events: list[str] = []
+    gates = [threading.Event() for _ in range(3)]
+
+    def call(i: int) -> None:
+        gates[i].wait(5)
+
+    async def main() -> None:
+        processor = _Processor(call, [0, 1, 2])
+        original_finish = processor.finish_next
+
+        def finish_next(pending: object) -> None:
+            original_finish(pending)
+            events.append(f"finish {len(processor.finished) - 1}")
+
+        processor.finish_next = finish_next  # type: ignore[method-assign]
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            task = asyncio.create_task(
+                _run_chunks(
+                    processor,
+                    None,  # type: ignore[arg-type]
+                    pool,
+                    applied=lambda: events.append(f"applied {len(processor.applied)}"),
+                    finished=lambda: events.append(f"finished {len(processor.finished) - 1}"),
+                )
+            )
+            await asyncio.sleep(0.05)
+            # every chunk applied, no call returned yet: the applied hook ran, alone
+            assert events == ["applied 3"]
+            for gate in gates:
+                gate.set()
+            await task
+
+    asyncio.run(main())
+    assert events == [
+        "applied 3",
+        "finish 0",
+        "finished 0",
+        "finish 1",
+        "finished 1",
+        "finish 2",
+        "finished 2",
+    ]

@@ -1,9 +1,18 @@
-"""A batch result as Kafka records: rerouted readings go on to their home partition."""
+"""A batch result as Kafka records: rerouted readings go on to their home partition; forecasts
+are written once, with JSON that may be made ahead, chunk by chunk."""
 
 from __future__ import annotations
 
-from streamer.delivery.batch_records import OutputTopics, TableSink, batch_records
-from streamer.pipeline.batch_processor import BatchResult, Reroute
+import numpy as np
+
+from streamer.contract.forecast_record import ForecastRecord
+from streamer.delivery.batch_records import (
+    OutputTopics,
+    TableSink,
+    batch_records,
+    encode_new_forecasts,
+)
+from streamer.pipeline.batch_processor import BatchResult, MeterSource, Reroute
 from streamer.pipeline.messages import InMessage
 
 TOPICS = OutputTopics("readings", "forecasts", "dlq", "status", "drift")
@@ -32,11 +41,7 @@ def test_a_rerouted_reading_goes_unchanged_to_its_home_partition_in_its_sources_
 
 
 def test_a_forecast_is_written_once_and_the_changelog_points_at_it() -> None:
-    import numpy as np
-
-    from streamer.contract.forecast_record import ForecastRecord
     from streamer.delivery.latest_forecast import SIZE, read_pointer
-    from streamer.pipeline.batch_processor import MeterSource
 
     issued_ms, origin_ms, res_ms = 1_795_392_061_000, 1_795_392_000_000, 1_800_000
     horizon = origin_ms + res_ms * np.arange(1, 4, dtype=np.int64)
@@ -69,3 +74,50 @@ def test_a_forecast_is_written_once_and_the_changelog_points_at_it() -> None:
     assert read_pointer(changelog.value or b"") == (2, issued_ms)
     assert latest.data[b"m-1"] == published.value and latest.key_partition[b"m-1"] == 2
     assert read_pointer(published.value or b"") is None  # JSON is never taken for a pointer
+
+
+def _forecast(meter_id: str, origin_ms: int, scale: float) -> ForecastRecord:
+    res_ms = 1_800_000
+    horizon = origin_ms + res_ms * np.arange(1, 4, dtype=np.int64)
+    point = np.array([0.1, 0.2, 0.3]) * scale
+    return ForecastRecord(
+        meter_id,
+        origin_ms + 61_000,
+        origin_ms,
+        "lstm",
+        "2",
+        False,
+        1800,
+        1.0,
+        horizon,
+        point,
+        np.stack([point * 0.5, point, point * 1.5], axis=1),
+        (0.1, 0.5, 0.9),
+    )
+
+
+def test_forecast_json_made_ahead_chunk_by_chunk_is_the_json_made_at_the_end() -> None:
+    origin_ms = 1_795_392_000_000
+    forecasts = [_forecast(f"m-{i}", origin_ms, 1.0 + i / 7) for i in range(5)]
+
+    def result_with(ahead: list[int]) -> BatchResult:
+        result = BatchResult()
+        for i, forecast in enumerate(forecasts):
+            result.sources[forecast.meter_id] = MeterSource(i % 3, i)
+            result.forecasts.append(forecast)
+            if i in ahead:  # a chunk ended here: its forecasts' JSON made then
+                encode_new_forecasts(result)
+        return result
+
+    at_the_end = result_with([])
+    chunked = result_with([1, 2])  # chunks [0, 1], [2], and [3, 4] left for batch_records
+    assert len(chunked.forecast_bodies) == 3
+    assert chunked.forecast_bodies == [f.to_bytes() for f in forecasts[:3]]
+    made_at_the_end, _ = batch_records(TOPICS, sink("s"), sink("l"), at_the_end, [])
+    made_ahead, _ = batch_records(TOPICS, sink("s"), sink("l"), chunked, [])
+    assert made_ahead == made_at_the_end
+    assert [r.value for r in made_ahead if r.topic == "forecasts"] == [
+        f.to_bytes() for f in forecasts
+    ]
+    encode_new_forecasts(chunked)  # nothing new: nothing made twice
+    assert len(chunked.forecast_bodies) == len(forecasts)
