@@ -35,6 +35,8 @@ from streamer.timeutil import now_ms
 CONSUMED = "streamer_readings_consumed_total"
 FORECASTS = "streamer_forecasts_total"
 E2E = "streamer_end_to_end_latency_seconds"
+BATCH_SIZE = "streamer_batch_size_messages"
+BATCH_SECONDS = "streamer_batch_duration_seconds"
 
 #: (meter key, slot end ms): (step index, epoch seconds when handed to the producer)
 Sent = dict[tuple[bytes, int], tuple[int, float]]
@@ -292,6 +294,7 @@ async def _step(
     worker_mean_ms = (
         round(delta(after, before, E2E + "_sum") / e2e_count * 1000, 1) if e2e_count else None
     )
+    batches = delta(at_end, before, BATCH_SIZE + "_count")
     return {
         "offered_per_s": rate,
         "readings": len(readings),
@@ -300,6 +303,13 @@ async def _step(
         "worker_consumed_per_s_during_step": round(consumed / offered_s, 1) if offered_s else None,
         "forecasts_during_step_per_s": round(delta(at_end, before, FORECASTS) / offered_s, 1)
         if offered_s
+        else None,
+        "batches_during_step": int(batches),
+        "mean_batch_messages": round(delta(at_end, before, BATCH_SIZE + "_sum") / batches, 1)
+        if batches
+        else None,
+        "mean_batch_ms": round(delta(at_end, before, BATCH_SECONDS + "_sum") / batches * 1000, 2)
+        if batches
         else None,
         "backlog_samples": [[round(s.at, 1), s.backlog] for s in samples],
         "saturation": sat,
