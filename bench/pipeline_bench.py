@@ -15,7 +15,7 @@ the Markdown report (``--markdown-out``, default ``BENCHMARKS.md``). Phases, on 
 - ``ingest``: (1) ceilings on one backlog: raw aiokafka ``getmany`` (A) and a bare faust app
   with the worker's faust settings that only drains and acks through faust's per-message path,
   ``take_events`` with a window of the bench's own (``--faust-within-seconds``; the worker's
-  batching is continuous, with no window) (B); (2) a worker's ingest of the same backlog (state
+  batching is continuous, with a short linger) (B); (2) a worker's ingest of the same backlog (state
   updates, no forecasts), py-spy profiled;
 - ``forecast``: (3) a worker preloaded with history gets a backlog of several slots of every
   meter at once (full batches, each reading due a forecast); forecasts/s over its batch cycles

@@ -204,6 +204,7 @@ def create_app(settings: Settings, *, serving: bool = True) -> tuple[Any, Worker
         settings.readings_topic,
         max_events=settings.batch_max_events,
         capacity_events=max(settings.stream_buffer_events, settings.batch_max_events * 2),
+        linger_seconds=settings.batch_linger_ms / 1000,
         fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
     )
     attach_feed(app, feed)

