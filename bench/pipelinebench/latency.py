@@ -272,6 +272,7 @@ async def _step(
     drain_seconds: float,
 ) -> dict[str, Any]:
     before = Sample.take(ctx, worker)
+    bench_cpu = time.process_time()  # this process: the offering producer and the collector
     samples, offered_s = await _offer(
         ctx, worker, producer, topic, readings, rate, collector.sent, step
     )
@@ -288,6 +289,7 @@ async def _step(
             break
     drained_s = time.monotonic() - (deadline - drain_seconds)
     after = Sample.take(ctx, worker)
+    bench_cpu = time.process_time() - bench_cpu
     consumed = delta(at_end, before, CONSUMED)
     latencies = collector.latencies.get(step, [])
     e2e_count = delta(after, before, E2E + "_count")
@@ -325,4 +327,8 @@ async def _step(
         f"{drained_s:.0f} s after the step (the rest were still queued: their latency is "
         "higher, so the percentiles are lower bounds)",
         **cpu_shares(after, before, after.at - before.at),
+        # the bench's own producer and collector share the machine with the worker
+        "bench_cores": round(bench_cpu / (after.at - before.at), 3)
+        if after.at > before.at
+        else None,
     }

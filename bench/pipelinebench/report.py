@@ -384,8 +384,9 @@ def _latency(report: dict[str, Any]) -> list[str]:
         "",
         "| offered/s | achieved offer/s | worker took in/s | forecasts/s | forecasts matched | "
         "p50 ms | p99 ms | p99.9 ms | max ms | worker's own mean ms | saturated | worker cores | "
-        "waiting for CPU |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "waiting for CPU | batches, mean readings, mean ms (processed to delivered) | "
+        "bench's producer and collector, cores |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in latency["steps"]:
         lat = s["latency"]
@@ -398,7 +399,8 @@ def _latency(report: dict[str, Any]) -> list[str]:
             f"{_ms(s.get('worker_reported_mean_ms'))} | "
             f"{'**yes**' if s['saturation']['saturated'] else 'no'}: "
             f"{s['saturation']['reason']} | {s['worker_cores']} | "
-            f"{s.get('worker_waiting_for_cpu_cores')} |"
+            f"{s.get('worker_waiting_for_cpu_cores')} | {_batches(s)} | "
+            f"{s.get('bench_cores', '-')} |"
         )
     lines.append("")
     if latency.get("saturated_at_per_s"):
@@ -802,3 +804,13 @@ def _groups(report: dict[str, Any]) -> list[str]:
         f"| group-forecasts record | {groups['group_forecast_bytes']:,} B |",
         "",
     ]
+
+
+def _batches(step: dict[str, Any]) -> str:
+    """A latency step's batches: how many, their mean readings and mean time, where known."""
+    if step.get("batches_during_step") is None:
+        return "-"
+    return (
+        f"{step['batches_during_step']:,}, {_num(step.get('mean_batch_messages'))}, "
+        f"{_ms(step.get('mean_batch_ms'))}"
+    )
