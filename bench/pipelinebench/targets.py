@@ -422,6 +422,9 @@ def _latency_row(
         cpu = _cpu_sentence(step)
         if cpu:
             why.append(f"during the step {cpu}")
+        capacity = _capacity_sentence(latency, rate)
+        if capacity:
+            why.append(capacity)
     out = {
         **row,
         "value": p99,
@@ -434,6 +437,23 @@ def _latency_row(
     if p50_limit is not None:
         out.update({"p50": p50, "p50_limit": p50_limit})
     return out
+
+
+def _capacity_sentence(latency: dict[str, Any], rate: int) -> str | None:
+    """How near ``rate`` is to the worker's capacity in the same run: its intake during the
+    first saturated step (a batch cycle grows as 1 / (1 - load / capacity))."""
+    saturated = [s for s in latency.get("steps", []) if s["saturation"]["saturated"]]
+    if not saturated:
+        return None
+    step = saturated[0]
+    intake = step.get("worker_consumed_per_s_during_step")
+    if not intake:
+        return None
+    return (
+        f"the worker's capacity in this run, its intake while saturated at "
+        f"{step['offered_per_s']:,}/s, was {intake:,.0f} readings/s: {rate:,}/s is "
+        f"{rate / intake:.0%} of it, and a batch cycle grows as 1 / (1 - that share)"
+    )
 
 
 def latency_1k_target(report: dict[str, Any]) -> dict[str, Any]:

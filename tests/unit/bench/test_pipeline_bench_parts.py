@@ -132,3 +132,27 @@ def test_issue_14s_latency_step_is_a_quarter_of_the_runs_onnx_ceiling() -> None:
     assert "5,600 readings/s" in row["target"]
     assert "quarter" in row["note"]
     assert row["met"] is True and row["value"] == 240.0
+
+
+def test_a_missed_latency_step_says_how_near_the_worker_s_capacity_it_ran() -> None:
+    targets = bench_module("targets")
+    step = {
+        "offered_per_s": 5_900,
+        "saturation": {"saturated": False, "reason": ""},
+        "latency": {"p50_ms": 200.0, "p99_ms": 420.0, "p999_ms": 500.0, "max_ms": 550.0},
+    }
+    saturated = {
+        "offered_per_s": 20_000,
+        "saturation": {"saturated": True, "reason": "growing"},
+        "worker_consumed_per_s_during_step": 6_756.0,
+        "latency": {"p50_ms": 8_000.0, "p99_ms": 16_000.0},
+        "latency_covers": "some",
+    }
+    report = {"latency": {"steps": [step, saturated], "quarter_rate": 5_900}}
+    row = targets.latency_target(report)
+    assert row["met"] is False
+    (capacity,) = [line for line in row["why"] if "capacity" in line]
+    assert "6,756 readings/s" in capacity and "87% of it" in capacity
+    # no saturated step: nothing to say about the capacity
+    lone = targets.latency_target({"latency": {"steps": [step], "quarter_rate": 5_900}})
+    assert lone["met"] is False and not [line for line in lone["why"] if "capacity" in line]
