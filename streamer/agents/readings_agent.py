@@ -133,9 +133,9 @@ class ReadingsLoop:
         previous batch, fetches and answers meanwhile). Once every meter is applied, the batch's
         matches are folded into the fleet accuracy, and each chunk's records (and its forecasts'
         JSON) are made on the event loop as soon as its call returned, while the later chunks'
-        calls run. With ``STREAMER_BATCH_IN_THREAD`` all of it runs on the batch thread. All
-        under the core's batch lock, which every other task that touches the processor, the
-        models or the drift monitors takes too.
+        calls run. With ``STREAMER_BATCH_IN_THREAD`` the batch runs on the batch thread (and is
+        scored once it returned). All under the core's batch lock, which every other task that
+        touches the processor, the models or the drift monitors takes too.
         """
         started = time.perf_counter()
         runtime = self.runtime
@@ -143,31 +143,28 @@ class ReadingsLoop:
         messages = [m for chunk in chunks for m in chunk.messages]
         processor.collect_actuals = bool(runtime.core.membership)
         async with runtime.core.batch_lock:
-            drifts: list[DriftReport] | None = None  # (scored in the batch thread's case below)
+            drifts: list[DriftReport] = []
             if self._thread is not None:
                 result = await self._run(
                     self._thread, processor.process, messages, self._load, now_ms()
                 )
+                drifts = score_batch(runtime.core, result)
             else:
                 pending = processor.begin(messages, self._load, now_ms())
-                scored: list[DriftReport] = []
                 await _run_chunks(
                     processor,
                     pending,
                     self._inference_threads,
                     # the batch's matches are all made once its meters are applied: folded
                     # into the fleet accuracy while the models run
-                    applied=lambda: scored.extend(score_batch(runtime.core, pending.result)),
+                    applied=lambda: drifts.extend(score_batch(runtime.core, pending.result)),
                     # each chunk's forecast JSON as soon as its forecasts are issued, while
                     # the later chunks' models run (not once they all returned, when the
                     # event loop is all that runs)
                     finished=lambda: encode_new_forecasts(pending.result),
                 )
                 result = processor.finish(pending)
-                drifts = scored
             acknowledged = self._flushed(result, chunks)
-        if drifts is None:
-            drifts = score_batch(runtime.core, result)
         outputs, state_writes = batch_records(
             self._topics, self._state, self._latest, result, drifts
         )

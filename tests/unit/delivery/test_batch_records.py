@@ -22,6 +22,26 @@ def sink(changelog: str) -> TableSink:
     return TableSink({}, {}, changelog)
 
 
+def _forecast(meter_id: str, origin_ms: int, scale: float) -> ForecastRecord:
+    res_ms = 1_800_000
+    horizon = origin_ms + res_ms * np.arange(1, 4, dtype=np.int64)
+    point = np.array([0.1, 0.2, 0.3]) * scale
+    return ForecastRecord(
+        meter_id,
+        origin_ms + 61_000,
+        origin_ms,
+        "lstm",
+        "2",
+        False,
+        1800,
+        1.0,
+        horizon,
+        point,
+        np.stack([point * 0.5, point, point * 1.5], axis=1),
+        (0.1, 0.5, 0.9),
+    )
+
+
 def test_a_rerouted_reading_goes_unchanged_to_its_home_partition_in_its_sources_transaction() -> (
     None
 ):
@@ -43,22 +63,8 @@ def test_a_rerouted_reading_goes_unchanged_to_its_home_partition_in_its_sources_
 def test_a_forecast_is_written_once_and_the_changelog_points_at_it() -> None:
     from streamer.delivery.latest_forecast import SIZE, read_pointer
 
-    issued_ms, origin_ms, res_ms = 1_795_392_061_000, 1_795_392_000_000, 1_800_000
-    horizon = origin_ms + res_ms * np.arange(1, 4, dtype=np.int64)
-    forecast = ForecastRecord(
-        "m-1",
-        issued_ms,
-        origin_ms,
-        "lstm",
-        "2",
-        False,
-        1800,
-        1.0,
-        horizon,
-        np.array([0.1, 0.2, 0.3]),
-        np.array([[0.05, 0.1, 0.2], [0.1, 0.2, 0.3], [0.2, 0.3, 0.4]]),
-        (0.1, 0.5, 0.9),
-    )
+    forecast = _forecast("m-1", 1_795_392_000_000, 1.0)
+    issued_ms = forecast.issued_ms
     result = BatchResult()
     result.forecasts.append(forecast)
     result.sources["m-1"] = MeterSource(2, 0)  # the meter's readings partition
@@ -74,26 +80,6 @@ def test_a_forecast_is_written_once_and_the_changelog_points_at_it() -> None:
     assert read_pointer(changelog.value or b"") == (2, issued_ms)
     assert latest.data[b"m-1"] == published.value and latest.key_partition[b"m-1"] == 2
     assert read_pointer(published.value or b"") is None  # JSON is never taken for a pointer
-
-
-def _forecast(meter_id: str, origin_ms: int, scale: float) -> ForecastRecord:
-    res_ms = 1_800_000
-    horizon = origin_ms + res_ms * np.arange(1, 4, dtype=np.int64)
-    point = np.array([0.1, 0.2, 0.3]) * scale
-    return ForecastRecord(
-        meter_id,
-        origin_ms + 61_000,
-        origin_ms,
-        "lstm",
-        "2",
-        False,
-        1800,
-        1.0,
-        horizon,
-        point,
-        np.stack([point * 0.5, point, point * 1.5], axis=1),
-        (0.1, 0.5, 0.9),
-    )
 
 
 def test_forecast_json_made_ahead_chunk_by_chunk_is_the_json_made_at_the_end() -> None:
