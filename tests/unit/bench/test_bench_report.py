@@ -695,6 +695,16 @@ def test_live_reading_bytes_are_per_write_and_per_forecast(bench: Bench) -> None
     assert forecasting.live_reading_bytes(written, forecasts=0, state_writes=10) is None
 
 
+def test_a_measured_backlog_is_scraped_coarsely_until_its_end_is_near(bench: Bench) -> None:
+    forecasting = bench("forecasting")
+    coarse = forecasting.BACKLOG_POLL_SECONDS
+    poll = forecasting.backlog_poll_seconds
+    assert poll(0, 48_000, 0.5, 0.1) == 0.1  # nothing taken yet: no rate to go by
+    assert poll(8_000, 48_000, 1.0, 0.1) == coarse  # 5 s left at 8,000/s
+    assert poll(44_000, 48_000, 5.5, 0.1) == 0.1  # 0.5 s left: the end is near
+    assert poll(47_999, 48_000, 6.0, 0.1) == 0.1
+
+
 def test_http_target_is_half_the_session_at_the_server_batch_with_every_answer_200(
     bench: Bench,
 ) -> None:
