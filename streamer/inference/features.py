@@ -23,10 +23,10 @@ Monday midnight.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -59,6 +59,12 @@ MS_PER_DAY: Final = 86_400_000
 MS_PER_WEEK: Final = 7 * MS_PER_DAY
 #: 1970-01-01 was a Thursday: shift epoch days by 3 so that Monday 00:00 UTC is week phase 0.
 _EPOCH_WEEKDAY_MS: Final = 3 * MS_PER_DAY
+#: Calendar arrays kept per distinct input (the worker's chunks of a batch share one origin, and
+#: a zone's wall-clock conversion of 336 slots costs more than the rest of the calendar).
+_CALENDAR_CACHE_ENTRIES: Final = 64
+#: ... for inputs of up to this many distinct origins (a training set's thousands are made anew).
+_CALENDAR_CACHE_ORIGINS: Final = 16
+_calendar_cache: dict[tuple[object, ...], npt.NDArray[Any]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,19 +205,52 @@ def _calendar_times(
     if len(zones) == 1:
         distinct, inverse = np.unique(ends, return_inverse=True)
         times = slot_end_times(distinct, slots, spec.resolution_seconds)
-        return distinct, inverse, wall_ms(times, zones[0])
+        return distinct, inverse, _wall_ms(times, zones[0])
     pairs, inverse = np.unique(
         np.stack([zone_of_row.astype(np.int64), ends], axis=1), axis=0, return_inverse=True
     )
     times = slot_end_times(pairs[:, 1], slots, spec.resolution_seconds)
     for k, zone in enumerate(zones):
         rows = np.flatnonzero(pairs[:, 0] == k)
-        times[rows] = wall_ms(times[rows], zone)
+        times[rows] = _wall_ms(times[rows], zone)
     return pairs[:, 1], inverse, times
 
 
+def _cached(key: tuple[object, ...], make: Callable[[], npt.NDArray[Any]]) -> npt.NDArray[Any]:
+    """``make()``, kept under ``key`` (read-only: callers share it); ``key[-2]`` is the shape
+    of the times it is made of."""
+    shape = key[-2]
+    assert isinstance(shape, tuple)
+    if shape and shape[0] > _CALENDAR_CACHE_ORIGINS:
+        return make()
+    found = _calendar_cache.get(key)
+    if found is None:
+        found = make()
+        found.flags.writeable = False
+        if len(_calendar_cache) >= _CALENDAR_CACHE_ENTRIES:
+            _calendar_cache.clear()
+        _calendar_cache[key] = found
+    return found
+
+
+def _wall_ms(times: IntArray, zone: str) -> IntArray:
+    """:func:`wall_ms` of ``times``, kept per distinct ``times`` and zone (the same values)."""
+    out: IntArray = _cached(
+        ("wall", zone, times.shape, times.tobytes()), lambda: wall_ms(times, zone)
+    )
+    return out
+
+
 def _calendar(name: str, times: IntArray, spec: FeatureSpec) -> FloatArray:
-    """Calendar feature ``name`` of slots ending at ``times`` (UTC or wall-clock ms)."""
+    """Calendar feature ``name`` of slots ending at ``times`` (UTC or wall-clock ms), kept per
+    distinct ``times``."""
+    holidays = spec.holidays if name == "is_holiday" else None
+    key = (name, spec.resolution_seconds, holidays, times.shape, times.tobytes())
+    out: FloatArray = _cached(key, lambda: _make_calendar(name, times, spec))
+    return out
+
+
+def _make_calendar(name: str, times: IntArray, spec: FeatureSpec) -> FloatArray:
     if name in ("tod_sin", "tod_cos"):
         angle = (2.0 * np.pi / MS_PER_DAY) * np.mod(times, MS_PER_DAY).astype(np.float64)
         out: FloatArray = np.sin(angle) if name == "tod_sin" else np.cos(angle)

@@ -114,3 +114,42 @@ def test_scaling_round_trips_and_is_scale_free(history: np.ndarray, factor: floa
     scaled = build_inputs(history * factor, ends, spec)
     big = out.scale > 1e-3  # rows far from the epsilon floor are scale free
     np.testing.assert_allclose(scaled.values[big], out.values[big], rtol=1e-4, atol=1e-5)
+
+
+def test_calendar_kept_per_origin_and_zone_is_the_same_as_made_afresh() -> None:
+    from streamer.inference import features
+
+    spec = _spec(lookback=336, calendar_time="local", holidays=frozenset({date(2026, 3, 30)}))
+    # origins around London's spring change, rows in three zones, some sharing an origin
+    ends = np.array([1_774_828_800_000 + k * HOUR_MS for k in (0, 0, 5, 7, 7, 30)])
+    zones = np.array(
+        ["Europe/London", "Australia/Sydney", "Europe/London", "UTC", "Europe/London", "UTC"]
+    )
+    history = np.random.default_rng(3).random((6, 336))
+    features._calendar_cache.clear()
+    fresh = build_inputs(history, ends, spec, zones).values
+    assert features._calendar_cache  # kept
+    kept = build_inputs(history, ends, spec, zones).values
+    assert kept.tobytes() == fresh.tobytes()
+    # one zone for the batch, then another: each its own wall clock
+    london = build_inputs(history, ends, spec, "Europe/London").values
+    sydney = build_inputs(history, ends, spec, "Australia/Sydney").values
+    features._calendar_cache.clear()
+    assert (
+        build_inputs(history, ends, spec, "Australia/Sydney").values.tobytes() == sydney.tobytes()
+    )
+    assert build_inputs(history, ends, spec, "Europe/London").values.tobytes() == london.tobytes()
+    assert london.tobytes() != sydney.tobytes()
+    # a kept array cannot be changed by its users
+    assert all(not array.flags.writeable for array in features._calendar_cache.values())
+
+
+def test_calendar_of_many_origins_is_not_kept() -> None:
+    from streamer.inference import features
+
+    spec = _spec(lookback=48, calendar_time="local")
+    ends = MONDAY_MS + HOUR_MS * np.arange(40)  # a training set's many origins
+    features._calendar_cache.clear()
+    out = build_inputs(np.ones((40, 48)), ends, spec, "Europe/London")
+    assert not features._calendar_cache
+    assert out.values.shape == (40, 48, len(KNOWN_FEATURES))
