@@ -72,6 +72,16 @@ class ProcessedBatch:
     acknowledged: list[Chunk]
 
 
+@dataclass(slots=True)
+class _Ahead:
+    """The next batch, taken and parsed while the batch before it waited for its models."""
+
+    chunks: list[Chunk]
+    messages: list[InMessage]
+    pending: PendingBatch
+    started: float
+
+
 class ReadingsLoop:
     """Takes batches from the feed, processes them and delivers them, one delivery at a time,
     overlapping a batch's delivery with the next batch's processing."""
@@ -80,6 +90,8 @@ class ReadingsLoop:
     _commits: CoalescedCommits | None = None
     #: the delivery queue, while :meth:`run` runs
     _waiting: asyncio.Queue[ProcessedBatch] | None = None
+    #: the next batch, taken and parsed ahead (:meth:`_take_ahead`)
+    _ahead: _Ahead | None = None
 
     def __init__(self, runtime: WorkerRuntime, feed: ReadingsFeed) -> None:
         self.runtime = runtime
@@ -140,7 +152,13 @@ class ReadingsLoop:
         started = time.perf_counter()
         runtime = self.runtime
         processor = runtime.processor
-        messages = [m for chunk in chunks for m in chunk.messages]
+        ahead = self._taken_ahead(chunks)
+        begun: PendingBatch | None = None
+        if ahead is not None:
+            started, messages, begun = ahead.started, ahead.messages, ahead.pending
+            begun.now_ms = now_ms()  # (its parse had its own)
+        else:
+            messages = [m for chunk in chunks for m in chunk.messages]
         processor.collect_actuals = bool(runtime.core.membership)
         async with runtime.core.batch_lock:
             drifts: list[DriftReport] = []
@@ -150,7 +168,7 @@ class ReadingsLoop:
                 )
                 drifts = score_batch(runtime.core, result)
             else:
-                pending = processor.begin(messages, self._load, now_ms())
+                pending = begun or processor.begin(messages, self._load, now_ms())
                 await _run_chunks(
                     processor,
                     pending,
@@ -162,6 +180,8 @@ class ReadingsLoop:
                     # the later chunks' models run (not once they all returned, when the
                     # event loop is all that runs)
                     finished=lambda: encode_new_forecasts(pending.result),
+                    # about to wait for the models: the next batch's parse meanwhile
+                    waiting=self._take_ahead,
                 )
                 result = processor.finish(pending)
             acknowledged = self._flushed(result, chunks)
@@ -174,6 +194,41 @@ class ReadingsLoop:
             chunks, messages, result, outputs, state_writes, started, acknowledged
         )
 
+    def _take_ahead(self) -> None:
+        """Take the next batch now if :meth:`ReadingsFeed.take` would return it at once, and
+        parse it (:meth:`BatchProcessor.begin`: nothing of it is applied), so that the event
+        loop does that while it would wait for this batch's models; :meth:`run` processes it
+        next. Under the batch lock, in the chunked path only."""
+        feed = self.feed
+        if self._ahead is not None or not feed.ready_nowait():
+            return
+        chunks = feed.take_nowait()
+        if not chunks:
+            return
+        started = time.perf_counter()
+        messages = [m for chunk in chunks for m in chunk.messages]
+        try:
+            pending = self.runtime.processor.begin(messages, self._load, now_ms())
+        except BaseException:
+            feed.delivered()  # taken, never to be delivered: the worker stops
+            raise
+        self._ahead = _Ahead(chunks, messages, pending, started)
+
+    def _taken_ahead(self, chunks: list[Chunk]) -> _Ahead | None:
+        """The batch of ``chunks`` as :meth:`_take_ahead` took it, if it did (now the loop's
+        to process), else None."""
+        ahead = self._ahead
+        if ahead is None or ahead.chunks is not chunks:
+            return None
+        self._ahead = None
+        return ahead
+
+    def _give_up_ahead(self) -> None:
+        """The batch taken ahead will not be processed (the worker stops): not in flight."""
+        if self._ahead is not None:
+            self._ahead = None
+            self.feed.delivered()
+
     def _flushed(self, result: BatchResult, chunks: list[Chunk]) -> list[Chunk]:
         """The chunks to acknowledge once ``result`` is delivered: with coalesced state writes,
         ``result`` carries every record changed since the last flush when this batch ends a run
@@ -183,7 +238,8 @@ class ReadingsLoop:
         if not processor.coalesce_state_writes:
             return chunks
         self._since_flush += 1
-        if self._since_flush < COMMIT_EVERY_BATCHES and self.feed.queued_events:
+        behind = self.feed.queued_events or self._ahead is not None
+        if self._since_flush < COMMIT_EVERY_BATCHES and behind:
             self._unacknowledged.extend(chunks)
             return []
         return self._flush_into(result, chunks)
@@ -344,21 +400,26 @@ class ReadingsLoop:
         delivering = asyncio.ensure_future(self._deliver_in_order(waiting))
         try:
             while True:
-                if not feed.queued_events:
-                    # about to wait for readings: write the state held back first (its
-                    # batch ended no run: readings queued behind it were dropped since)
-                    await self._queue_flush(
-                        lambda batch: _unless_failed(
-                            delivering, waiting.put(batch), given_up=feed.delivered
+                ahead = self._ahead
+                if ahead is not None:  # taken and parsed while the last batch ran
+                    chunks = ahead.chunks
+                else:
+                    if not feed.queued_events:
+                        # about to wait for readings: write the state held back first (its
+                        # batch ended no run: readings queued behind it were dropped since)
+                        await self._queue_flush(
+                            lambda batch: _unless_failed(
+                                delivering, waiting.put(batch), given_up=feed.delivered
+                            )
                         )
+                    chunks = await _unless_failed(
+                        delivering, feed.take(), lost=lambda _: feed.delivered()
                     )
-                chunks = await _unless_failed(
-                    delivering, feed.take(), lost=lambda _: feed.delivered()
-                )
                 try:
                     batch = await self.process(chunks)
                 except BaseException:
                     feed.delivered()  # taken, never to be delivered: the worker stops
+                    self._give_up_ahead()
                     raise
                 self.batches += 1
                 # (queued, the batch is the delivery's to account for, or the finally's below)
@@ -369,6 +430,7 @@ class ReadingsLoop:
                 await asyncio.sleep(HANDOFF_SECONDS)
         finally:
             self._waiting = None
+            self._give_up_ahead()
             delivering.cancel()
             await asyncio.gather(delivering, return_exceptions=True)
             if self._commits is not None:
@@ -436,6 +498,7 @@ async def _run_chunks(
     *,
     applied: Callable[[], None] | None = None,
     finished: Callable[[], None] | None = None,
+    waiting: Callable[[], None] | None = None,
 ) -> None:
     """Apply ``pending``'s chunks, each one's models called on ``threads`` as soon as it is
     applied, yielding to the event loop between chunks (so that the previous batch's delivery
@@ -443,8 +506,9 @@ async def _run_chunks(
     after it); then finish each chunk as soon as its call returned, in chunk order, while the
     later chunks' calls run. ``applied`` is called once every chunk is applied, and
     ``finished`` after each chunk is finished: work that is ready then runs while the later
-    calls do. A thread cannot be interrupted: a cancelled or failed batch waits for the calls
-    it started to end before the loop goes on; the first error is raised."""
+    calls do; ``waiting`` once, after ``applied``, when a call is still running (the event loop
+    would wait for it). A thread cannot be interrupted: a cancelled or failed batch waits for
+    the calls it started to end before the loop goes on; the first error is raised."""
     loop = asyncio.get_running_loop()
     calls: list[asyncio.Future[None]] = []
     try:
@@ -454,6 +518,8 @@ async def _run_chunks(
             await asyncio.sleep(0)
         if applied is not None:
             applied()
+        if waiting is not None and not all(call.done() for call in calls):
+            waiting()
         for call in calls:
             await asyncio.shield(call)  # raises the call's error
             processor.finish_next(pending)

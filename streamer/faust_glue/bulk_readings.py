@@ -195,6 +195,16 @@ class ReadingsFeed:
             self._drop(chunk)
         return bool(queue)
 
+    def ready_nowait(self) -> bool:
+        """Whether :meth:`take` would take readings at once (it would not wait or linger)."""
+        if self._held or not self._queued:
+            return False
+        return (
+            self.linger_seconds <= 0
+            or self._queued >= self.max_events
+            or time.monotonic() >= self._first_arrival + self.linger_seconds
+        )
+
     async def take(self) -> list[Chunk]:
         """What has arrived, up to ``max_events`` readings; waits while nothing can be taken
         (nothing queued, or the feed held), and lingers while fewer than ``max_events`` are

@@ -545,7 +545,9 @@ class BatchProcessor:
         load_state: Callable[[str], bytes | None],
         now_ms: int,
     ) -> PendingBatch:
-        """Parse the batch and group its readings by meter (nothing is applied yet).
+        """Parse the batch and group its readings by meter (nothing is applied yet, and no
+        meter's state or ledger is read: the worker parses a batch while the one before it
+        runs).
 
         Then :meth:`apply_chunks` applies the readings a chunk of meters at a time, yielding
         the models' calls of each chunk (:class:`Inference`, to run on any thread: it reads
@@ -574,11 +576,6 @@ class BatchProcessor:
                     result.outcomes["rerouted"] += 1
                     continue
             by_meter.setdefault(reading.meter_id, []).append((index, reading))
-
-        shadow = self.models.shadow
-        if shadow is not self._shadow_model:
-            self._shadow_ledgers.clear()
-            self._shadow_model = shadow
         return PendingBatch(messages, load_state, now_ms, result, list(by_meter.items()), {})
 
     def apply_chunks(self, pending: PendingBatch) -> Iterator[Inference | None]:
@@ -587,6 +584,11 @@ class BatchProcessor:
         None when it has none (so that the caller may let other work run between chunks)."""
         meters, held, result = pending.meters, pending.held, pending.result
         messages, load_state, now_ms = pending.messages, pending.load_state, pending.now_ms
+        # (here, not in begin: the worker may parse a batch while the one before it runs)
+        shadow = self.models.shadow
+        if shadow is not self._shadow_model:
+            self._shadow_ledgers.clear()
+            self._shadow_model = shadow
         size = chunk_meters(len(meters))
         for start in range(0, len(meters), size):
             candidates: list[str] = []  # meters due a forecast, in batch order

@@ -266,11 +266,13 @@ def test_the_batch_hooks_run_once_all_is_applied_and_after_each_chunk_is_finishe
                     pool,
                     applied=lambda: events.append(f"applied {len(processor.applied)}"),
                     finished=lambda: events.append(f"finished {len(processor.finished) - 1}"),
+                    waiting=lambda: events.append("waiting"),
                 )
             )
             await asyncio.sleep(0.05)
-            # every chunk applied, no call returned yet: the applied hook ran, alone
-            assert events == ["applied 3"]
+            # every chunk applied, no call returned yet: the applied hook ran, then the one for
+            # the wait
+            assert events == ["applied 3", "waiting"]
             for gate in gates:
                 gate.set()
             await task
@@ -278,6 +280,7 @@ def test_the_batch_hooks_run_once_all_is_applied_and_after_each_chunk_is_finishe
     asyncio.run(main())
     assert events == [
         "applied 3",
+        "waiting",
         "finish 0",
         "finished 0",
         "finish 1",
@@ -285,3 +288,21 @@ def test_the_batch_hooks_run_once_all_is_applied_and_after_each_chunk_is_finishe
         "finish 2",
         "finished 2",
     ]
+
+
+def test_the_wait_hook_is_left_out_when_no_call_is_running() -> None:
+    events: list[str] = []
+
+    async def main() -> None:
+        processor = _Processor(lambda i: None, [None, None])  # no chunk due a forecast
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            await _run_chunks(
+                processor,
+                None,  # type: ignore[arg-type]
+                pool,
+                applied=lambda: events.append("applied"),
+                waiting=lambda: events.append("waiting"),
+            )
+
+    asyncio.run(main())
+    assert events == ["applied"]

@@ -4,6 +4,7 @@ order it processed, stops on a failed delivery, and leaves no batch counted in f
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -243,3 +244,114 @@ def test_state_writes_held_back_when_the_readings_behind_them_went_are_written_a
             await task
 
     asyncio.run(scenario())
+
+
+class AheadFeed(Feed):
+    """Hands batches (a chunk each) to take() and, while it has any, to take_nowait()."""
+
+    def __init__(self, batches: int) -> None:
+        super().__init__(batches)
+        self.taken_ahead = 0
+
+    def ready_nowait(self) -> bool:
+        return bool(self._left)
+
+    def take_nowait(self) -> list[Any]:
+        if not self._left:
+            return []
+        self.in_flight += 1
+        self.taken += 1
+        self.taken_ahead += 1
+        return [SimpleNamespace(tag=self._left.pop(0), messages=[])]
+
+    async def take(self) -> list[Any]:
+        chunks = await super().take()
+        return [SimpleNamespace(tag=chunks[0], messages=[])]
+
+
+class BeginningProcessor(Processor):
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__()
+        self.begun = 0
+        self.fail = fail
+
+    def begin(self, messages: Any, load: Any, now: int) -> Any:
+        self.begun += 1
+        if self.fail:
+            raise RuntimeError("parsing failed")
+        return SimpleNamespace(now_ms=now)
+
+
+class AheadLoop(Loop):
+    """process() picks up the batch taken ahead, if it is this one, then takes the next one
+    ahead (as the worker's does while its models run); fails at ``fail_at``."""
+
+    def __init__(self, feed: Feed, fail_at: int | None = None, fail_begin: bool = False) -> None:
+        super().__init__(feed)
+        self.runtime = SimpleNamespace(processor=BeginningProcessor(fail_begin))  # type: ignore[assignment]
+        self._load = None  # type: ignore[assignment]
+        self.process_fail_at = fail_at
+        self.ahead_of: list[bool] = []
+        self._ahead = None
+
+    async def process(self, chunks: list[Any]) -> Any:
+        tag = chunks[0].tag
+        self.ahead_of.append(self._taken_ahead(chunks) is not None)
+        self.processed.append(tag)
+        self._take_ahead()
+        await asyncio.sleep(0)
+        if tag == self.process_fail_at:
+            raise ValueError(f"processing batch {tag} failed")
+        return tag
+
+
+def test_a_batch_taken_ahead_is_processed_next_and_delivered_in_order() -> None:
+    async def scenario() -> None:
+        feed = AheadFeed(4)
+        loop = AheadLoop(feed)
+        for batch in range(4):
+            loop.gate(batch).set()
+        task = asyncio.create_task(loop.run())
+        await settle()
+        assert loop.processed == [0, 1, 2, 3] and loop.delivered == [0, 1, 2, 3]
+        # the first was taken by take(); each later one ahead, while the one before it ran
+        assert loop.ahead_of == [False, True, True, True] and feed.taken_ahead == 3
+        assert loop.runtime.processor.begun == 3  # type: ignore[attr-defined]
+        assert feed.in_flight == 0
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("how", ["processing fails", "cancelled", "parsing ahead fails"])
+def test_a_batch_taken_ahead_is_not_left_in_flight_when_the_loop_stops(how: str) -> None:
+    async def scenario() -> None:
+        feed = AheadFeed(5)
+        loop = AheadLoop(
+            feed,
+            fail_at=1 if how == "processing fails" else None,
+            fail_begin=how == "parsing ahead fails",
+        )
+        task = asyncio.create_task(loop.run())
+        await settle()
+        if how == "cancelled":
+            assert loop._ahead is not None  # the loop waits for room with one taken ahead
+            task.cancel()
+        with pytest.raises((ValueError, RuntimeError, asyncio.CancelledError)):
+            await asyncio.wait_for(task, 5)
+        assert loop._ahead is None
+        assert feed.in_flight == 0  # every batch taken is delivered or given up
+        assert feed.taken >= 2
+
+    asyncio.run(scenario())
+
+
+def test_state_writes_are_held_back_while_a_batch_is_taken_ahead() -> None:
+    feed = AheadFeed(0)
+    loop = CoalescingLoop(feed)
+    loop._ahead = object()  # type: ignore[assignment]
+    assert loop._flushed(None, ["a"]) == []  # type: ignore[arg-type]  # nothing queued, one ahead
+    loop._ahead = None
+    assert loop._flushed(None, ["b"]) == ["a", "b"]  # type: ignore[arg-type]

@@ -117,6 +117,24 @@ def test_take_lingers_no_longer_once_a_batch_is_queued_or_the_oldest_waited_enou
     asyncio.run(scenario())
 
 
+def test_ready_now_is_whether_take_would_take_at_once() -> None:
+    f = ReadingsFeed(TOPIC, max_events=10, capacity_events=40, linger_seconds=5.0)
+    assert not f.ready_nowait()  # nothing queued
+    f.put_nowait(0, msgs(0, range(4)))
+    assert not f.ready_nowait()  # fewer than a batch, lingering
+    f._first_arrival -= 5.0
+    assert f.ready_nowait()  # the oldest waited its linger
+    f.put_nowait(1, msgs(1, range(8)))
+    f._first_arrival += 5.0
+    assert f.ready_nowait()  # a full batch queued
+    f.hold()
+    assert not f.ready_nowait()  # held: take() would wait for the release
+    f.release()
+    plain = feed()
+    plain.put_nowait(0, msgs(0, range(1)))
+    assert plain.ready_nowait()  # no linger
+
+
 def test_a_held_feed_ends_the_linger_and_waits_for_its_release() -> None:
     async def scenario() -> list[int]:
         f = ReadingsFeed(TOPIC, max_events=10, capacity_events=20, linger_seconds=5.0)
