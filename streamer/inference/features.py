@@ -216,13 +216,14 @@ def _calendar_times(
     return pairs[:, 1], inverse, times
 
 
-def _cached(key: tuple[object, ...], make: Callable[[], npt.NDArray[Any]]) -> npt.NDArray[Any]:
-    """``make()``, kept under ``key`` (read-only: callers share it); ``key[-2]`` is the shape
-    of the times it is made of."""
-    shape = key[-2]
-    assert isinstance(shape, tuple)
-    if shape and shape[0] > _CALENDAR_CACHE_ORIGINS:
+def _cached(
+    what: tuple[object, ...], times: IntArray, make: Callable[[], npt.NDArray[Any]]
+) -> npt.NDArray[Any]:
+    """``make()`` of ``times``, kept under ``what`` and those times (read-only: callers share
+    it), unless they hold more than :data:`_CALENDAR_CACHE_ORIGINS` origins."""
+    if times.ndim and times.shape[0] > _CALENDAR_CACHE_ORIGINS:
         return make()
+    key = (*what, times.shape, times.tobytes())
     found = _calendar_cache.get(key)
     if found is None:
         found = make()
@@ -235,9 +236,7 @@ def _cached(key: tuple[object, ...], make: Callable[[], npt.NDArray[Any]]) -> np
 
 def _wall_ms(times: IntArray, zone: str) -> IntArray:
     """:func:`wall_ms` of ``times``, kept per distinct ``times`` and zone (the same values)."""
-    out: IntArray = _cached(
-        ("wall", zone, times.shape, times.tobytes()), lambda: wall_ms(times, zone)
-    )
+    out: IntArray = _cached(("wall", zone), times, lambda: wall_ms(times, zone))
     return out
 
 
@@ -245,8 +244,8 @@ def _calendar(name: str, times: IntArray, spec: FeatureSpec) -> FloatArray:
     """Calendar feature ``name`` of slots ending at ``times`` (UTC or wall-clock ms), kept per
     distinct ``times``."""
     holidays = spec.holidays if name == "is_holiday" else None
-    key = (name, spec.resolution_seconds, holidays, times.shape, times.tobytes())
-    out: FloatArray = _cached(key, lambda: _make_calendar(name, times, spec))
+    what = (name, spec.resolution_seconds, holidays)
+    out: FloatArray = _cached(what, times, lambda: _make_calendar(name, times, spec))
     return out
 
 
